@@ -1,0 +1,1 @@
+"""Core package of the grassroots-economy LINE bot."""

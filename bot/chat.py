@@ -1,0 +1,191 @@
+"""``bot chat``: talk to the bot in a terminal, through the webhook's own pipeline.
+
+Each line typed becomes a LINE-shaped event processed by the same
+``Pipeline`` the workers run (intent engine, router, handlers, dialogue
+state, event log), with replies printed instead of sent to LINE. Quick-reply
+buttons are numbered: typing the number presses the button. ``@lat,lng``
+shares a location; ``/follow``, ``/unfollow`` and ``/sticker`` send those
+events. When standard input is not a terminal, one message is read per line,
+so a conversation can be scripted: ``printf 'สวัสดี\\n' | bot chat --user U1``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sys
+import time
+import uuid
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from bot.messages import (
+    Action,
+    Flex,
+    LocationAction,
+    LocationMessage,
+    Message,
+    MessageAction,
+    PostbackAction,
+    Sticker,
+    Text,
+    UriAction,
+)
+from bot.queue import QueuedEvent
+from bot.services import Services
+from bot.settings import Settings
+
+_LOCATION = re.compile(r"^@\s*(-?\d+(?:\.\d+)?)\s*,\s*(-?\d+(?:\.\d+)?)\s*$")
+
+
+def _flex_texts(node: Any) -> list[str]:
+    """Text and button labels of a flex component tree, in reading order."""
+    out: list[str] = []
+    if isinstance(node, dict):
+        if node.get("type") == "text" and node.get("text"):
+            out.append(str(node["text"]))
+        if node.get("type") == "button":
+            label = (node.get("action") or {}).get("label")
+            if label:
+                out.append(f"[{label}]")
+        for key in ("header", "hero", "body", "footer", "contents"):
+            if key in node:
+                out += _flex_texts(node[key])
+    elif isinstance(node, list):
+        for child in node:
+            out += _flex_texts(child)
+    return out
+
+
+def render(messages: Sequence[Message]) -> tuple[str, list[Action]]:
+    """Readable text for a terminal, and the quick-reply buttons to number."""
+    lines: list[str] = []
+    buttons: list[Action] = []
+    for message in messages:
+        if isinstance(message, Text):
+            lines.append(f"bot> {message.text}")
+            buttons = list(message.quick_replies) or buttons
+        elif isinstance(message, Flex):
+            contents = message.contents
+            bubbles = contents.get("contents", []) if contents.get("type") == "carousel" else [contents]
+            lines.append(f"bot> [{message.alt_text}] ({len(bubbles)} card(s))")
+            for i, bubble in enumerate(bubbles, 1):
+                lines.append(f"     card {i}: " + " | ".join(_flex_texts(bubble)))
+            buttons = list(message.quick_replies) or buttons
+        elif isinstance(message, Sticker):
+            lines.append(f"bot> (sticker {message.package_id}/{message.sticker_id})")
+        elif isinstance(message, LocationMessage):
+            lines.append(
+                f"bot> (map) {message.title}, {message.address} "
+                f"({message.latitude:.5f}, {message.longitude:.5f})"
+            )
+    for n, action in enumerate(buttons, 1):
+        kind = {LocationAction: "share location", UriAction: "open link"}.get(type(action), "")
+        lines.append(f"     [{n}] {action.label}" + (f" ({kind})" if kind else ""))
+    return "\n".join(lines), buttons
+
+
+class ConsoleMessenger:
+    """A Messenger that prints what LINE would show."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.buttons: list[Action] = []
+
+    def _print(self, messages: Sequence[Message]) -> None:
+        text, self.buttons = render(messages)
+        print(text, file=self.out, flush=True)
+
+    async def reply(self, reply_token: str, messages: Sequence[Message]) -> None:
+        self._print(messages)
+
+    async def push(self, to: str, messages: Sequence[Message], retry_key: str) -> bool:
+        self._print(messages)
+        return True
+
+    async def show_loading(self, chat_id: str, seconds: int = 20) -> None:
+        print("bot> ...", file=self.out, flush=True)
+
+
+def build_event(line: str, user_id: str, buttons: list[Action]) -> dict[str, Any] | None:
+    """The LINE event a typed line stands for (None for an empty line)."""
+    line = line.strip()
+    if not line:
+        return None
+    base: dict[str, Any] = {
+        "webhookEventId": "chat" + uuid.uuid4().hex[:22],
+        "timestamp": int(time.time() * 1000),
+        "mode": "active",
+        "source": {"type": "user", "userId": user_id},
+        "replyToken": uuid.uuid4().hex,
+        "deliveryContext": {"isRedelivery": False},
+    }
+    if line.isdigit() and 1 <= int(line) <= len(buttons):
+        action = buttons[int(line) - 1]
+        if isinstance(action, PostbackAction):
+            return {**base, "type": "postback", "postback": {"data": action.data}}
+        if isinstance(action, MessageAction):
+            line = action.text
+        elif isinstance(action, LocationAction):
+            print("     (type @latitude,longitude to share a location)")
+            return None
+        elif isinstance(action, UriAction):
+            print(f"     (link: {action.uri})")
+            return None
+    match = _LOCATION.match(line)
+    message: dict[str, Any]
+    if match:
+        message = {
+            "type": "location",
+            "id": uuid.uuid4().hex[:12],
+            "latitude": float(match[1]),
+            "longitude": float(match[2]),
+        }
+    elif line in ("/follow", "/unfollow"):
+        return {**base, "type": line[1:]}
+    elif line == "/sticker":
+        message = {"type": "sticker", "id": uuid.uuid4().hex[:12], "packageId": "446", "stickerId": "1988"}
+    else:
+        message = {"type": "text", "id": uuid.uuid4().hex[:12], "text": line}
+    return {**base, "type": "message", "message": message}
+
+
+async def chat(settings: Settings, user_id: str, stdin: TextIO, out: TextIO) -> None:
+    """Run the conversation loop until end of input (or ``/quit``)."""
+    from bot.pipeline import Pipeline
+
+    if settings.uses_sqlite:
+        from bot.migrate import upgrade
+
+        await asyncio.to_thread(upgrade, settings)
+    services = Services.build(settings)
+    console = ConsoleMessenger(out)
+    pipeline = Pipeline(services, console)
+    interactive = stdin.isatty()
+    if interactive:
+        print("Type a message (numbers press buttons, @lat,lng shares a location, /quit ends).")
+    try:
+        while True:
+            if interactive:
+                line = await asyncio.to_thread(input, "you> ")
+            else:
+                line = await asyncio.to_thread(stdin.readline)
+                if not line:
+                    break
+                print(f"you> {line.rstrip()}", file=out, flush=True)
+            if line.strip() == "/quit":
+                break
+            event = build_event(line, user_id, console.buttons)
+            if event is None:
+                continue
+            item = QueuedEvent(event["webhookEventId"], user_id, event["timestamp"], event, 1)
+            await pipeline.process(item)
+    except (EOFError, KeyboardInterrupt):
+        pass
+    finally:
+        await services.close()
+
+
+def run(settings: Settings, user_id: str) -> None:
+    """Entry point for ``bot chat``."""
+    asyncio.run(chat(settings, user_id, sys.stdin, sys.stdout))

@@ -1,0 +1,194 @@
+"""The ``bot`` command: serve, worker, chat, db and events.
+
+``bot serve`` runs the web app (plus an embedded worker when REDIS_URL is
+unset); ``bot worker`` runs a worker; ``bot chat`` talks to the bot in the
+terminal; ``bot db upgrade`` applies migrations; ``bot events dead`` and
+``bot events replay ID`` let an operator inspect and replay dead letters.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from collections.abc import Sequence
+
+from bot import logs
+from bot.settings import ConfigurationError, Settings
+
+log = logging.getLogger("bot")
+
+
+def _settings() -> Settings:
+    try:
+        settings = Settings()
+    except ConfigurationError as exc:
+        print(f"bot: configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except Exception as exc:  # pydantic's ValidationError names the bad variable
+        print(f"bot: configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    logs.configure(settings.log_level, settings.json_logs)
+    return settings
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Run the web app with uvicorn (the app factory reads settings itself)."""
+    import uvicorn
+
+    settings = _settings()
+    from bot.app import create_app
+
+    app = create_app(settings)
+    uvicorn.run(app, host=args.host, port=args.port, log_config=None, access_log=False)
+    return 0
+
+
+def cmd_worker(_args: argparse.Namespace) -> int:
+    """Run a queue worker until SIGINT/SIGTERM (needs REDIS_URL)."""
+    settings = _settings()
+    if not settings.redis_url:
+        print("bot worker needs REDIS_URL; without it `bot serve` runs the worker itself.", file=sys.stderr)
+        return 2
+
+    async def main() -> None:
+        from bot.services import Services, run_worker
+
+        services = Services.build(settings)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await run_worker(services, services.line_client(), stop)
+        finally:
+            await services.close()
+
+    asyncio.run(main())
+    return 0
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    """Talk to the bot in this terminal."""
+    from bot import chat
+
+    settings = _settings()
+    if not args.verbose:
+        logging.getLogger().setLevel(logging.WARNING)
+    chat.run(settings, args.user)
+    return 0
+
+
+def cmd_db_upgrade(_args: argparse.Namespace) -> int:
+    """Apply database migrations (the Procfile's release step)."""
+    from bot.migrate import upgrade
+
+    settings = _settings()
+    upgrade(settings)
+    print("database is up to date")
+    return 0
+
+
+def cmd_events_dead(args: argparse.Namespace) -> int:
+    """List dead-lettered events, newest first."""
+    from sqlalchemy import select
+
+    from bot.db import Database, DeadLetter
+
+    settings = _settings()
+
+    async def main() -> int:
+        db = Database(settings.sqlalchemy_url)
+        try:
+            async with db.session() as s:
+                rows = (
+                    await s.scalars(select(DeadLetter).order_by(DeadLetter.died_at.desc()).limit(args.limit))
+                ).all()
+        finally:
+            await db.close()
+        if not rows:
+            print("no dead events")
+            return 0
+        print(f"{'EVENT ID':<34} {'TYPE':<10} {'USER':<12} {'TRIES':>5}  {'DIED (UTC)':<19}  ERROR")
+        for r in rows:
+            print(
+                f"{r.webhook_event_id:<34} {r.event_type:<10} {logs.user_ref(r.chat_id):<12} "
+                f"{r.attempts:>5}  {r.died_at:%Y-%m-%d %H:%M:%S}  {r.error or ''}"
+            )
+        return 0
+
+    return asyncio.run(main())
+
+
+def cmd_events_replay(args: argparse.Namespace) -> int:
+    """Put a dead event back on the queue (it is answered once, by push if its token expired)."""
+    from bot.db import DeadLetter
+    from bot.services import Services
+
+    settings = _settings()
+
+    async def main() -> int:
+        services = Services.build(settings)
+        try:
+            async with services.db.session() as s:
+                dead = await s.get(DeadLetter, args.event_id)
+            if dead is None:
+                print(f"no dead event with id {args.event_id}", file=sys.stderr)
+                return 1
+            await services.queue.requeue(dead.payload)
+            async with services.db.session() as s, s.begin():
+                row = await s.get(DeadLetter, args.event_id)
+                if row is not None:
+                    await s.delete(row)
+            print(f"event {args.event_id} is queued again")
+            return 0
+        finally:
+            await services.close()
+
+    return asyncio.run(main())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (kept separate so tests and docs can inspect it)."""
+    parser = argparse.ArgumentParser(prog="bot", description="Grassroots economy LINE bot")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the web app (and the worker when REDIS_URL is unset)")
+    serve.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+    serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    serve.set_defaults(func=cmd_serve)
+
+    worker = sub.add_parser("worker", help="run a queue worker (needs REDIS_URL)")
+    worker.set_defaults(func=cmd_worker)
+
+    chat = sub.add_parser("chat", help="talk to the bot in the terminal")
+    chat.add_argument("--user", default="U" + "0" * 31 + "1", help="LINE user id to chat as")
+    chat.add_argument("--verbose", action="store_true", help="show log lines too")
+    chat.set_defaults(func=cmd_chat)
+
+    db = sub.add_parser("db", help="database maintenance")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    db_sub.add_parser("upgrade", help="apply migrations").set_defaults(func=cmd_db_upgrade)
+
+    events = sub.add_parser("events", help="inspect and replay failed events")
+    ev_sub = events.add_subparsers(dest="events_command", required=True)
+    dead = ev_sub.add_parser("dead", help="list dead-lettered events")
+    dead.add_argument("--limit", type=int, default=50)
+    dead.set_defaults(func=cmd_events_dead)
+    replay = ev_sub.add_parser("replay", help="queue a dead event again")
+    replay.add_argument("event_id")
+    replay.set_defaults(func=cmd_events_replay)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``bot`` console script."""
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,163 @@
+"""Database models and engine (SQLAlchemy 2, async; SQLite or PostgreSQL).
+
+What outlives a conversation lives here: users (follow state, consent and
+first/last seen, nothing more), the event log that makes "never answered
+twice" hold even when Redis forgets, dead letters an operator can replay,
+and, in the embedded mode without Redis, the durable local event queue.
+Schema changes go through Alembic (``bot db upgrade``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    Integer,
+    String,
+    event,
+)
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def utcnow() -> dt.datetime:
+    """Timezone-aware now; stored as UTC."""
+    return dt.datetime.now(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base shared by all tables (and Alembic's autogenerate)."""
+
+
+class User(Base):
+    """A LINE user who has talked to or followed the bot."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    line_user_id: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    following: Mapped[bool] = mapped_column(Boolean, default=True)
+    follow_changed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    consent_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    first_seen_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class EventLog(Base):
+    """One row per webhook event a worker has taken: the idempotency record.
+
+    ``status`` moves ``processing`` → ``sending`` (a reply is about to leave,
+    with its retry key stored first) → ``done``; or ends as ``standby``,
+    ``failed`` (LINE refused the answer permanently) or ``dead``.
+    """
+
+    __tablename__ = "event_log"
+
+    webhook_event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    chat_id: Mapped[str] = mapped_column(String(64), index=True)
+    event_type: Mapped[str] = mapped_column(String(32))
+    event_ts: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    delivery: Mapped[str | None] = mapped_column(String(8))
+    retry_key: Mapped[str | None] = mapped_column(String(36))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(String(300))
+    #: The decided answer (messages and dialogue-state change) while it is being sent, so a
+    #: retry resends exactly it instead of running the handler twice; cleared when done.
+    outbox: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow, index=True
+    )
+
+
+class DeadLetter(Base):
+    """An event that failed too often; kept (with its payload) for an operator to replay."""
+
+    __tablename__ = "dead_letters"
+
+    webhook_event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    chat_id: Mapped[str] = mapped_column(String(64), index=True)
+    event_type: Mapped[str] = mapped_column(String(32))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(String(300))
+    attempts: Mapped[int] = mapped_column(Integer)
+    died_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class LocalQueueItem(Base):
+    """The embedded mode's durable queue (no Redis): survives a restart of ``bot serve``."""
+
+    __tablename__ = "local_queue"
+
+    webhook_event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    chat_id: Mapped[str] = mapped_column(String(64), index=True)
+    event_ts: Mapped[int] = mapped_column(BigInteger)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    available_at: Mapped[float] = mapped_column(Float, default=0.0)
+    enqueued_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class SeenEvent(Base):
+    """webhookEventIds accepted in the embedded mode, kept for the de-duplication window."""
+
+    __tablename__ = "seen_events"
+
+    webhook_event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seen_at: Mapped[float] = mapped_column(Float, index=True)
+
+
+class Database:
+    """An async engine plus session factory for one DATABASE_URL."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        if url.startswith("sqlite"):
+            path = url.split("///", 1)[-1]
+            if path and path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            self.engine: AsyncEngine = create_async_engine(url, connect_args={"timeout": 30})
+            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+        else:
+            self.engine = create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+        self.session = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    async def ping(self) -> None:
+        """Raise if the database cannot answer a trivial query."""
+        from sqlalchemy import text
+
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    async def close(self) -> None:
+        """Dispose the connection pool."""
+        await self.engine.dispose()
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    """WAL lets the CLI read while ``bot serve`` writes; busy_timeout waits instead of failing."""
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()
+
+
+__all__ = [
+    "Base",
+    "Database",
+    "DeadLetter",
+    "EventLog",
+    "LocalQueueItem",
+    "SeenEvent",
+    "User",
+    "utcnow",
+]

@@ -1,0 +1,266 @@
+"""The only module that imports the LINE SDK (``linebot.v3``).
+
+Everything else speaks the bot's own types (``bot.messages``), so SDK
+upgrades stay contained here. Every call has a timeout; 5xx answers and
+timeouts are retried with exponential backoff, 429 backs off (honouring
+``Retry-After``), and any other 4xx is raised at once as a permanent error.
+The host is configurable (``LINE_API_BASE_URL``) so tests and benchmarks
+reach a local fake LINE API through the real SDK.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+import aiohttp
+from linebot.v3.messaging import (
+    AsyncApiClient,
+    AsyncMessagingApi,
+    Configuration,
+    MulticastRequest,
+    PushMessageRequest,
+    ReplyMessageRequest,
+    ShowLoadingAnimationRequest,
+)
+from linebot.v3.messaging.exceptions import ApiException
+
+from bot.messages import MAX_MESSAGES, Message
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class LineError(Exception):
+    """LINE did not accept a call."""
+
+    def __init__(self, kind: str, status: int | None, detail: str = "") -> None:
+        super().__init__(f"LINE {kind} failed: status={status} {detail}".strip())
+        self.kind = kind
+        self.status = status
+        self.detail = detail
+
+
+class PermanentLineError(LineError):
+    """A 4xx other than 429: retrying the same request cannot help."""
+
+
+class InvalidReplyToken(PermanentLineError):
+    """The reply token was used already or has expired: fall back to push."""
+
+
+class TransientLineError(LineError):
+    """5xx, 429 or timeouts persisted through every attempt: try again later."""
+
+
+class Messenger(Protocol):
+    """What the pipeline needs from a channel to the user (LINE, or the terminal chat)."""
+
+    async def reply(self, reply_token: str, messages: Sequence[Message]) -> None: ...
+
+    async def push(self, to: str, messages: Sequence[Message], retry_key: str) -> bool: ...
+
+    async def show_loading(self, chat_id: str, seconds: int = 20) -> None: ...
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard to try one LINE call before giving up for now."""
+
+    attempts: int = 4
+    timeout: float = 5.0
+    backoff: float = 0.5
+    max_backoff: float = 8.0
+
+    def delay(self, attempt: int, retry_after: float | None = None) -> float:
+        """Exponential backoff with jitter; a server's Retry-After wins."""
+        if retry_after is not None:
+            return min(retry_after, self.max_backoff * 4)
+        base = min(self.backoff * (2**attempt), self.max_backoff)
+        return base * (0.75 + random.random() * 0.5)
+
+
+def _retry_after(exc: ApiException) -> float | None:
+    headers = exc.headers or {}
+    value = None
+    for k, v in dict(headers).items():
+        if str(k).lower() == "retry-after":
+            value = v
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _error_message(exc: ApiException) -> str:
+    body = exc.body
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
+    try:
+        parsed = json.loads(body) if isinstance(body, str) else {}
+    except json.JSONDecodeError:
+        return str(body)[:200]
+    return str(parsed.get("message", ""))[:200] if isinstance(parsed, dict) else ""
+
+
+def _payload(messages: Sequence[Message]) -> list[dict[str, Any]]:
+    if not 1 <= len(messages) <= MAX_MESSAGES:
+        raise ValueError(f"LINE takes 1 to {MAX_MESSAGES} messages per call, got {len(messages)}")
+    return [m.to_line() for m in messages]
+
+
+class LineClient:
+    """Async LINE Messaging API client with timeouts, retries and backoff."""
+
+    def __init__(self, base_url: str, access_token: str, policy: RetryPolicy) -> None:
+        config = Configuration(host=base_url.rstrip("/"), access_token=access_token)
+        self._client = AsyncApiClient(config)
+        self._api = AsyncMessagingApi(self._client)
+        self.policy = policy
+
+    async def close(self) -> None:
+        """Release the HTTP connection pool."""
+        await self._client.close()
+
+    async def _call(
+        self,
+        kind: str,
+        make: Callable[[], Awaitable[T]],
+        on_status: Callable[[int, str], T | None] | None = None,
+        on_transient: Callable[[TransientLineError], None] | None = None,
+    ) -> T:
+        """Run one LINE call under the retry policy.
+
+        ``on_status`` may turn a specific error status into a result (a push
+        whose retry key LINE already accepted answers 409: that is success).
+        """
+        policy = self.policy
+        last: LineError | None = None
+        for attempt in range(policy.attempts):
+            retry_after: float | None = None
+            try:
+                return await asyncio.wait_for(make(), policy.timeout)
+            except ApiException as exc:
+                status = int(exc.status or 0)
+                detail = _error_message(exc)
+                if on_status is not None:
+                    handled = on_status(status, detail)
+                    if handled is not None:
+                        return handled
+                if status == 429:
+                    retry_after = _retry_after(exc)
+                    last = TransientLineError(kind, status, detail)
+                elif status >= 500 or status == 0:
+                    last = TransientLineError(kind, status, detail)
+                elif kind == "reply" and status == 400 and "reply token" in detail.lower():
+                    raise InvalidReplyToken(kind, status, detail) from None
+                else:
+                    log.warning(
+                        "LINE rejected a call", extra={"kind": kind, "status": status, "detail": detail}
+                    )
+                    raise PermanentLineError(kind, status, detail) from None
+            except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+                last = TransientLineError(kind, None, type(exc).__name__)
+            if on_transient is not None:
+                on_transient(last)
+            if attempt + 1 < policy.attempts:
+                delay = policy.delay(attempt, retry_after)
+                log.info(
+                    "LINE call will be retried",
+                    extra={"kind": kind, "status": last.status, "attempt": attempt + 1, "delay": round(delay, 2)},
+                )
+                await asyncio.sleep(delay)
+        assert last is not None
+        raise last
+
+    async def reply(self, reply_token: str, messages: Sequence[Message]) -> None:
+        """Answer with a reply token (free of charge; single use, valid about a minute).
+
+        If an earlier attempt in this call may have reached LINE (a timeout
+        or a 5xx) and a later one finds the token used, the first one was
+        delivered: report success rather than let the caller push again.
+        """
+        request = ReplyMessageRequest.from_dict(
+            {"replyToken": reply_token, "messages": _payload(messages)}
+        )
+        reached = False
+
+        async def send() -> None:
+            await self._api.reply_message(request)
+
+        def may_have_reached(err: TransientLineError) -> None:
+            nonlocal reached
+            # A timeout or a 5xx may have been delivered; a refused connection was not.
+            reached = reached or err.status is not None or err.detail == "TimeoutError"
+
+        def already_used(status: int, detail: str) -> bool | None:
+            if status == 400 and "reply token" in detail.lower() and reached:
+                log.warning("reply token used by an earlier timed-out attempt; not resending")
+                return True
+            return None
+
+        await self._call("reply", send, already_used, may_have_reached)
+
+    async def push(self, to: str, messages: Sequence[Message], retry_key: str) -> bool:
+        """Push with an ``X-Line-Retry-Key``; returns False when LINE had it already (409)."""
+        request = PushMessageRequest.from_dict({"to": to, "messages": _payload(messages)})
+
+        async def send() -> bool:
+            await self._api.push_message(request, x_line_retry_key=retry_key)
+            return True
+
+        return await self._call("push", send, lambda s, _d: False if s == 409 else None)
+
+    async def multicast(self, to: Sequence[str], messages: Sequence[Message], retry_key: str) -> bool:
+        """Multicast to at most 500 users; False when the retry key was accepted before."""
+        if not 1 <= len(to) <= 500:
+            raise ValueError("multicast takes 1 to 500 user ids")
+        request = MulticastRequest.from_dict({"to": list(to), "messages": _payload(messages)})
+
+        async def send() -> bool:
+            await self._api.multicast(request, x_line_retry_key=retry_key)
+            return True
+
+        return await self._call("multicast", send, lambda s, _d: False if s == 409 else None)
+
+    async def show_loading(self, chat_id: str, seconds: int = 20) -> None:
+        """Show the typing animation in a one-to-one chat (5-60 s, multiples of 5)."""
+        seconds = max(5, min(60, 5 * round(seconds / 5)))
+        request = ShowLoadingAnimationRequest(chatId=chat_id, loadingSeconds=seconds)
+
+        async def send() -> None:
+            await self._api.show_loading_animation(request)
+
+        await self._call("loading", send)
+
+    async def profile(self, user_id: str) -> dict[str, Any]:
+        """The user's display name and language, as LINE reports them."""
+
+        async def get() -> dict[str, Any]:
+            result = await self._api.get_profile(user_id)
+            return dict(result.to_dict())
+
+        return await self._call("profile", get)
+
+    async def quota(self) -> int | None:
+        """This month's message quota (None when unlimited)."""
+
+        async def get() -> int | None:
+            result = await self._api.get_message_quota()
+            return None if result.type == "none" else int(result.value)
+
+        return await self._call("quota", get)
+
+    async def quota_consumption(self) -> int:
+        """Messages counted against the quota so far this month."""
+
+        async def get() -> int:
+            result = await self._api.get_message_quota_consumption()
+            return int(result.total_usage)
+
+        return await self._call("quota_consumption", get)

@@ -1,0 +1,290 @@
+"""Processing one event: from the queue to the reply LINE accepted.
+
+The event log row makes every step idempotent, so a retry, a redelivery, a
+second worker or a restart never answers a user twice:
+
+1. A row already ``done`` or ``standby``: nothing to do.
+2. A row ``sending``: an earlier try decided the answer and may have sent it.
+   Its stored outbox (messages and dialogue-state change) is sent again
+   under the same rules (same reply token, same push retry key) instead of
+   running the handler a second time.
+3. Otherwise the user is recorded, the router picks a handler, and the
+   decided answer goes to the outbox (committed) before anything leaves.
+
+Delivery: the reply token while it is fresh (younger than
+``REPLY_TOKEN_MAX_AGE_SECONDS``); else, or when LINE rejects the token, a
+push with an ``X-Line-Retry-Key`` derived from the event id, so LINE itself
+drops a repeated push (409). An in-doubt reply (the process died while
+LINE was being called) whose token LINE now reports as used counts as sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+
+from bot.db import DeadLetter, EventLog, User, utcnow
+from bot.dialogue import DialogueState
+from bot.events import InboundEvent
+from bot.line import InvalidReplyToken, Messenger, PermanentLineError
+from bot.logs import user_ref
+from bot.messages import MAX_MESSAGES, Flex, LocationMessage, Message, Sticker, Text
+from bot.queue import QueuedEvent
+from bot.router import Turn
+
+if TYPE_CHECKING:
+    from bot.services import Services
+
+log = logging.getLogger(__name__)
+_RETRY_NS = uuid.UUID("6f1c4a52-3b0e-4d8e-9a57-2f5d0c9b7e11")
+_FINAL = ("done", "standby")
+
+
+def retry_key(event_id: str) -> str:
+    """The X-Line-Retry-Key for an event's push: stable across every retry."""
+    return str(uuid.uuid5(_RETRY_NS, event_id))
+
+
+def _message_from_line(data: dict[str, Any]) -> Message:
+    """Rebuild a message stored in the outbox (inverse of ``to_line``)."""
+    from bot.messages import LocationAction, MessageAction, PostbackAction, UriAction
+
+    def actions(node: dict[str, Any]) -> tuple[Any, ...]:
+        out: list[Any] = []
+        for item in (node.get("quickReply") or {}).get("items", []):
+            a = item["action"]
+            if a["type"] == "message":
+                out.append(MessageAction(a["label"], a["text"]))
+            elif a["type"] == "postback":
+                out.append(PostbackAction(a["label"], a["data"], a.get("displayText")))
+            elif a["type"] == "location":
+                out.append(LocationAction(a["label"]))
+            elif a["type"] == "uri":
+                out.append(UriAction(a["label"], a["uri"]))
+        return tuple(out)
+
+    kind = data["type"]
+    if kind == "text":
+        return Text(data["text"], actions(data))
+    if kind == "flex":
+        return Flex(data["altText"], data["contents"], actions(data))
+    if kind == "sticker":
+        return Sticker(data["packageId"], data["stickerId"])
+    if kind == "location":
+        return LocationMessage(data["title"], data["address"], data["latitude"], data["longitude"])
+    raise ValueError(f"cannot rebuild a stored {kind} message")
+
+
+class Pipeline:
+    """Turns queued events into answers; one instance per process."""
+
+    def __init__(self, services: Services, messenger: Messenger) -> None:
+        self.s = services
+        self.messenger = messenger
+        self.clock = time.time
+
+    async def process(self, item: QueuedEvent) -> None:
+        """Handle one event exactly once from the user's point of view."""
+        event = InboundEvent.from_dict(item.payload)
+        row = await self._begin(event, item.attempts)
+        if row is None:
+            return
+        if row.status == "sending" and row.outbox is not None:
+            log.info("resending a decided answer", extra={"event_id": event.id})
+            await self._deliver(event, row.outbox, in_doubt=row.delivery)
+            return
+        turn = await self._decide(event)
+        if turn is None:
+            await self._set_status(event.id, "done")
+            return
+        messages = turn.messages[:MAX_MESSAGES]
+        if len(turn.messages) > MAX_MESSAGES:
+            log.error("handler produced too many messages", extra={"count": len(turn.messages)})
+        outbox = {
+            "messages": [m.to_line() for m in messages],
+            "state": None if turn.next_state is None else turn.next_state.to_json(),
+        }
+        if not messages:
+            await self._apply_state(event, outbox)
+            await self._set_status(event.id, "done")
+            return
+        async with self.s.db.session() as s, s.begin():
+            log_row = await s.get(EventLog, event.id)
+            assert log_row is not None
+            log_row.status = "sending"
+            log_row.outbox = outbox
+            log_row.retry_key = retry_key(event.id)
+        await self._deliver(event, outbox, in_doubt=None)
+
+    async def _begin(self, event: InboundEvent, attempts: int) -> EventLog | None:
+        """Record the event; None when there is nothing (more) to do for it."""
+        async with self.s.db.session() as s, s.begin():
+            row = await s.get(EventLog, event.id)
+            if row is not None and row.status in _FINAL:
+                log.info("duplicate event skipped", extra={"event_id": event.id})
+                return None
+            if row is None:
+                row = EventLog(
+                    webhook_event_id=event.id,
+                    chat_id=event.chat_id,
+                    event_type=event.type[:32],
+                    event_ts=event.timestamp_ms,
+                    status="processing",
+                    attempts=attempts,
+                )
+                s.add(row)
+            else:
+                row.attempts = attempts
+                if row.status in ("dead", "failed"):
+                    row.status = "processing"  # an operator replayed it
+            if event.mode == "standby":
+                row.status = "standby"
+                log.info("standby event recorded", extra={"event_id": event.id, "type": event.type})
+                return None
+            if event.user_id and event.source_type == "user":
+                await self._touch_user(s, event)
+        return row
+
+    async def _touch_user(self, s: Any, event: InboundEvent) -> None:
+        assert event.user_id is not None
+        user = await s.scalar(select(User).where(User.line_user_id == event.user_id))
+        now = utcnow()
+        if user is None:
+            user = User(line_user_id=event.user_id, first_seen_at=now, following=True)
+            s.add(user)
+        user.last_seen_at = now
+        if event.type in ("follow", "unfollow"):
+            user.following = event.type == "follow"
+            user.follow_changed_at = now
+
+    async def _decide(self, event: InboundEvent) -> Turn | None:
+        """Run the router; the loading animation starts if the answer takes a while."""
+        state = await self.s.dialogue.load(event.chat_id)
+        nlu = self.s.nlu.parse(event.text) if event.text else None
+        turn = Turn(event=event, services=self.s, state=state, nlu=nlu)
+        route, handler = self.s.dispatcher.choose(turn)
+        if handler is None:
+            log.info("event left unanswered", extra={"event_id": event.id, "type": event.type})
+            return None
+        log.info(
+            "handling event",
+            extra={
+                "event_id": event.id,
+                "type": event.type,
+                "route": route,
+                "chat": user_ref(event.chat_id),
+                "confidence": nlu.confidence if nlu else None,
+            },
+        )
+        task = asyncio.ensure_future(handler(turn))
+        if event.one_to_one and event.user_id and self.s.settings.loading_after_seconds > 0:
+            done, _ = await asyncio.wait({task}, timeout=self.s.settings.loading_after_seconds)
+            if not done:
+                try:
+                    await self.messenger.show_loading(event.user_id, 20)
+                except Exception as exc:  # the animation is a courtesy, never a failure
+                    log.info("loading animation not shown", extra={"error": type(exc).__name__})
+        await task
+        return turn
+
+    async def _apply_state(self, event: InboundEvent, outbox: dict[str, Any]) -> None:
+        raw = outbox.get("state")
+        if raw is None:
+            return
+        import json
+
+        data = json.loads(raw)
+        state = DialogueState(step=data.get("step"), answers=data.get("answers") or {})
+        await self.s.dialogue.save(event.chat_id, state, self.s.settings.dialogue_ttl_seconds)
+
+    async def _deliver(
+        self, event: InboundEvent, outbox: dict[str, Any], in_doubt: str | None
+    ) -> None:
+        """Send the outbox by reply or push, then mark the event done."""
+        messages = [_message_from_line(m) for m in outbox["messages"]]
+        await self._apply_state(event, outbox)
+        age = self.clock() - event.timestamp_ms / 1000
+        fresh = age < self.s.settings.reply_token_max_age_seconds
+        delivery = "push"
+        try:
+            if event.reply_token and in_doubt != "push" and (fresh or in_doubt == "reply"):
+                await self._set_delivery(event.id, "reply")
+                try:
+                    await self.messenger.reply(event.reply_token, messages)
+                    delivery = "reply"
+                except InvalidReplyToken:
+                    if in_doubt == "reply":
+                        log.warning("in-doubt reply counted as sent", extra={"event_id": event.id})
+                        delivery = "reply"
+                    else:
+                        log.info("reply token rejected; pushing", extra={"event_id": event.id})
+            if delivery == "push":
+                await self._set_delivery(event.id, "push")
+                target = event.user_id if event.one_to_one and event.user_id else event.chat_id
+                accepted = await self.messenger.push(target, messages, retry_key(event.id))
+                if not accepted:
+                    log.info("push already accepted earlier", extra={"event_id": event.id})
+        except PermanentLineError as exc:
+            await self._fail(event, str(exc))
+            return
+        await self._set_status(event.id, "done", delivery=delivery)
+
+    async def _set_delivery(self, event_id: str, delivery: str) -> None:
+        async with self.s.db.session() as s, s.begin():
+            row = await s.get(EventLog, event_id)
+            if row is not None and row.delivery != delivery:
+                row.delivery = delivery
+
+    async def _set_status(self, event_id: str, status: str, delivery: str | None = None) -> None:
+        async with self.s.db.session() as s, s.begin():
+            row = await s.get(EventLog, event_id)
+            if row is None:
+                return
+            row.status = status
+            row.outbox = None
+            if delivery:
+                row.delivery = delivery
+
+    async def _fail(self, event: InboundEvent, error: str) -> None:
+        """LINE refused the answer for good (a 4xx): keep it for an operator, don't retry."""
+        log.error("LINE refused the answer", extra={"event_id": event.id, "error": error[:200]})
+        async with self.s.db.session() as s, s.begin():
+            row = await s.get(EventLog, event.id)
+            if row is not None:
+                row.status = "failed"
+                row.error = error[:300]
+                row.outbox = None
+            await s.merge(
+                DeadLetter(
+                    webhook_event_id=event.id,
+                    chat_id=event.chat_id,
+                    event_type=event.type[:32],
+                    payload=event.raw,
+                    error=error[:300],
+                    attempts=row.attempts if row else 1,
+                )
+            )
+
+    async def dead_letter(self, item: QueuedEvent, error: str) -> None:
+        """Move an event that failed ``EVENT_MAX_ATTEMPTS`` times to the dead letters."""
+        log.error("event dead-lettered", extra={"event_id": item.event_id, "error": error[:200]})
+        async with self.s.db.session() as s, s.begin():
+            await s.merge(
+                DeadLetter(
+                    webhook_event_id=item.event_id,
+                    chat_id=item.chat_id,
+                    event_type=str(item.payload.get("type", "?"))[:32],
+                    payload=item.payload,
+                    error=error[:300],
+                    attempts=item.attempts,
+                )
+            )
+            row = await s.get(EventLog, item.event_id)
+            if row is not None and row.status not in _FINAL:
+                row.status = "dead"
+                row.error = error[:300]

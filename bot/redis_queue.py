@@ -1,0 +1,319 @@
+"""Event queue on Redis: per-chat ordered sets plus a stream of work tokens.
+
+Layout (``P`` is ``REDIS_PREFIX``):
+
+* ``P:seen:{id}``  de-duplication marker, expires after ``DEDUPE_SECONDS``;
+* ``P:ev:{id}``    hash with the event JSON, its chat and its attempt count;
+* ``P:q:{chat}``   sorted set of the chat's pending event ids by timestamp;
+* ``P:stream``     stream of "chat X has work" tokens, read by the consumer
+  group ``workers`` (so any number of processes on any machines share it);
+* ``P:lock:{chat}`` the per-chat lock while one worker drains that chat.
+
+A worker that reads a token takes the chat's lock and drains the chat's set
+in timestamp order, deleting each event only after it was processed, then
+acknowledges the token. A token whose chat is locked by someone else stays
+pending: the lock holder drains the new event anyway (it re-checks after
+releasing), and the pending token is reclaimed later with ``XAUTOCLAIM``,
+which is also how a crashed worker's chat is picked up again and how a
+failed event is retried after ``EVENT_RETRY_SECONDS``.
+
+Enqueueing is one Lua script per webhook body, so the de-duplication marker
+is never written without the event (a half-stored event would be skipped
+as a duplicate on LINE's redelivery and lost).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import socket
+import time
+import uuid
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from bot.queue import DeadLetterSink, Process, QueuedEvent, QueueUnavailable, attempt, describe
+
+log = logging.getLogger(__name__)
+GROUP = "workers"
+
+_ENQUEUE = """
+local p = ARGV[1]
+local ttl = tonumber(ARGV[2])
+local added = 0
+for i = 3, #ARGV, 4 do
+  local id, chat, ts, payload = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+  if redis.call('SET', p .. ':seen:' .. id, '1', 'NX', 'EX', ttl) then
+    redis.call('HSET', p .. ':ev:' .. id, 'payload', payload, 'chat', chat, 'ts', ts, 'attempts', 0)
+    redis.call('ZADD', p .. ':q:' .. chat, ts, id)
+    redis.call('XADD', p .. ':stream', '*', 'c', chat)
+    added = added + 1
+  end
+end
+return added
+"""
+
+_REQUEUE = """
+local p, id, chat, ts, payload, ttl = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6])
+redis.call('SET', p .. ':seen:' .. id, '1', 'EX', ttl)
+redis.call('HSET', p .. ':ev:' .. id, 'payload', payload, 'chat', chat, 'ts', ts, 'attempts', 0)
+redis.call('ZADD', p .. ':q:' .. chat, ts, id)
+redis.call('XADD', p .. ':stream', '*', 'c', chat)
+return 1
+"""
+
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+_EXTEND = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
+
+_FINISH = """
+redis.call('ZREM', KEYS[1], ARGV[1])
+return redis.call('DEL', KEYS[2])
+"""
+
+
+class RedisQueue:
+    """The shared, multi-process queue (``REDIS_URL`` set)."""
+
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        prefix: str = "bot",
+        *,
+        dedupe_seconds: int = 86_400,
+        max_attempts: int = 5,
+        retry_seconds: float = 10.0,
+        lock_seconds: float = 60.0,
+        handler_timeout: float = 25.0,
+        concurrency: int = 32,
+    ) -> None:
+        self.redis = client
+        self.p = prefix
+        self.dedupe_seconds = dedupe_seconds
+        self.max_attempts = max_attempts
+        self.retry_ms = int(retry_seconds * 1000)
+        self.lock_ms = int(lock_seconds * 1000)
+        self.handler_timeout = handler_timeout
+        self.concurrency = concurrency
+        self.stream = f"{prefix}:stream"
+        self.consumer = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self._enqueue = client.register_script(_ENQUEUE)
+        self._requeue = client.register_script(_REQUEUE)
+        self._release = client.register_script(_RELEASE)
+        self._extend = client.register_script(_EXTEND)
+        self._finish = client.register_script(_FINISH)
+
+    # -- producer side -------------------------------------------------------------------
+
+    async def enqueue(self, events: list[dict[str, Any]]) -> int:
+        """Store new events atomically; raise QueueUnavailable when Redis can't take them."""
+        args: list[Any] = [self.p, self.dedupe_seconds]
+        for event in events:
+            event_id, chat, ts = describe(event)
+            args += [event_id, chat, ts, json.dumps(event, ensure_ascii=False)]
+        try:
+            return int(await self._enqueue(args=args))
+        except (RedisError, OSError) as exc:
+            raise QueueUnavailable(f"Redis did not take the events: {type(exc).__name__}") from exc
+
+    async def requeue(self, payload: dict[str, Any]) -> None:
+        """Replay a dead-lettered event with a fresh attempt count."""
+        event_id, chat, ts = describe(payload)
+        body = json.dumps(payload, ensure_ascii=False)
+        await self._requeue(args=[self.p, event_id, chat, ts, body, self.dedupe_seconds])
+
+    async def forget_chat(self, chat_id: str) -> int:
+        """Delete a chat's pending events (PDPA erasure); returns how many."""
+        ids = await self.redis.zrange(f"{self.p}:q:{chat_id}", 0, -1)
+        pipe = self.redis.pipeline(transaction=True)
+        for event_id in ids:
+            pipe.delete(f"{self.p}:ev:{event_id}")
+        pipe.delete(f"{self.p}:q:{chat_id}")
+        await pipe.execute()
+        return len(ids)
+
+    async def pending(self) -> int:
+        """Tokens not yet acknowledged plus unread ones (an upper bound on work left)."""
+        try:
+            groups = await self.redis.xinfo_groups(self.stream)
+        except ResponseError:
+            return 0
+        for g in groups:
+            if g["name"] == GROUP:
+                lag = g.get("lag") or 0
+                return int(g["pending"]) + int(lag)
+        return int(await self.redis.xlen(self.stream))
+
+    async def ping(self) -> None:
+        """Raise if Redis is unreachable."""
+        await self.redis.ping()
+
+    async def close(self) -> None:
+        """Close the connection pool."""
+        await self.redis.aclose()
+
+    # -- consumer side -------------------------------------------------------------------
+
+    async def _ensure_group(self) -> None:
+        try:
+            await self.redis.xgroup_create(self.stream, GROUP, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    async def run(self, process: Process, dead: DeadLetterSink, stop: asyncio.Event) -> None:
+        """Read tokens and drain chats until ``stop``; survives Redis restarts."""
+        slots = asyncio.Semaphore(self.concurrency)
+        tasks: set[asyncio.Task[None]] = set()
+        next_claim = 0.0
+        backoff = 0.2
+        group_ready = False
+
+        def spawn(msg_id: str, chat: str) -> None:
+            task = asyncio.create_task(self._handle(msg_id, chat, process, dead, slots))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+
+        while not stop.is_set():
+            try:
+                if not group_ready:
+                    await self._ensure_group()
+                    group_ready = True
+                if time.monotonic() >= next_claim:
+                    next_claim = time.monotonic() + max(self.retry_ms / 4000, 0.05)
+                    for msg_id, chat in await self._reclaim():
+                        await slots.acquire()
+                        slots.release()
+                        spawn(msg_id, chat)
+                free = max(1, self.concurrency - len(tasks))
+                block = int(min(1000, max(self.retry_ms / 4, 50)))
+                batch = await self.redis.xreadgroup(
+                    GROUP, self.consumer, {self.stream: ">"}, count=free, block=block
+                )
+                backoff = 0.2
+                for _stream, entries in batch or []:
+                    for msg_id, fields in entries:
+                        await slots.acquire()
+                        slots.release()
+                        spawn(msg_id, fields.get("c", "unknown"))
+            except ResponseError as exc:
+                if "NOGROUP" in str(exc):
+                    group_ready = False  # Redis came back empty: recreate the group.
+                    continue
+                log.exception("Redis error in worker loop")
+                await asyncio.sleep(backoff)
+            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+                log.warning("Redis unreachable; worker waits", extra={"error": type(exc).__name__})
+                group_ready = False
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+        if tasks:
+            await asyncio.wait(tasks, timeout=self.handler_timeout + 5)
+
+    async def _reclaim(self) -> list[tuple[str, str]]:
+        """Tokens left pending longer than the retry delay (crashes, failures, contention)."""
+        out: list[tuple[str, str]] = []
+        start = "0-0"
+        for _ in range(10):
+            result = await self.redis.xautoclaim(
+                self.stream, GROUP, self.consumer, self.retry_ms, start, count=100
+            )
+            start, claimed = result[0], result[1]
+            out += [(msg_id, f.get("c", "unknown")) for msg_id, f in claimed if f]
+            if start in ("0-0", b"0-0"):
+                break
+        return out
+
+    async def _handle(
+        self,
+        msg_id: str,
+        chat: str,
+        process: Process,
+        dead: DeadLetterSink,
+        slots: asyncio.Semaphore,
+    ) -> None:
+        async with slots:
+            try:
+                if await self._drain(chat, process, dead):
+                    pipe = self.redis.pipeline(transaction=False)
+                    pipe.xack(self.stream, GROUP, msg_id)
+                    pipe.xdel(self.stream, msg_id)
+                    await pipe.execute()
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError) as exc:
+                # The token stays pending and is reclaimed once Redis answers again.
+                log.warning("Redis error while handling a chat", extra={"error": type(exc).__name__})
+            except Exception:
+                log.exception("unexpected error while handling a chat")
+
+    async def _drain(self, chat: str, process: Process, dead: DeadLetterSink) -> bool:
+        """Process the chat's events in order; True when the token can be acknowledged."""
+        lock_key = f"{self.p}:lock:{chat}"
+        queue_key = f"{self.p}:q:{chat}"
+        while True:
+            token = uuid.uuid4().hex
+            if not await self.redis.set(lock_key, token, nx=True, px=self.lock_ms):
+                return False  # another worker holds the chat; leave the token pending
+            try:
+                finished = await self._drain_locked(chat, queue_key, lock_key, token, process, dead)
+            finally:
+                await self._release(keys=[lock_key], args=[token])
+            if not finished:
+                return False
+            if not await self.redis.zcard(queue_key):
+                return True
+            # An event arrived while we held the lock and its token found it taken: go on.
+
+    async def _drain_locked(
+        self,
+        chat: str,
+        queue_key: str,
+        lock_key: str,
+        token: str,
+        process: Process,
+        dead: DeadLetterSink,
+    ) -> bool:
+        while True:
+            head = await self.redis.zrange(queue_key, 0, 0)
+            if not head:
+                return True
+            event_id = head[0]
+            event_key = f"{self.p}:ev:{event_id}"
+            pipe = self.redis.pipeline(transaction=True)
+            pipe.hincrby(event_key, "attempts", 1)
+            pipe.hmget(event_key, "payload", "ts")
+            attempts, (payload, ts) = await pipe.execute()
+            if payload is None:  # deleted (user erased their data) or half-written
+                await self._finish(keys=[queue_key, event_key], args=[event_id])
+                continue
+            item = QueuedEvent(event_id, chat, int(ts), json.loads(payload), int(attempts))
+            done = await attempt(item, process, dead, self.max_attempts, self.handler_timeout)
+            if not done:
+                return False
+            await self._finish(keys=[queue_key, event_key], args=[event_id])
+            await self._extend(keys=[lock_key], args=[token, self.lock_ms])
+
+
+def connect(url: str) -> aioredis.Redis:
+    """A Redis client with timeouts, so a dead server fails fast instead of hanging."""
+    return aioredis.from_url(
+        url,
+        decode_responses=True,
+        socket_timeout=5,
+        socket_connect_timeout=2,
+        health_check_interval=15,
+        max_connections=256,
+    )

@@ -1,0 +1,218 @@
+"""One router for every LINE event.
+
+Handler modules create a ``Router`` and decorate plain async functions that
+take one ``Turn``. Decorators only record metadata and return the function
+unchanged (as in aiogram, opsdroid and Bolt), so tests can call handlers
+directly and inspect the registry.
+
+Dispatch order, first match wins:
+
+1. ``postback`` events: the handler registered for the ``action`` in the
+   postback data (``action=name&...``); an unknown action goes to the
+   fallback.
+2. ``message`` events with text: a *global* intent (such as ``cancel``)
+   recognised with confidence, then the handler of the user's current
+   dialogue step, then the best intent above the engine's threshold, then
+   the fallback (low confidence or ``out_of_scope``).
+3. Other ``message`` events (location, sticker, image, audio, video, file):
+   the current step's handler if it declared it accepts that kind, else the
+   handler for ``message:<kind>``, else ``message:*``.
+4. Any other event type (follow, unfollow, join, leave, ...): the handler
+   for that type; an unknown type is logged and left unanswered.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from bot.dialogue import DialogueState
+from bot.events import InboundEvent
+from bot.messages import Action, Message, Text, parse_postback
+from bot.nlu import Parse
+
+if TYPE_CHECKING:
+    from bot.services import Services
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[["Turn"], Awaitable[None]]
+
+
+@dataclass
+class Turn:
+    """Everything a handler needs for one event, and what it decides to answer."""
+
+    event: InboundEvent
+    services: Services
+    state: DialogueState
+    nlu: Parse | None = None
+    messages: list[Message] = field(default_factory=list)
+    #: The dialogue state to store after the turn (None: leave it as it was).
+    next_state: DialogueState | None = None
+
+    @property
+    def user_id(self) -> str:
+        """The chat being answered (a user id in one-to-one chats)."""
+        return self.event.chat_id
+
+    @property
+    def text(self) -> str:
+        """The user's text ('' for non-text events)."""
+        return self.event.text or ""
+
+    @property
+    def postback(self) -> dict[str, str]:
+        """Decoded postback data (empty for other events)."""
+        return parse_postback(self.event.postback_data)
+
+    def reply_text(self, key: str, **params: Any) -> str:
+        """The wording of reply ``key`` from knowledge/replies.yaml."""
+        return self.services.replies.text(key, **params)
+
+    def say(self, key: str, *quick: Action, **params: Any) -> None:
+        """Answer with reply ``key``, optionally with quick-reply buttons."""
+        self.messages.append(Text(self.reply_text(key, **params), tuple(quick)))
+
+    def send(self, message: Message) -> None:
+        """Answer with a prepared message (Flex, sticker, location, ...)."""
+        self.messages.append(message)
+
+    def goto(self, step: str, **answers: Any) -> None:
+        """Move the user's dialogue to ``step``, merging ``answers``."""
+        merged = dict((self.next_state or self.state).answers)
+        merged.update(answers)
+        self.next_state = DialogueState(step=step, answers=merged)
+
+    def end(self) -> None:
+        """Close the user's open dialogue."""
+        self.next_state = DialogueState()
+
+
+@dataclass(frozen=True)
+class StepHandler:
+    """A dialogue step's handler and the message kinds it accepts besides text."""
+
+    func: Handler
+    accepts: frozenset[str]
+
+
+class Router:
+    """A named group of handlers, one per capability module."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.intents: dict[str, Handler] = {}
+        self.global_intents: set[str] = set()
+        self.postbacks: dict[str, Handler] = {}
+        self.steps: dict[str, StepHandler] = {}
+        self.events: dict[str, Handler] = {}
+        self.fallback_handler: Handler | None = None
+
+    def intent(self, *names: str, global_: bool = False) -> Callable[[Handler], Handler]:
+        """Handle these intents; ``global_`` ones win even inside a dialogue step."""
+
+        def register(func: Handler) -> Handler:
+            for name in names:
+                self.intents[name] = func
+                if global_:
+                    self.global_intents.add(name)
+            return func
+
+        return register
+
+    def postback(self, action: str) -> Callable[[Handler], Handler]:
+        """Handle postbacks whose data has ``action=<action>``."""
+
+        def register(func: Handler) -> Handler:
+            self.postbacks[action] = func
+            return func
+
+        return register
+
+    def step(self, name: str, accepts: Iterable[str] = ()) -> Callable[[Handler], Handler]:
+        """Handle the user's messages while their dialogue is at step ``name``."""
+
+        def register(func: Handler) -> Handler:
+            self.steps[name] = StepHandler(func, frozenset(accepts))
+            return func
+
+        return register
+
+    def event(self, *types: str) -> Callable[[Handler], Handler]:
+        """Handle event types (``follow``, ``join``, ``message:sticker``, ``message:*``...)."""
+
+        def register(func: Handler) -> Handler:
+            for t in types:
+                self.events[t] = func
+            return func
+
+        return register
+
+    def fallback(self) -> Callable[[Handler], Handler]:
+        """Handle what nothing else did."""
+
+        def register(func: Handler) -> Handler:
+            self.fallback_handler = func
+            return func
+
+        return register
+
+
+class Dispatcher:
+    """All routers merged; a duplicate registration is an error at start-up."""
+
+    def __init__(self, routers: Iterable[Router]) -> None:
+        self.intents: dict[str, Handler] = {}
+        self.global_intents: set[str] = set()
+        self.postbacks: dict[str, Handler] = {}
+        self.steps: dict[str, StepHandler] = {}
+        self.events: dict[str, Handler] = {}
+        self.fallback: Handler | None = None
+        for router in routers:
+            for table, mine in (
+                (self.intents, router.intents),
+                (self.postbacks, router.postbacks),
+                (self.steps, router.steps),
+                (self.events, router.events),
+            ):
+                clash = set(table) & set(mine)
+                if clash:
+                    raise ValueError(f"router {router.name} registers {sorted(clash)} again")
+                table.update(mine)  # type: ignore[attr-defined]
+            self.global_intents |= router.global_intents
+            if router.fallback_handler is not None:
+                if self.fallback is not None:
+                    raise ValueError(f"router {router.name} declares a second fallback")
+                self.fallback = router.fallback_handler
+
+    def choose(self, turn: Turn) -> tuple[str, Handler | None]:
+        """Pick the handler for a turn (see the module docstring for the order)."""
+        event = turn.event
+        step = self.steps.get(turn.state.step or "")
+        if event.type == "postback":
+            action = turn.postback.get("action", "")
+            if action in self.postbacks:
+                return f"postback:{action}", self.postbacks[action]
+            return "fallback", self.fallback
+        if event.type == "message" and event.message_type == "text":
+            parse = turn.nlu
+            intent = parse.intent if parse else None
+            if intent in self.global_intents:
+                return f"intent:{intent}", self.intents[intent]
+            if step is not None:
+                return f"step:{turn.state.step}", step.func
+            if intent in self.intents and intent != "out_of_scope":
+                return f"intent:{intent}", self.intents[intent]
+            return "fallback", self.fallback
+        if event.type == "message":
+            kind = event.message_type or "unknown"
+            if step is not None and kind in step.accepts:
+                return f"step:{turn.state.step}", step.func
+            for key in (f"message:{kind}", "message:*"):
+                if key in self.events:
+                    return key, self.events[key]
+            return "fallback", self.fallback
+        return event.type, self.events.get(event.type)

@@ -1,0 +1,134 @@
+"""The running bot's parts, built once per process from ``Settings``.
+
+Embedded mode (no ``REDIS_URL``): SQLite (or any DATABASE_URL), the
+database-backed local queue and in-memory dialogue state. Shared mode:
+Redis for the queue, de-duplication, locks and dialogue state; any number
+of web and worker processes build the same ``Services`` and cooperate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from bot.content import Replies, load_replies
+from bot.db import Database
+from bot.dialogue import DialogueStore, MemoryDialogueStore, RedisDialogueStore
+from bot.line import LineClient, Messenger, RetryPolicy
+from bot.local_queue import LocalQueue
+from bot.nlu import IntentEngine, load_intents
+from bot.queue import EventQueue
+from bot.redis_queue import RedisQueue, connect
+from bot.router import Dispatcher, Router
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+#: Handler modules, in registration order: what the bot can do is visible here.
+HANDLER_MODULES = (
+    "handlers.greeting",
+    "handlers.chat_events",
+    "handlers.fallback",
+)
+
+
+def load_routers(modules: tuple[str, ...] = HANDLER_MODULES) -> list[Router]:
+    """Import the listed handler modules and collect their routers."""
+    return [importlib.import_module(name).router for name in modules]
+
+
+@dataclass
+class Services:
+    """Shared parts every event handler and endpoint may use."""
+
+    settings: Settings
+    db: Database
+    queue: EventQueue
+    dialogue: DialogueStore
+    replies: Replies
+    nlu: IntentEngine
+    dispatcher: Dispatcher
+    redis: aioredis.Redis | None = None
+    line: LineClient | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, settings: Settings) -> Services:
+        """Create (not yet connect) every part; nothing here does network I/O."""
+        db = Database(settings.sqlalchemy_url)
+        redis_client = connect(settings.redis_url) if settings.redis_url else None
+        queue: EventQueue
+        dialogue: DialogueStore
+        if redis_client is not None:
+            queue = RedisQueue(
+                redis_client,
+                settings.redis_prefix,
+                dedupe_seconds=settings.dedupe_seconds,
+                max_attempts=settings.event_max_attempts,
+                retry_seconds=settings.event_retry_seconds,
+                lock_seconds=settings.event_lock_seconds,
+                handler_timeout=settings.handler_timeout_seconds,
+                concurrency=settings.worker_concurrency,
+            )
+            dialogue = RedisDialogueStore(redis_client, settings.redis_prefix)
+        else:
+            queue = LocalQueue(
+                db,
+                dedupe_seconds=settings.dedupe_seconds,
+                max_attempts=settings.event_max_attempts,
+                retry_seconds=settings.event_retry_seconds,
+                handler_timeout=settings.handler_timeout_seconds,
+                concurrency=settings.worker_concurrency,
+            )
+            dialogue = MemoryDialogueStore()
+        return cls(
+            settings=settings,
+            db=db,
+            queue=queue,
+            dialogue=dialogue,
+            replies=load_replies(settings.knowledge_dir / "replies.yaml"),
+            nlu=load_intents(settings.intents_dir),
+            dispatcher=Dispatcher(load_routers()),
+            redis=redis_client,
+        )
+
+    def line_client(self) -> LineClient:
+        """The LINE API client (created on first use, closed with the services)."""
+        if self.line is None:
+            st = self.settings
+            self.line = LineClient(
+                st.line_api_base_url,
+                st.access_token,
+                RetryPolicy(
+                    attempts=st.line_max_attempts,
+                    timeout=st.line_timeout_seconds,
+                    backoff=st.line_backoff_seconds,
+                ),
+            )
+        return self.line
+
+    async def close(self) -> None:
+        """Close network clients and the database pool."""
+        if self.line is not None:
+            await self.line.close()
+        await self.queue.close()
+        await self.db.close()
+
+
+async def run_worker(services: Services, messenger: Messenger, stop: asyncio.Event) -> None:
+    """Work the queue with this process's pipeline until ``stop`` is set."""
+    from bot.pipeline import Pipeline
+
+    pipeline = Pipeline(services, messenger)
+    services.extras["pipeline"] = pipeline
+    log.info(
+        "worker started",
+        extra={"queue": type(services.queue).__name__, "concurrency": services.settings.worker_concurrency},
+    )
+    await services.queue.run(pipeline.process, pipeline.dead_letter, stop)
+    log.info("worker stopped")

@@ -1,0 +1,156 @@
+"""Typed settings read from the environment (and an optional `.env`).
+
+Built inside `create_app()` and the CLI rather than at import time, so every
+test can point the bot at its own fake LINE host, Redis prefix and database.
+Without LINE credentials the bot runs in *local mode* with a development
+secret; with ``BOT_ENV=production`` it refuses to start on missing or
+placeholder secrets.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: Secret used to sign webhook bodies in local mode (documented in README; never valid on LINE).
+LOCAL_DEV_SECRET = "local-development-secret"
+LOCAL_DEV_TOKEN = "local-development-token"
+LINE_API = "https://api.line.me"
+
+_PLACEHOLDERS = {
+    "",
+    "changeme",
+    "change-me",
+    "changethis",
+    "placeholder",
+    "secret",
+    "token",
+    "xxx",
+    "todo",
+    "your-channel-secret",
+    "your-channel-access-token",
+    "your_channel_secret",
+    "your_channel_access_token",
+    LOCAL_DEV_SECRET,
+    LOCAL_DEV_TOKEN,
+}
+
+
+def is_placeholder(value: str | None) -> bool:
+    """True when a secret is unset or obviously a template value."""
+    if value is None:
+        return True
+    v = value.strip().lower()
+    return v in _PLACEHOLDERS or v.startswith("<") or set(v) <= {"x", "*", "-", "0"}
+
+
+class ConfigurationError(RuntimeError):
+    """Raised when the settings cannot run the bot safely."""
+
+
+class Settings(BaseSettings):
+    """Every setting the bot reads; names are the environment variables (upper-case)."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    bot_env: Literal["development", "production", "test"] = "development"
+    line_channel_secret: SecretStr | None = None
+    line_channel_access_token: SecretStr | None = None
+    line_api_base_url: str = LINE_API
+    redis_url: str | None = None
+    redis_prefix: str = "bot"
+    data_dir: Path = Path("data")
+    database_url: str | None = None
+    knowledge_dir: Path = Path("knowledge")
+    intents_dir: Path = Path("intents")
+    admin_token: SecretStr | None = None
+
+    log_level: str = "INFO"
+    log_format: Literal["json", "text", "auto"] = "auto"
+
+    max_body_bytes: int = Field(default=1_000_000, ge=1024)
+    dedupe_seconds: int = Field(default=86_400, ge=60)
+    event_max_attempts: int = Field(default=5, ge=1)
+    event_retry_seconds: float = Field(default=10.0, gt=0)
+    event_lock_seconds: float = Field(default=60.0, gt=0)
+    handler_timeout_seconds: float = Field(default=25.0, gt=0)
+    worker_concurrency: int = Field(default=32, ge=1)
+    reply_token_max_age_seconds: float = Field(default=50.0, gt=0)
+    loading_after_seconds: float = Field(default=0.8, ge=0)
+    line_timeout_seconds: float = Field(default=5.0, gt=0)
+    line_max_attempts: int = Field(default=4, ge=1)
+    line_backoff_seconds: float = Field(default=0.5, ge=0)
+    dialogue_ttl_seconds: int = Field(default=1800, ge=10)
+
+    @model_validator(mode="after")
+    def _refuse_placeholders_in_production(self) -> Settings:
+        if self.bot_env == "production":
+            bad = [
+                name
+                for name, value in (
+                    ("LINE_CHANNEL_SECRET", self.line_channel_secret),
+                    ("LINE_CHANNEL_ACCESS_TOKEN", self.line_channel_access_token),
+                    ("ADMIN_TOKEN", self.admin_token),
+                )
+                if is_placeholder(value.get_secret_value() if value else None)
+            ]
+            if bad:
+                raise ConfigurationError(
+                    "BOT_ENV=production needs real values for: " + ", ".join(bad)
+                )
+        return self
+
+    @property
+    def local_mode(self) -> bool:
+        """No LINE credentials: the webhook accepts the development secret only."""
+        return self.line_channel_secret is None or self.line_channel_access_token is None
+
+    @property
+    def channel_secret(self) -> str:
+        """The secret webhook signatures are checked against."""
+        if self.line_channel_secret is None:
+            return LOCAL_DEV_SECRET
+        return self.line_channel_secret.get_secret_value()
+
+    @property
+    def access_token(self) -> str:
+        """The channel access token sent to LINE (a dummy one in local mode)."""
+        if self.line_channel_access_token is None:
+            return LOCAL_DEV_TOKEN
+        return self.line_channel_access_token.get_secret_value()
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """DATABASE_URL with an async driver; default a SQLite file under DATA_DIR."""
+        url = self.database_url or f"sqlite:///{self.data_dir / 'bot.db'}"
+        return to_async_url(url)
+
+    @property
+    def uses_sqlite(self) -> bool:
+        """The embedded default: migrations run at start-up instead of a release step."""
+        return self.sqlalchemy_url.startswith("sqlite")
+
+    @property
+    def json_logs(self) -> bool:
+        """JSON log lines in production unless told otherwise."""
+        if self.log_format == "auto":
+            return self.bot_env == "production"
+        return self.log_format == "json"
+
+
+def to_async_url(url: str) -> str:
+    """Map the usual DATABASE_URL spellings onto SQLAlchemy's async drivers."""
+    for prefix in ("postgres://", "postgresql://", "postgresql+psycopg2://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    if url.startswith("sqlite:///"):
+        return "sqlite+aiosqlite:///" + url[len("sqlite:///") :]
+    return url
+
+
+def to_sync_url(url: str) -> str:
+    """The same database through a synchronous driver (Alembic runs synchronously)."""
+    return url.replace("sqlite+aiosqlite://", "sqlite://")

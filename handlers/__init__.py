@@ -1,0 +1,1 @@
+"""Capability modules: one router each, listed in ``bot.services.HANDLER_MODULES``."""

@@ -1,0 +1,28 @@
+"""Events about the chat itself: unfollow, and being added to groups or rooms.
+
+The bot serves one-to-one chats; in a group it says so once and stays quiet.
+"""
+
+from __future__ import annotations
+
+from bot.router import Router, Turn
+
+router = Router("chat_events")
+
+
+@router.event("unfollow")
+async def unfollowed(turn: Turn) -> None:
+    """Blocked or unfriended: forget the open conversation (the user row records it)."""
+    await turn.services.dialogue.clear(turn.user_id)
+
+
+@router.event("join", "memberJoined")
+async def joined_group(turn: Turn) -> None:
+    """Added to a group or room: explain that the bot talks one-to-one."""
+    if turn.event.type == "join":
+        turn.say("chat_events.group_note")
+
+
+@router.event("leave", "memberLeft")
+async def left_group(turn: Turn) -> None:
+    """Removed from a group: nothing to say (LINE gives no reply token)."""

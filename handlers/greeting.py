@@ -1,0 +1,49 @@
+"""Greeting a user: the ``greet`` intent, a new friend (``follow``) and consent.
+
+Following the account is the first contact, so the welcome carries the
+privacy notice and a consent button; pressing it records the consent time
+(PDPA), which is all we keep about it.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from bot.db import User, utcnow
+from bot.messages import PostbackAction, postback_data
+from bot.router import Router, Turn
+
+router = Router("greeting")
+
+
+def _consent_button(turn: Turn) -> PostbackAction:
+    return PostbackAction(
+        label=turn.reply_text("greeting.consent_button"),
+        data=postback_data("consent"),
+        display_text=turn.reply_text("greeting.consent_button"),
+    )
+
+
+@router.intent("greet")
+async def greet(turn: Turn) -> None:
+    """Say hello and what the bot can do."""
+    turn.say("greeting.hello")
+
+
+@router.event("follow")
+async def welcome(turn: Turn) -> None:
+    """A new (or returning) friend: welcome, privacy notice, consent button."""
+    turn.say("greeting.welcome")
+    turn.say("greeting.privacy_notice", _consent_button(turn))
+
+
+@router.postback("consent")
+async def consent(turn: Turn) -> None:
+    """Record that the user accepted the privacy notice."""
+    if turn.event.user_id is None:
+        return
+    async with turn.services.db.session() as s, s.begin():
+        user = await s.scalar(select(User).where(User.line_user_id == turn.event.user_id))
+        if user is not None and user.consent_at is None:
+            user.consent_at = utcnow()
+    turn.say("greeting.consent_thanks")
