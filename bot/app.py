@@ -127,7 +127,9 @@ def create_app(settings: Settings | None = None, messenger: Messenger | None = N
                 await worker
             await services.close()
 
-    app = FastAPI(title="Grassroots economy LINE bot", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title="Grassroots economy LINE bot", lifespan=lifespan, docs_url=None, redoc_url=None
+    )
     app.add_middleware(RequestIdMiddleware)
 
     @app.post("/callback")
@@ -137,7 +139,9 @@ def create_app(settings: Settings | None = None, messenger: Messenger | None = N
             return _error(413, "body too large")
         if not signature_ok(secret, body, request.headers.get("x-line-signature")):
             log.warning("webhook refused: bad or missing signature")
-            return _error(401 if "x-line-signature" not in request.headers else 403, "bad signature")
+            return _error(
+                401 if "x-line-signature" not in request.headers else 403, "bad signature"
+            )
         try:
             events = parse_envelope(body)
         except EnvelopeError as exc:
@@ -168,6 +172,8 @@ def create_app(settings: Settings | None = None, messenger: Messenger | None = N
             except Exception as exc:
                 checks[name] = f"unavailable: {type(exc).__name__}"
         ok = all(v == "ok" for v in checks.values())
-        return JSONResponse({"status": "ok" if ok else "unavailable", **checks}, status_code=200 if ok else 503)
+        return JSONResponse(
+            {"status": "ok" if ok else "unavailable", **checks}, status_code=200 if ok else 503
+        )
 
     return app

@@ -67,7 +67,9 @@ def render(messages: Sequence[Message]) -> tuple[str, list[Action]]:
             buttons = list(message.quick_replies) or buttons
         elif isinstance(message, Flex):
             contents = message.contents
-            bubbles = contents.get("contents", []) if contents.get("type") == "carousel" else [contents]
+            bubbles = (
+                contents.get("contents", []) if contents.get("type") == "carousel" else [contents]
+            )
             lines.append(f"bot> [{message.alt_text}] ({len(bubbles)} card(s))")
             for i, bubble in enumerate(bubbles, 1):
                 lines.append(f"     card {i}: " + " | ".join(_flex_texts(bubble)))
@@ -144,7 +146,12 @@ def build_event(line: str, user_id: str, buttons: list[Action]) -> dict[str, Any
     elif line in ("/follow", "/unfollow"):
         return {**base, "type": line[1:]}
     elif line == "/sticker":
-        message = {"type": "sticker", "id": uuid.uuid4().hex[:12], "packageId": "446", "stickerId": "1988"}
+        message = {
+            "type": "sticker",
+            "id": uuid.uuid4().hex[:12],
+            "packageId": "446",
+            "stickerId": "1988",
+        }
     else:
         message = {"type": "text", "id": uuid.uuid4().hex[:12], "text": line}
     return {**base, "type": "message", "message": message}

@@ -51,7 +51,10 @@ def cmd_worker(_args: argparse.Namespace) -> int:
     """Run a queue worker until SIGINT/SIGTERM (needs REDIS_URL)."""
     settings = _settings()
     if not settings.redis_url:
-        print("bot worker needs REDIS_URL; without it `bot serve` runs the worker itself.", file=sys.stderr)
+        print(
+            "bot worker needs REDIS_URL; without it `bot serve` runs the worker itself.",
+            file=sys.stderr,
+        )
         return 2
 
     async def main() -> None:
@@ -105,7 +108,9 @@ def cmd_events_dead(args: argparse.Namespace) -> int:
         try:
             async with db.session() as s:
                 rows = (
-                    await s.scalars(select(DeadLetter).order_by(DeadLetter.died_at.desc()).limit(args.limit))
+                    await s.scalars(
+                        select(DeadLetter).order_by(DeadLetter.died_at.desc()).limit(args.limit)
+                    )
                 ).all()
         finally:
             await db.close()

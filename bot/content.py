@@ -75,7 +75,9 @@ def load_replies(path: Path) -> Replies:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 1}" if mark is not None else ""
-        raise ContentError(f"{path}{line}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+        raise ContentError(
+            f"{path}{line}: not valid YAML ({getattr(exc, 'problem', exc)})"
+        ) from None
     if not isinstance(data, dict):
         raise ContentError(f"{path}:1: expected groups of reply keys")
     texts: dict[str, tuple[str, ...]] = {}

@@ -62,7 +62,7 @@ class RedisDialogueStore:
             return DialogueState(step=data.get("step"), answers=data.get("answers") or {})
         if last:
             await self.redis.delete(last_key)
-            return DialogueState(expired_step=last)
+            return DialogueState(expired_step=str(last))
         return DialogueState()
 
     async def save(self, user_id: str, state: DialogueState, ttl: int) -> None:

@@ -81,7 +81,7 @@ class RetryPolicy:
         """Exponential backoff with jitter; a server's Retry-After wins."""
         if retry_after is not None:
             return min(retry_after, self.max_backoff * 4)
-        base = min(self.backoff * (2**attempt), self.max_backoff)
+        base: float = min(self.backoff * (2**attempt), self.max_backoff)
         return base * (0.75 + random.random() * 0.5)
 
 
@@ -90,7 +90,7 @@ def _retry_after(exc: ApiException) -> float | None:
     value = None
     for k, v in dict(headers).items():
         if str(k).lower() == "retry-after":
-            value = v
+            value = str(v)
     try:
         return float(value) if value is not None else None
     except ValueError:
@@ -140,7 +140,7 @@ class LineClient:
         whose retry key LINE already accepted answers 409: that is success).
         """
         policy = self.policy
-        last: LineError | None = None
+        last: TransientLineError | None = None
         for attempt in range(policy.attempts):
             retry_after: float | None = None
             try:
@@ -161,7 +161,8 @@ class LineClient:
                     raise InvalidReplyToken(kind, status, detail) from None
                 else:
                     log.warning(
-                        "LINE rejected a call", extra={"kind": kind, "status": status, "detail": detail}
+                        "LINE rejected a call",
+                        extra={"kind": kind, "status": status, "detail": detail},
                     )
                     raise PermanentLineError(kind, status, detail) from None
             except (TimeoutError, aiohttp.ClientError, OSError) as exc:
@@ -172,7 +173,12 @@ class LineClient:
                 delay = policy.delay(attempt, retry_after)
                 log.info(
                     "LINE call will be retried",
-                    extra={"kind": kind, "status": last.status, "attempt": attempt + 1, "delay": round(delay, 2)},
+                    extra={
+                        "kind": kind,
+                        "status": last.status,
+                        "attempt": attempt + 1,
+                        "delay": round(delay, 2),
+                    },
                 )
                 await asyncio.sleep(delay)
         assert last is not None
@@ -216,7 +222,9 @@ class LineClient:
 
         return await self._call("push", send, lambda s, _d: False if s == 409 else None)
 
-    async def multicast(self, to: Sequence[str], messages: Sequence[Message], retry_key: str) -> bool:
+    async def multicast(
+        self, to: Sequence[str], messages: Sequence[Message], retry_key: str
+    ) -> bool:
         """Multicast to at most 500 users; False when the retry key was accepted before."""
         if not 1 <= len(to) <= 500:
             raise ValueError("multicast takes 1 to 500 user ids")

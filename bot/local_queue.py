@@ -23,6 +23,15 @@ from bot.queue import DeadLetterSink, Process, QueuedEvent, QueueUnavailable, at
 log = logging.getLogger(__name__)
 
 
+def _forget(active: dict[str, asyncio.Task[None]], chat: str) -> Any:
+    """A done-callback that drops a chat's finished drain task."""
+
+    def done(_task: asyncio.Task[None]) -> None:
+        active.pop(chat, None)
+
+    return done
+
+
 class LocalQueue:
     """Single-process durable queue on the bot's own database."""
 
@@ -85,7 +94,9 @@ class LocalQueue:
                         delete(SeenEvent).where(SeenEvent.seen_at < now - self.dedupe_seconds)
                     )
         except Exception as exc:
-            raise QueueUnavailable(f"database did not take the events: {type(exc).__name__}") from exc
+            raise QueueUnavailable(
+                f"database did not take the events: {type(exc).__name__}"
+            ) from exc
         if added:
             self._wake.set()
         return added
@@ -109,7 +120,9 @@ class LocalQueue:
     async def forget_chat(self, chat_id: str) -> int:
         """Delete a chat's pending events (PDPA erasure)."""
         async with self.db.session() as s, s.begin():
-            result = await s.execute(delete(LocalQueueItem).where(LocalQueueItem.chat_id == chat_id))
+            result = await s.execute(
+                delete(LocalQueueItem).where(LocalQueueItem.chat_id == chat_id)
+            )
         return int(getattr(result, "rowcount", 0) or 0)
 
     async def pending(self) -> int:
@@ -146,9 +159,11 @@ class LocalQueue:
                 if chat not in active:
                     task = asyncio.create_task(self._drain(chat, process, dead, slots))
                     active[chat] = task
-                    task.add_done_callback(lambda _t, c=chat: active.pop(c, None))
+                    task.add_done_callback(_forget(active, chat))
             waiters = [asyncio.create_task(self._wake.wait()), asyncio.create_task(stop.wait())]
-            await asyncio.wait(waiters, timeout=self.poll_seconds, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(
+                waiters, timeout=self.poll_seconds, return_when=asyncio.FIRST_COMPLETED
+            )
             for w in waiters:
                 w.cancel()
         if active:
@@ -173,7 +188,9 @@ class LocalQueue:
                         item = QueuedEvent(
                             head.webhook_event_id, chat, head.event_ts, head.payload, head.attempts
                         )
-                    done = await attempt(item, process, dead, self.max_attempts, self.handler_timeout)
+                    done = await attempt(
+                        item, process, dead, self.max_attempts, self.handler_timeout
+                    )
                     async with self.db.session() as s, s.begin():
                         if done:
                             await s.execute(

@@ -92,7 +92,7 @@ async def attempt(
     process: Process,
     dead: DeadLetterSink,
     max_attempts: int,
-    timeout: float,
+    time_limit: float,
 ) -> bool:
     """Run one try of one event; True when it is finished (done or dead-lettered).
 
@@ -103,7 +103,7 @@ async def attempt(
         await dead(item, "crashed or timed out on every attempt")
         return True
     try:
-        await asyncio.wait_for(process(item), timeout)
+        await asyncio.wait_for(process(item), time_limit)
         return True
     except asyncio.CancelledError:
         raise

@@ -136,7 +136,7 @@ class RedisQueue:
 
     async def forget_chat(self, chat_id: str) -> int:
         """Delete a chat's pending events (PDPA erasure); returns how many."""
-        ids = await self.redis.zrange(f"{self.p}:q:{chat_id}", 0, -1)
+        ids: Any = await self.redis.zrange(f"{self.p}:q:{chat_id}", 0, -1)
         pipe = self.redis.pipeline(transaction=True)
         for event_id in ids:
             pipe.delete(f"{self.p}:ev:{event_id}")
@@ -199,7 +199,7 @@ class RedisQueue:
                         spawn(msg_id, chat)
                 free = max(1, self.concurrency - len(tasks))
                 block = int(min(1000, max(self.retry_ms / 4, 50)))
-                batch = await self.redis.xreadgroup(
+                batch: Any = await self.redis.xreadgroup(
                     GROUP, self.consumer, {self.stream: ">"}, count=free, block=block
                 )
                 backoff = 0.2
@@ -227,7 +227,7 @@ class RedisQueue:
         out: list[tuple[str, str]] = []
         start = "0-0"
         for _ in range(10):
-            result = await self.redis.xautoclaim(
+            result: Any = await self.redis.xautoclaim(
                 self.stream, GROUP, self.consumer, self.retry_ms, start, count=100
             )
             start, claimed = result[0], result[1]
@@ -255,7 +255,9 @@ class RedisQueue:
                 raise
             except (RedisError, OSError) as exc:
                 # The token stays pending and is reclaimed once Redis answers again.
-                log.warning("Redis error while handling a chat", extra={"error": type(exc).__name__})
+                log.warning(
+                    "Redis error while handling a chat", extra={"error": type(exc).__name__}
+                )
             except Exception:
                 log.exception("unexpected error while handling a chat")
 
@@ -287,7 +289,7 @@ class RedisQueue:
         dead: DeadLetterSink,
     ) -> bool:
         while True:
-            head = await self.redis.zrange(queue_key, 0, 0)
+            head: Any = await self.redis.zrange(queue_key, 0, 0)
             if not head:
                 return True
             event_id = head[0]
@@ -295,7 +297,8 @@ class RedisQueue:
             pipe = self.redis.pipeline(transaction=True)
             pipe.hincrby(event_key, "attempts", 1)
             pipe.hmget(event_key, "payload", "ts")
-            attempts, (payload, ts) = await pipe.execute()
+            results: Any = await pipe.execute()
+            attempts, (payload, ts) = results
             if payload is None:  # deleted (user erased their data) or half-written
                 await self._finish(keys=[queue_key, event_key], args=[event_id])
                 continue

@@ -172,16 +172,17 @@ class Dispatcher:
         self.events: dict[str, Handler] = {}
         self.fallback: Handler | None = None
         for router in routers:
-            for table, mine in (
+            tables: list[tuple[dict[str, Any], dict[str, Any]]] = [
                 (self.intents, router.intents),
                 (self.postbacks, router.postbacks),
                 (self.steps, router.steps),
                 (self.events, router.events),
-            ):
+            ]
+            for table, mine in tables:
                 clash = set(table) & set(mine)
                 if clash:
                     raise ValueError(f"router {router.name} registers {sorted(clash)} again")
-                table.update(mine)  # type: ignore[attr-defined]
+                table.update(mine)
             self.global_intents |= router.global_intents
             if router.fallback_handler is not None:
                 if self.fallback is not None:

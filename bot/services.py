@@ -128,7 +128,10 @@ async def run_worker(services: Services, messenger: Messenger, stop: asyncio.Eve
     services.extras["pipeline"] = pipeline
     log.info(
         "worker started",
-        extra={"queue": type(services.queue).__name__, "concurrency": services.settings.worker_concurrency},
+        extra={
+            "queue": type(services.queue).__name__,
+            "concurrency": services.settings.worker_concurrency,
+        },
     )
     await services.queue.run(pipeline.process, pipeline.dead_letter, stop)
     log.info("worker stopped")
