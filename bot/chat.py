@@ -108,6 +108,9 @@ class ConsoleMessenger:
     async def show_loading(self, chat_id: str, seconds: int = 20) -> None:
         print("bot> ...", file=self.out, flush=True)
 
+    async def profile(self, user_id: str) -> dict[str, Any]:
+        return {"userId": user_id}
+
 
 def build_event(line: str, user_id: str, buttons: list[Action]) -> dict[str, Any] | None:
     """The LINE event a typed line stands for (None for an empty line)."""

@@ -67,6 +67,8 @@ class Messenger(Protocol):
 
     async def show_loading(self, chat_id: str, seconds: int = 20) -> None: ...
 
+    async def profile(self, user_id: str) -> dict[str, Any]: ...
+
 
 @dataclass(frozen=True)
 class RetryPolicy:

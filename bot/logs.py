@@ -75,11 +75,12 @@ class TextFormatter(logging.Formatter):
 
 
 def configure(level: str = "INFO", json_lines: bool = False) -> None:
-    """Install one stderr handler on the root logger (idempotent)."""
+    """Install the bot's stderr handler on the root logger, replacing an earlier one of ours."""
     root = logging.getLogger()
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if json_lines else TextFormatter())
-    root.handlers = [handler]
+    handler.set_name("bot")
+    root.handlers = [h for h in root.handlers if h.get_name() != "bot"] + [handler]
     root.setLevel(level.upper())
     for noisy in ("httpx", "httpcore", "aiohttp.access", "uvicorn.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

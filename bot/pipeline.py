@@ -166,7 +166,7 @@ class Pipeline:
         """Run the router; the loading animation starts if the answer takes a while."""
         state = await self.s.dialogue.load(event.chat_id)
         nlu = self.s.nlu.parse(event.text) if event.text else None
-        turn = Turn(event=event, services=self.s, state=state, nlu=nlu)
+        turn = Turn(event=event, services=self.s, state=state, nlu=nlu, messenger=self.messenger)
         route, handler = self.s.dispatcher.choose(turn)
         if handler is None:
             log.info("event left unanswered", extra={"event_id": event.id, "type": event.type})

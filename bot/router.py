@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.dialogue import DialogueState
 from bot.events import InboundEvent
+from bot.line import LineError, Messenger
 from bot.messages import Action, Message, Text, parse_postback
 from bot.nlu import Parse
 
@@ -52,6 +53,7 @@ class Turn:
     messages: list[Message] = field(default_factory=list)
     #: The dialogue state to store after the turn (None: leave it as it was).
     next_state: DialogueState | None = None
+    messenger: Messenger | None = None
 
     @property
     def user_id(self) -> str:
@@ -67,6 +69,17 @@ class Turn:
     def postback(self) -> dict[str, str]:
         """Decoded postback data (empty for other events)."""
         return parse_postback(self.event.postback_data)
+
+    async def display_name(self) -> str | None:
+        """The user's LINE display name, asked of LINE now (never stored); None if unknown."""
+        if self.messenger is None or self.event.user_id is None or not self.event.one_to_one:
+            return None
+        try:
+            profile = await self.messenger.profile(self.event.user_id)
+        except LineError:
+            return None
+        name = profile.get("displayName") or profile.get("display_name")
+        return str(name).strip() or None if name else None
 
     def reply_text(self, key: str, **params: Any) -> str:
         """The wording of reply ``key`` from knowledge/replies.yaml."""

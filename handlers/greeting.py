@@ -32,8 +32,12 @@ async def greet(turn: Turn) -> None:
 
 @router.event("follow")
 async def welcome(turn: Turn) -> None:
-    """A new (or returning) friend: welcome, privacy notice, consent button."""
-    turn.say("greeting.welcome")
+    """A new (or returning) friend: welcome by name, privacy notice, consent button."""
+    name = await turn.display_name()
+    if name:
+        turn.say("greeting.welcome_named", name=name)
+    else:
+        turn.say("greeting.welcome")
     turn.say("greeting.privacy_notice", _consent_button(turn))
 
 

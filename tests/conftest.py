@@ -1,0 +1,140 @@
+"""Shared fixtures: real Redis, real PostgreSQL, SQLite, and the fake LINE API.
+
+With ``CI=true`` a missing Redis or PostgreSQL fails the run; elsewhere the
+tests that need it are skipped with the reason. Each test gets its own Redis
+key prefix and clean tables, so tests never see each other's data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from sqlalchemy import create_engine, text
+
+from bot.db import Base
+from bot.migrate import upgrade
+from bot.settings import Settings
+from tests.fakeline import FakeLine
+from tests.helpers import ROOT
+
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+PG_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+SECRET = "test-channel-secret-0123456789abcdef"
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def _unavailable(what: str, exc: Exception) -> None:
+    message = f"{what} is not reachable: {type(exc).__name__}: {exc}"
+    if IN_CI:
+        pytest.fail(message + " (CI=true: a missing service is a failure)", pytrace=False)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def fake_line_server() -> Iterator[FakeLine]:
+    with FakeLine() as fake:
+        yield fake
+
+
+@pytest.fixture
+def fake_line(fake_line_server: FakeLine) -> Iterator[FakeLine]:
+    """The fake LINE API, emptied for this test; the test fails if LINE would reject a call."""
+    fake_line_server.reset()
+    yield fake_line_server
+    assert fake_line_server.errors == [], f"requests LINE would reject: {fake_line_server.errors}"
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> str:
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+    except Exception as exc:
+        _unavailable("Redis", exc)
+    return REDIS_URL
+
+
+@pytest.fixture
+def redis_prefix(redis_server: str) -> Iterator[str]:
+    """A key prefix of this test's own; its keys are deleted afterwards."""
+    prefix = f"test-{uuid.uuid4().hex[:10]}"
+    yield prefix
+    client = redis.Redis.from_url(redis_server)
+    keys = list(client.scan_iter(f"{prefix}:*", count=1000))
+    if keys:
+        client.delete(*keys)
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> str:
+    try:
+        engine = create_engine(PG_URL.replace("postgresql://", "postgresql+psycopg://"))
+        with engine.begin() as conn:
+            Base.metadata.drop_all(conn)
+            conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+        engine.dispose()
+    except Exception as exc:
+        _unavailable("PostgreSQL", exc)
+    upgrade(Settings(database_url=PG_URL, _env_file=None))  # type: ignore[call-arg]
+    return PG_URL
+
+
+@pytest.fixture
+def pg_url(pg_server: str) -> str:
+    """PostgreSQL with every table emptied for this test."""
+    engine = create_engine(pg_server.replace("postgresql://", "postgresql+psycopg://"))
+    with engine.begin() as conn:
+        names = ", ".join(t.name for t in Base.metadata.sorted_tables)
+        conn.execute(text(f"TRUNCATE {names}"))
+    engine.dispose()
+    return pg_server
+
+
+@pytest.fixture
+def make_settings(fake_line: FakeLine, tmp_path: Path) -> Callable[..., Settings]:
+    """Settings for a bot that talks to the fake LINE API; tests override what they need."""
+
+    def build(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "bot_env": "test",
+            "line_channel_secret": SECRET,
+            "line_channel_access_token": "test-access-token",
+            "line_api_base_url": fake_line.base_url,
+            "data_dir": tmp_path / "data",
+            "knowledge_dir": ROOT / "knowledge",
+            "intents_dir": ROOT / "intents",
+            "log_level": "INFO",
+            "event_retry_seconds": 1.0,
+            "event_lock_seconds": 5.0,
+            "handler_timeout_seconds": 4.0,
+            "line_timeout_seconds": 2.0,
+            "line_backoff_seconds": 0.05,
+            "loading_after_seconds": 0.8,
+        }
+        values.update(overrides)
+        return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+    return build
+
+
+@pytest.fixture(params=["embedded", "shared"])
+def mode_settings(
+    request: pytest.FixtureRequest, make_settings: Callable[..., Settings]
+) -> Settings:
+    """Both deployments: SQLite without Redis, and Redis with PostgreSQL."""
+    if request.param == "embedded":
+        return make_settings()
+    pg = request.getfixturevalue("pg_url")
+    prefix = request.getfixturevalue("redis_prefix")
+    return make_settings(redis_url=REDIS_URL, redis_prefix=prefix, database_url=pg)
+
+
+def run(coro: Any) -> Any:
+    """Run a coroutine to completion from a synchronous test."""
+    return asyncio.run(coro)

@@ -1,0 +1,46 @@
+"""`bot db upgrade` creates the schema on SQLite and PostgreSQL, repeatably."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from sqlalchemy import create_engine, inspect
+
+from bot.db import Base
+from bot.migrate import current
+from bot.settings import Settings
+from tests.helpers import ROOT
+
+
+def _tables(url: str) -> set[str]:
+    engine = create_engine(url)
+    try:
+        return set(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+
+
+def test_db_upgrade_on_a_fresh_sqlite_file_twice(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_", "DATABASE_"))}
+    env["DATABASE_URL"] = f"sqlite:///{tmp_path}/fresh.db"
+    for _ in range(2):
+        result = subprocess.run(
+            [sys.executable, "-m", "bot.cli", "db", "upgrade"],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        )
+        assert result.returncode == 0, result.stderr
+    assert set(Base.metadata.tables) <= _tables(f"sqlite:///{tmp_path}/fresh.db")
+
+
+def test_postgres_is_at_the_latest_revision(pg_url: str) -> None:
+    settings = Settings(database_url=pg_url, _env_file=None)  # type: ignore[call-arg]
+    assert current(settings) == "0001"
+    assert set(Base.metadata.tables) <= _tables(
+        pg_url.replace("postgresql://", "postgresql+psycopg://")
+    )

@@ -1,0 +1,117 @@
+"""The router's dispatch order and registry, on handlers written for the test."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.dialogue import DialogueState
+from bot.events import InboundEvent
+from bot.nlu import Parse
+from bot.router import Dispatcher, Router, Turn
+from tests.helpers import event_of, text_event
+
+flow = Router("flow")
+basics = Router("basics")
+
+
+@flow.intent("cancel", global_=True)
+async def cancel(turn: Turn) -> None: ...
+
+
+@flow.step("ask_goal", accepts=["location"])
+async def ask_goal(turn: Turn) -> None: ...
+
+
+@flow.postback("pick")
+async def pick(turn: Turn) -> None: ...
+
+
+@basics.intent("greet")
+async def greet(turn: Turn) -> None: ...
+
+
+@basics.event("follow", "message:sticker")
+async def follow(turn: Turn) -> None: ...
+
+
+@basics.fallback()
+async def fallback(turn: Turn) -> None: ...
+
+
+DISPATCH = Dispatcher([flow, basics])
+
+
+def _turn(raw: dict, intent: str | None = None, step: str | None = None) -> Turn:
+    parse = (
+        Parse("x", "x", intent, 0.9 if intent else 0.1) if raw.get("type") == "message" else None
+    )
+    return Turn(InboundEvent.from_dict(raw), services=None, state=DialogueState(step), nlu=parse)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("raw", "intent", "step", "expected"),
+    [
+        (text_event("ยกเลิก"), "cancel", "ask_goal", cancel),  # global intent beats the step
+        (text_event("สวัสดี"), "greet", "ask_goal", ask_goal),  # inside a step, the step answers
+        (text_event("สวัสดี"), "greet", None, greet),
+        (text_event("???"), None, None, fallback),
+        (text_event("ดูดวง"), "out_of_scope", None, fallback),
+        (event_of("postback", postback={"data": "action=pick&id=3"}), None, None, pick),
+        (event_of("postback", postback={"data": "action=gone"}), None, None, fallback),
+        (event_of("follow"), None, None, follow),
+        (
+            event_of(
+                "message",
+                message={"id": "1", "type": "location", "latitude": 13.7, "longitude": 100.5},
+            ),
+            None,
+            "ask_goal",
+            ask_goal,
+        ),
+        (
+            event_of(
+                "message",
+                message={"id": "1", "type": "sticker", "packageId": "1", "stickerId": "1"},
+            ),
+            None,
+            "ask_goal",
+            follow,
+        ),
+        (event_of("message", message={"id": "1", "type": "video"}), None, None, fallback),
+    ],
+)
+def test_dispatch_order(raw: dict, intent: str | None, step: str | None, expected: object) -> None:
+    _route, handler = DISPATCH.choose(_turn(raw, intent, step))
+    assert handler is expected
+
+
+def test_unknown_event_type_has_no_handler() -> None:
+    route, handler = DISPATCH.choose(_turn(event_of("somethingNew")))
+    assert handler is None and route == "somethingNew"
+
+
+def test_registering_an_intent_twice_is_an_error() -> None:
+    other = Router("other")
+    other.intent("greet")(greet)
+    with pytest.raises(ValueError, match="greet"):
+        Dispatcher([basics, other])
+
+
+def test_shipped_handlers_use_only_existing_reply_keys_and_intents() -> None:
+    """Every reply key the handler modules name exists in knowledge/replies.yaml."""
+    import re
+
+    from bot.content import load_replies
+    from bot.nlu import load_intents
+    from bot.services import HANDLER_MODULES, load_routers
+    from tests.helpers import ROOT
+
+    replies = load_replies(ROOT / "knowledge" / "replies.yaml")
+    engine = load_intents(ROOT / "intents")
+    keys: set[str] = set()
+    for module in HANDLER_MODULES:
+        source = (ROOT / (module.replace(".", "/") + ".py")).read_text(encoding="utf-8")
+        keys |= set(re.findall(r"(?:say|reply_text)\(\s*\"([a-z_]+\.[a-z_.]+)\"", source))
+    assert keys and keys <= set(replies.texts), keys - set(replies.texts)
+    dispatcher = Dispatcher(load_routers())
+    assert set(dispatcher.intents) <= engine.intents | {"out_of_scope"}

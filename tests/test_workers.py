@@ -1,0 +1,322 @@
+"""Workers under stress: several of them, crashes, Redis restarts, dead letters.
+
+These use real processes where it matters: ``bot worker`` subprocesses that
+the test kills with SIGKILL, and a private redis-server (with an append-only
+file, as production Redis must have) that the test kills and restarts.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+
+from bot.settings import Settings
+from tests.conftest import REDIS_URL, SECRET
+from tests.fakeline import FakeLine
+from tests.helpers import (
+    ROOT,
+    ServerThread,
+    WorkerThread,
+    envelope,
+    event_of,
+    free_port,
+    post_signed,
+    settings_env,
+    spawn_worker,
+    text_event,
+    user_id,
+    wait_until,
+)
+
+
+@pytest.fixture
+def shared(make_settings: Callable[..., Settings], redis_prefix: str, pg_url: str) -> Settings:
+    """Redis + PostgreSQL settings with short retry and lock times."""
+    return make_settings(
+        redis_url=REDIS_URL,
+        redis_prefix=redis_prefix,
+        database_url=pg_url,
+        event_retry_seconds=1.0,
+        event_lock_seconds=3.0,
+    )
+
+
+def _reply_counts(fake: FakeLine) -> Counter[str]:
+    return Counter(to for to, _m in fake.delivered())
+
+
+def test_two_workers_one_event_one_reply(shared: Settings, fake_line: FakeLine) -> None:
+    with ServerThread(shared) as server, WorkerThread(shared), WorkerThread(shared):
+        event = text_event("สวัสดี")
+        post_signed(server.base_url, SECRET, envelope(event))
+        fake_line.wait_for("reply", 1)
+        time.sleep(1.5)
+        assert len(fake_line.calls("reply", status=None)) == 1
+
+
+def test_two_workers_share_many_events_each_answered_once(
+    shared: Settings, fake_line: FakeLine
+) -> None:
+    with ServerThread(shared) as server, WorkerThread(shared), WorkerThread(shared):
+        events = [text_event("สวัสดี", user_id(i % 7)) for i in range(60)]
+        for i in range(0, 60, 3):
+            assert (
+                post_signed(server.base_url, SECRET, envelope(*events[i : i + 3])).status_code
+                == 200
+            )
+        fake_line.wait_for("reply", 60, timeout=20)
+        time.sleep(1.0)
+        counts = _reply_counts(fake_line)
+        assert len(counts) == 60 and set(counts.values()) == {1}
+
+
+def _kill(proc: subprocess.Popen[bytes]) -> None:
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(10)
+
+
+def test_worker_killed_mid_event_is_handled_after_restart_once(
+    shared: Settings, fake_line: FakeLine
+) -> None:
+    settings = shared
+    with ServerThread(settings) as server:
+        worker = spawn_worker(settings)
+        try:
+            # The welcome handler asks LINE for the display name; LINE is slow, so the
+            # worker sits mid-event (before any answer was decided) when it is killed.
+            fake_line.hang_next("profile", 30)
+            event = event_of("follow", user_id("new-friend"))
+            post_signed(server.base_url, SECRET, envelope(event))
+            wait_until(lambda: fake_line.calls("profile", status=0), 15)
+            _kill(worker)
+            assert fake_line.calls("reply", status=None) == []
+            worker = spawn_worker(settings)
+            (reply,) = fake_line.wait_for("reply", 1, timeout=20)
+            time.sleep(1.5)
+            assert reply.body["replyToken"] == event["replyToken"]
+            assert len(fake_line.calls("reply", status=None)) == 1
+            assert "ผู้ใช้ทดสอบ" in reply.body["messages"][0]["text"]
+        finally:
+            _kill(worker)
+
+
+def test_worker_killed_while_line_answers_does_not_answer_twice(
+    shared: Settings, fake_line: FakeLine
+) -> None:
+    with ServerThread(shared) as server:
+        worker = spawn_worker(shared)
+        try:
+            fake_line.hang_next(
+                "reply", 1.0
+            )  # LINE takes the reply, our process dies before the answer
+            event = text_event("สวัสดี")
+            post_signed(server.base_url, SECRET, envelope(event))
+            wait_until(lambda: fake_line.calls("reply", status=0), 15)
+            _kill(worker)
+            time.sleep(1.2)  # LINE finished delivering the first reply
+            worker = spawn_worker(shared)
+            wait_until(lambda: len(fake_line.calls("reply", status=None)) >= 2, 20)
+            time.sleep(1.0)
+            assert len(fake_line.delivered()) == 1
+            assert fake_line.calls("push", status=None) == []
+        finally:
+            _kill(worker)
+
+
+def test_failing_event_goes_to_dead_letters_and_replay_answers_once(
+    shared: Settings, fake_line: FakeLine
+) -> None:
+    settings = shared.model_copy(update={"event_max_attempts": 2, "line_max_attempts": 1})
+    env = settings_env(settings)
+    with ServerThread(settings) as server, WorkerThread(settings):
+        fake_line.fail_next("reply", 500, times=2)
+        event = text_event("สวัสดี")
+        post_signed(server.base_url, SECRET, envelope(event))
+
+        def listed() -> str:
+            out = subprocess.run(
+                [sys.executable, "-m", "bot.cli", "events", "dead"],
+                env=env,
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+            return out if event["webhookEventId"] in out else ""
+
+        listing = wait_until(listed, timeout=20, interval=0.5)
+        assert "TransientLineError" in listing
+        assert fake_line.delivered() == []
+        replay = subprocess.run(
+            [sys.executable, "-m", "bot.cli", "events", "replay", event["webhookEventId"]],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        )
+        assert replay.returncode == 0, replay.stderr
+        wait_until(lambda: fake_line.delivered(), timeout=15)
+        time.sleep(1.0)
+        assert len(fake_line.delivered()) == 1
+        again = subprocess.run(
+            [sys.executable, "-m", "bot.cli", "events", "dead"],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        assert event["webhookEventId"] not in again
+
+
+def test_embedded_mode_replay_through_the_cli(
+    make_settings: Callable[..., Settings], fake_line: FakeLine
+) -> None:
+    settings = make_settings(event_max_attempts=1, line_max_attempts=1)
+    env = settings_env(settings)
+    with ServerThread(settings) as server:
+        fake_line.fail_next("reply", 500)
+        event = text_event("สวัสดี")
+        post_signed(server.base_url, SECRET, envelope(event))
+        listing = wait_until(
+            lambda: (
+                (
+                    out := subprocess.run(
+                        [sys.executable, "-m", "bot.cli", "events", "dead"],
+                        env=env,
+                        cwd=ROOT,
+                        capture_output=True,
+                        text=True,
+                    ).stdout
+                )
+                and event["webhookEventId"] in out
+                and out
+            ),
+            timeout=15,
+            interval=0.3,
+        )
+        assert "TransientLineError" in listing
+        subprocess.run(
+            [sys.executable, "-m", "bot.cli", "events", "replay", event["webhookEventId"]],
+            env=env,
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+        )
+        wait_until(lambda: fake_line.delivered(), timeout=15)
+        assert len(fake_line.delivered()) == 1
+
+
+@pytest.fixture
+def private_redis() -> Iterator[Callable[[], None]]:
+    """A redis-server of this test's own, with an fsync-always append-only file.
+
+    Yields a function that SIGKILLs the server and starts it again on the
+    same port and data folder.
+    """
+    if shutil.which("redis-server") is None:
+        pytest.fail("redis-server is needed for the restart test") if os.environ.get(
+            "CI"
+        ) else pytest.skip("no redis-server")
+    folder = Path(tempfile.mkdtemp(prefix="bot-redis-"))
+    port = free_port()
+    cmd = [
+        "redis-server",
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--dir",
+        str(folder),
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        "always",
+        "--save",
+        "",
+        "--logfile",
+        str(folder / "log"),
+    ]
+    proc: list[subprocess.Popen[bytes]] = [subprocess.Popen(cmd)]
+    client = redis.Redis(port=port)
+    wait_until(lambda: _pings(client), 10)
+
+    def restart() -> None:
+        proc[0].send_signal(signal.SIGKILL)
+        proc[0].wait(10)
+        time.sleep(0.5)
+        proc[0] = subprocess.Popen(cmd)
+        wait_until(lambda: _pings(client), 10)
+
+    restart.url = f"redis://127.0.0.1:{port}/0"  # type: ignore[attr-defined]
+    try:
+        yield restart
+    finally:
+        proc[0].send_signal(signal.SIGKILL)
+        proc[0].wait(10)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _pings(client: redis.Redis) -> bool:
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False
+
+
+def test_redis_restarted_under_traffic_loses_no_acknowledged_event(
+    make_settings: Callable[..., Settings],
+    fake_line: FakeLine,
+    pg_url: str,
+    private_redis: Callable[[], None],
+) -> None:
+    url = private_redis.url  # type: ignore[attr-defined]
+    settings = make_settings(
+        redis_url=url, database_url=pg_url, event_retry_seconds=1.0, event_lock_seconds=3.0
+    )
+    events = [text_event("สวัสดี", user_id(i % 5)) for i in range(80)]
+    accepted: list[str] = []
+    refused = 0
+
+    def line_platform() -> None:
+        """Posts like LINE: a non-2xx answer (or no answer) is redelivered later."""
+        nonlocal refused
+        for event in events:
+            body = envelope(event)
+            for _ in range(100):
+                try:
+                    status = post_signed(server.base_url, SECRET, body).status_code
+                except httpx.HTTPError:
+                    status = 0
+                if status == 200:
+                    accepted.append(event["replyToken"])
+                    break
+                refused += 1
+                time.sleep(0.1)
+            time.sleep(0.02)
+
+    with ServerThread(settings) as server, WorkerThread(settings):
+        sender = threading.Thread(target=line_platform)
+        sender.start()
+        wait_until(lambda: len(accepted) >= 25, 20)
+        private_redis()
+        sender.join(60)
+        assert len(accepted) == len(events)
+        wait_until(lambda: len(fake_line.delivered()) >= len(events), timeout=40, interval=0.2)
+        time.sleep(1.5)
+    counts = _reply_counts(fake_line)
+    assert set(counts) == {e["replyToken"] for e in events}
+    assert set(counts.values()) == {1}, "an event was answered twice"
