@@ -21,13 +21,15 @@ LINE was being called) whose token LINE now reports as used counts as sent.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
+from bot import logs
 from bot.db import DeadLetter, EventLog, User, utcnow
 from bot.dialogue import DialogueState
 from bot.events import InboundEvent
@@ -91,6 +93,7 @@ class Pipeline:
     async def process(self, item: QueuedEvent) -> None:
         """Handle one event exactly once from the user's point of view."""
         event = InboundEvent.from_dict(item.payload)
+        logs.request_id.set(event.id)  # worker log lines carry the event id as request id
         row = await self._begin(event, item.attempts)
         if row is None:
             return
@@ -269,6 +272,7 @@ class Pipeline:
                     attempts=row.attempts if row else 1,
                 )
             )
+        await self._apologise(event)
 
     async def dead_letter(self, item: QueuedEvent, error: str) -> None:
         """Move an event that failed ``EVENT_MAX_ATTEMPTS`` times to the dead letters."""
@@ -288,3 +292,54 @@ class Pipeline:
             if row is not None and row.status not in _FINAL:
                 row.status = "dead"
                 row.error = error[:300]
+        try:
+            event = InboundEvent.from_dict(item.payload)
+        except (KeyError, TypeError, ValueError):
+            return
+        await self._apologise(event)
+
+    async def _apologise(self, event: InboundEvent) -> None:
+        """Tell a user whose message we could not answer, politely, instead of silence.
+
+        The apology has its own retry key, so a later replay of the event still
+        delivers the real answer; failures here are only logged.
+        """
+        if event.type not in ("message", "postback", "follow") or not event.user_id:
+            return
+        try:
+            messages = [Text(self.s.replies.text("errors.apology"))]
+            fresh = (
+                self.clock() - event.timestamp_ms / 1000
+                < self.s.settings.reply_token_max_age_seconds
+            )
+            if event.reply_token and fresh:
+                try:
+                    await self.messenger.reply(event.reply_token, messages)
+                    return
+                except InvalidReplyToken:
+                    pass
+            await self.messenger.push(event.user_id, messages, retry_key("apology:" + event.id))
+        except Exception as exc:
+            log.warning(
+                "apology not sent", extra={"event_id": event.id, "error": type(exc).__name__}
+            )
+
+    async def prune(self) -> tuple[int, int]:
+        """Forget finished event-log rows and old dead letters (keep only what is needed)."""
+        st = self.s.settings
+        now = utcnow()
+        async with self.s.db.session() as s, s.begin():
+            logs_gone = await s.execute(
+                delete(EventLog).where(
+                    EventLog.updated_at < now - dt.timedelta(days=st.event_log_days),
+                    EventLog.status.in_(("done", "standby", "failed", "dead")),
+                )
+            )
+            dead_gone = await s.execute(
+                delete(DeadLetter).where(
+                    DeadLetter.died_at < now - dt.timedelta(days=st.dead_letter_days)
+                )
+            )
+        return int(getattr(logs_gone, "rowcount", 0) or 0), int(
+            getattr(dead_gone, "rowcount", 0) or 0
+        )

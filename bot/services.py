@@ -9,6 +9,7 @@ of web and worker processes build the same ``Services`` and cooperate.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import logging
 from dataclasses import dataclass, field
@@ -133,5 +134,22 @@ async def run_worker(services: Services, messenger: Messenger, stop: asyncio.Eve
             "concurrency": services.settings.worker_concurrency,
         },
     )
-    await services.queue.run(pipeline.process, pipeline.dead_letter, stop)
+    housekeeping = asyncio.create_task(_housekeeping(pipeline, stop))
+    try:
+        await services.queue.run(pipeline.process, pipeline.dead_letter, stop)
+    finally:
+        housekeeping.cancel()
     log.info("worker stopped")
+
+
+async def _housekeeping(pipeline: Any, stop: asyncio.Event, every: float = 3600.0) -> None:
+    """Prune old event-log rows and dead letters, hourly, while the worker runs."""
+    while not stop.is_set():
+        try:
+            logs_gone, dead_gone = await pipeline.prune()
+            if logs_gone or dead_gone:
+                log.info("pruned old records", extra={"event_log": logs_gone, "dead": dead_gone})
+        except Exception as exc:
+            log.warning("pruning failed", extra={"error": type(exc).__name__})
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), every)

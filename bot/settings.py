@@ -84,6 +84,8 @@ class Settings(BaseSettings):
     line_max_attempts: int = Field(default=4, ge=1)
     line_backoff_seconds: float = Field(default=0.5, ge=0)
     dialogue_ttl_seconds: int = Field(default=1800, ge=10)
+    event_log_days: int = Field(default=7, ge=2)
+    dead_letter_days: int = Field(default=30, ge=1)
 
     @model_validator(mode="after")
     def _refuse_placeholders_in_production(self) -> Settings:

@@ -230,7 +230,14 @@ def test_other_4xx_is_not_retried_and_is_kept_for_operators(
     post_signed(bot.base_url, SECRET, envelope(event))
     wait_until(lambda: [r for r in _log_rows(bot) if r.status == "failed"])
     time.sleep(0.5)
-    assert len(fake_line.calls("reply", status=None)) == 1
+    refused, apology = fake_line.calls("reply", status=None)
+    assert (
+        refused.status == 400
+        and refused.body["messages"][0]["text"] in REPLIES.texts["greeting.hello"]
+    )
+    # The refused answer is not retried; the user gets a polite apology instead of silence.
+    assert apology.status == 200
+    assert [m["text"] for _to, m in fake_line.delivered()] == [REPLIES.text("errors.apology")]
     assert fake_line.calls("push", status=None) == []
 
     async def dead() -> list[DeadLetter]:

@@ -23,6 +23,7 @@ import httpx
 import pytest
 import redis
 
+from bot.content import load_replies
 from bot.settings import Settings
 from tests.conftest import REDIS_URL, SECRET
 from tests.fakeline import FakeLine
@@ -40,6 +41,8 @@ from tests.helpers import (
     user_id,
     wait_until,
 )
+
+REPLIES = load_replies(ROOT / "knowledge" / "replies.yaml")
 
 
 @pytest.fixture
@@ -159,7 +162,10 @@ def test_failing_event_goes_to_dead_letters_and_replay_answers_once(
 
         listing = wait_until(listed, timeout=20, interval=0.5)
         assert "TransientLineError" in listing
-        assert fake_line.delivered() == []
+        # LINE was down for the reply; the user is told, politely, once LINE answers again.
+        apology = REPLIES.text("errors.apology")
+        wait_until(lambda: fake_line.delivered(), timeout=10)
+        assert [m["text"] for _to, m in fake_line.delivered()] == [apology]
         replay = subprocess.run(
             [sys.executable, "-m", "bot.cli", "events", "replay", event["webhookEventId"]],
             env=env,
@@ -168,9 +174,12 @@ def test_failing_event_goes_to_dead_letters_and_replay_answers_once(
             text=True,
         )
         assert replay.returncode == 0, replay.stderr
-        wait_until(lambda: fake_line.delivered(), timeout=15)
+        wait_until(lambda: len(fake_line.delivered()) == 2, timeout=15)
         time.sleep(1.0)
-        assert len(fake_line.delivered()) == 1
+        texts = [m["text"] for _to, m in fake_line.delivered()]
+        assert (
+            len(texts) == 2 and texts[0] == apology and texts[1] in REPLIES.texts["greeting.hello"]
+        )
         again = subprocess.run(
             [sys.executable, "-m", "bot.cli", "events", "dead"],
             env=env,
@@ -216,8 +225,11 @@ def test_embedded_mode_replay_through_the_cli(
             check=True,
             capture_output=True,
         )
-        wait_until(lambda: fake_line.delivered(), timeout=15)
-        assert len(fake_line.delivered()) == 1
+        wait_until(lambda: len(fake_line.delivered()) == 2, timeout=15)
+        time.sleep(0.5)
+        texts = [m["text"] for _to, m in fake_line.delivered()]
+        assert texts[0] == REPLIES.text("errors.apology")
+        assert texts[1] in REPLIES.texts["greeting.hello"] and len(texts) == 2
 
 
 @pytest.fixture
