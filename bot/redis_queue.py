@@ -246,11 +246,16 @@ class RedisQueue:
     ) -> None:
         async with slots:
             try:
-                if await self._drain(chat, process, dead):
+                outcome = await self._drain(chat, process, dead)
+                if outcome == "done":
                     pipe = self.redis.pipeline(transaction=False)
                     pipe.xack(self.stream, GROUP, msg_id)
                     pipe.xdel(self.stream, msg_id)
                     await pipe.execute()
+                elif outcome == "retry":
+                    # Restart the token's idle clock so the retry waits EVENT_RETRY_SECONDS
+                    # from now, not from when the token was first read.
+                    await self.redis.xclaim(self.stream, GROUP, self.consumer, 0, [msg_id])
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError) as exc:
@@ -261,22 +266,26 @@ class RedisQueue:
             except Exception:
                 log.exception("unexpected error while handling a chat")
 
-    async def _drain(self, chat: str, process: Process, dead: DeadLetterSink) -> bool:
-        """Process the chat's events in order; True when the token can be acknowledged."""
+    async def _drain(self, chat: str, process: Process, dead: DeadLetterSink) -> str:
+        """Process the chat's events in order.
+
+        Returns "done" (acknowledge the token), "busy" (another worker holds the chat)
+        or "retry" (an event failed and waits for its next try).
+        """
         lock_key = f"{self.p}:lock:{chat}"
         queue_key = f"{self.p}:q:{chat}"
         while True:
             token = uuid.uuid4().hex
             if not await self.redis.set(lock_key, token, nx=True, px=self.lock_ms):
-                return False  # another worker holds the chat; leave the token pending
+                return "busy"  # another worker holds the chat; leave the token pending
             try:
                 finished = await self._drain_locked(chat, queue_key, lock_key, token, process, dead)
             finally:
                 await self._release(keys=[lock_key], args=[token])
             if not finished:
-                return False
+                return "retry"
             if not await self.redis.zcard(queue_key):
-                return True
+                return "done"
             # An event arrived while we held the lock and its token found it taken: go on.
 
     async def _drain_locked(
