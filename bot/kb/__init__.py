@@ -1,0 +1,1 @@
+"""Knowledge the operators edit: schemas, loading, validation, places and queries."""
