@@ -23,7 +23,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from bot import logs
+from bot import admin, logs
 from bot.events import EnvelopeError, parse_envelope
 from bot.line import Messenger
 from bot.queue import QueueUnavailable
@@ -119,18 +119,21 @@ def create_app(settings: Settings | None = None, messenger: Messenger | None = N
             target = messenger or services.line_client()
             worker = asyncio.create_task(run_worker(services, target, stop))
         app.state.services = services
+        background = services.start_background(stop)
         try:
             yield
         finally:
             stop.set()
             if worker is not None:
                 await worker
+            await asyncio.gather(*background, return_exceptions=True)
             await services.close()
 
     app = FastAPI(
         title="Grassroots economy LINE bot", lifespan=lifespan, docs_url=None, redoc_url=None
     )
     app.add_middleware(RequestIdMiddleware)
+    app.include_router(admin.router)
 
     @app.post("/callback")
     async def callback(request: Request) -> Response:

@@ -15,6 +15,8 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 from bot import logs
 from bot.settings import ConfigurationError, Settings
@@ -58,7 +60,7 @@ def cmd_worker(_args: argparse.Namespace) -> int:
         return 2
 
     async def main() -> None:
-        from bot.services import Services, run_worker
+        from bot.services import Services, run_worker_process
 
         services = Services.build(settings)
         stop = asyncio.Event()
@@ -66,7 +68,7 @@ def cmd_worker(_args: argparse.Namespace) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         try:
-            await run_worker(services, services.line_client(), stop)
+            await run_worker_process(services, services.line_client(), stop)
         finally:
             await services.close()
 
@@ -156,6 +158,150 @@ def cmd_events_replay(args: argparse.Namespace) -> int:
     return asyncio.run(main())
 
 
+def _print_problems(problems: Sequence[object]) -> None:
+    for problem in problems:
+        print(problem)
+    print(f"{len(problems)} problem(s) found; nothing was changed.", file=sys.stderr)
+
+
+def cmd_kb_validate(args: argparse.Namespace) -> int:
+    """Check a knowledge folder; one line per problem (FILE:LINE: field: message)."""
+    from bot.kb.loader import load_knowledge
+
+    folder = Path(args.folder) if args.folder else Settings().knowledge_dir
+    result = load_knowledge(folder)
+    if result.knowledge is None:
+        _print_problems(result.problems)
+        return 1
+    counts = ", ".join(f"{v} {k}" for k, v in result.knowledge.counts.items() if k != "load_ms")
+    print(f"{folder}: OK (version {result.knowledge.version}; {counts})")
+    return 0
+
+
+def _admin_call(
+    settings: Settings, method: str, path: str, url: str
+) -> tuple[int, dict[str, Any]] | None:
+    """Call a running bot's admin endpoint; None when nothing answers at ``url``."""
+    import httpx
+
+    token = settings.admin_token.get_secret_value() if settings.admin_token else ""
+    try:
+        response = httpx.request(
+            method, url.rstrip("/") + path, headers={"Authorization": f"Bearer {token}"}, timeout=30
+        )
+    except httpx.HTTPError:
+        return None
+    try:
+        body = response.json()
+    except ValueError:
+        body = {"detail": response.text[:200]}
+    return response.status_code, body
+
+
+def cmd_kb_reload(args: argparse.Namespace) -> int:
+    """Make every running process serve the current files (after checking them)."""
+    from bot.kb.loader import load_knowledge
+
+    settings = _settings()
+    result = load_knowledge(settings.knowledge_dir)
+    if result.knowledge is None:
+        _print_problems(result.problems)
+        return 1
+    version = result.knowledge.version
+    if settings.redis_url:
+
+        async def announce() -> list[dict[str, Any]]:
+            from bot.kb.store import KnowledgeStore, ReloadBus
+            from bot.redis_queue import connect
+
+            client = connect(settings.redis_url or "")
+            try:
+                store = KnowledgeStore(settings.knowledge_dir, lambda _f: result)
+                store.load_initial()
+                bus = ReloadBus(store, client, settings.redis_prefix)
+                await bus.announce()
+                await asyncio.sleep(args.wait)
+                return [p for p in await bus.processes() if p["process"] != store.process_id]
+            finally:
+                await client.aclose()
+
+        processes = asyncio.run(announce())
+        print(f"announced knowledge version {version}")
+        for proc in processes:
+            state = (
+                "OK"
+                if proc.get("ok")
+                else "REFUSED: " + "; ".join(map(str, proc.get("problems", [])))[:300]
+            )
+            print(f"  {proc['process']}: version {proc.get('version')} {state}")
+        return 0
+    answer = _admin_call(settings, "POST", "/admin/reload", args.url)
+    if answer is None:
+        print(
+            f"files are valid (version {version}); no running bot answered at {args.url}, "
+            "it will load them when it starts"
+        )
+        return 0
+    status, body = answer
+    if status == 200:
+        print(f"the bot at {args.url} now serves version {body.get('version')}")
+        return 0
+    print(f"the bot at {args.url} refused the reload ({status}): {body}", file=sys.stderr)
+    return 1
+
+
+def cmd_kb_status(args: argparse.Namespace) -> int:
+    """Which version each running process serves, and the problems of a refused edit."""
+    from bot.kb.loader import load_knowledge
+
+    settings = _settings()
+    result = load_knowledge(settings.knowledge_dir)
+    if result.knowledge is None:
+        print(f"files in {settings.knowledge_dir}: {len(result.problems)} problem(s)")
+        for problem in result.problems:
+            print(f"  {problem}")
+    else:
+        print(f"files in {settings.knowledge_dir}: OK, version {result.knowledge.version}")
+    reports: list[dict[str, Any]] = []
+    if settings.redis_url:
+
+        async def read() -> tuple[str | None, list[dict[str, Any]]]:
+            from bot.kb.store import KnowledgeStore, ReloadBus
+            from bot.redis_queue import connect
+
+            client = connect(settings.redis_url or "")
+            try:
+                bus = ReloadBus(
+                    KnowledgeStore(settings.knowledge_dir), client, settings.redis_prefix
+                )
+                version = await client.get(bus.version_key)
+                return (str(version) if version else None), await bus.processes()
+            finally:
+                await client.aclose()
+
+        announced, reports = asyncio.run(read())
+        print(f"announced version: {announced or '(none yet)'}")
+    else:
+        answer = _admin_call(settings, "GET", "/admin/kb", args.url)
+        if answer is None:
+            print(f"no running bot answered at {args.url}")
+        elif answer[0] != 200:
+            print(f"the bot at {args.url} answered {answer[0]}: {answer[1]}")
+        else:
+            reports = [answer[1]]
+    for proc in reports:
+        problems = proc.get("problems") or []
+        state = (
+            "OK"
+            if not problems
+            else f"serving the last good version; {len(problems)} problem(s) in the new files"
+        )
+        print(f"process {proc.get('process')}: version {proc.get('version')}: {state}")
+        for problem in problems:
+            print(f"  {problem}")
+    return 0 if result.knowledge is not None else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (kept separate so tests and docs can inspect it)."""
     parser = argparse.ArgumentParser(prog="bot", description="Grassroots economy LINE bot")
@@ -186,6 +332,24 @@ def build_parser() -> argparse.ArgumentParser:
     replay = ev_sub.add_parser("replay", help="queue a dead event again")
     replay.add_argument("event_id")
     replay.set_defaults(func=cmd_events_replay)
+
+    kb = sub.add_parser("kb", help="knowledge files: validate, reload, status, import")
+    kb_sub = kb.add_subparsers(dest="kb_command", required=True)
+    validate = kb_sub.add_parser(
+        "validate", help="check a knowledge folder (default KNOWLEDGE_DIR)"
+    )
+    validate.add_argument("folder", nargs="?")
+    validate.set_defaults(func=cmd_kb_validate)
+    default_url = f"http://127.0.0.1:{os.environ.get('PORT', '8000')}"
+    reload = kb_sub.add_parser("reload", help="make every running process serve the current files")
+    reload.add_argument("--url", default=default_url, help="the bot to ask when REDIS_URL is unset")
+    reload.add_argument(
+        "--wait", type=float, default=2.0, help="seconds to wait for process reports"
+    )
+    reload.set_defaults(func=cmd_kb_reload)
+    status = kb_sub.add_parser("status", help="the version each running process serves")
+    status.add_argument("--url", default=default_url, help="the bot to ask when REDIS_URL is unset")
+    status.set_defaults(func=cmd_kb_status)
     return parser
 
 

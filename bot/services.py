@@ -17,9 +17,11 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from bot.content import Replies, load_replies
+from bot.content import Replies
 from bot.db import Database
 from bot.dialogue import DialogueStore, MemoryDialogueStore, RedisDialogueStore
+from bot.kb.loader import Knowledge
+from bot.kb.store import KnowledgeStore, ReloadBus, ReloadOutcome, watch
 from bot.line import LineClient, Messenger, RetryPolicy
 from bot.local_queue import LocalQueue
 from bot.nlu import IntentEngine, load_intents
@@ -51,12 +53,23 @@ class Services:
     db: Database
     queue: EventQueue
     dialogue: DialogueStore
-    replies: Replies
+    kb: KnowledgeStore
     nlu: IntentEngine
     dispatcher: Dispatcher
     redis: aioredis.Redis | None = None
+    bus: ReloadBus | None = None
     line: LineClient | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def knowledge(self) -> Knowledge:
+        """The knowledge snapshot being served right now (swapped whole on reload)."""
+        return self.kb.current
+
+    @property
+    def replies(self) -> Replies:
+        """Reply texts of the current snapshot."""
+        return self.kb.current.replies
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
@@ -87,16 +100,39 @@ class Services:
                 concurrency=settings.worker_concurrency,
             )
             dialogue = MemoryDialogueStore()
+        kb = KnowledgeStore(settings.knowledge_dir)
+        kb.load_initial()
+        bus = (
+            ReloadBus(kb, redis_client, settings.redis_prefix, settings.kb_poll_seconds)
+            if redis_client
+            else None
+        )
         return cls(
             settings=settings,
             db=db,
             queue=queue,
             dialogue=dialogue,
-            replies=load_replies(settings.knowledge_dir / "replies.yaml"),
+            kb=kb,
             nlu=load_intents(settings.intents_dir),
             dispatcher=Dispatcher(load_routers()),
             redis=redis_client,
+            bus=bus,
         )
+
+    async def reload_knowledge(self) -> ReloadOutcome:
+        """Reload this process's snapshot and, with Redis, move every other process too."""
+        if self.bus is not None:
+            return await self.bus.reload_and_announce()
+        return await self.kb.reload()
+
+    def start_background(self, stop: asyncio.Event) -> list[asyncio.Task[None]]:
+        """Tasks every process runs: follow knowledge announcements; watch files in development."""
+        tasks: list[asyncio.Task[None]] = []
+        if self.bus is not None:
+            tasks.append(asyncio.create_task(self.bus.run(stop)))
+        if self.settings.kb_watch_enabled:
+            tasks.append(asyncio.create_task(watch(self.kb, stop, self.reload_knowledge)))
+        return tasks
 
     def line_client(self) -> LineClient:
         """The LINE API client (created on first use, closed with the services)."""
@@ -139,7 +175,19 @@ async def run_worker(services: Services, messenger: Messenger, stop: asyncio.Eve
         await services.queue.run(pipeline.process, pipeline.dead_letter, stop)
     finally:
         housekeeping.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await housekeeping
     log.info("worker stopped")
+
+
+async def run_worker_process(services: Services, messenger: Messenger, stop: asyncio.Event) -> None:
+    """A whole worker process: the queue worker plus the knowledge follower and watcher."""
+    background = services.start_background(stop)
+    try:
+        await run_worker(services, messenger, stop)
+    finally:
+        stop.set()
+        await asyncio.gather(*background, return_exceptions=True)
 
 
 async def _housekeeping(pipeline: Any, stop: asyncio.Event, every: float = 3600.0) -> None:

@@ -84,6 +84,8 @@ class Settings(BaseSettings):
     line_max_attempts: int = Field(default=4, ge=1)
     line_backoff_seconds: float = Field(default=0.5, ge=0)
     dialogue_ttl_seconds: int = Field(default=1800, ge=10)
+    kb_watch: bool | None = None
+    kb_poll_seconds: float = Field(default=5.0, gt=0)
     event_log_days: int = Field(default=7, ge=2)
     dead_letter_days: int = Field(default=30, ge=1)
 
@@ -134,6 +136,13 @@ class Settings(BaseSettings):
     def uses_sqlite(self) -> bool:
         """The embedded default: migrations run at start-up instead of a release step."""
         return self.sqlalchemy_url.startswith("sqlite")
+
+    @property
+    def kb_watch_enabled(self) -> bool:
+        """Reload knowledge when files change: on in development unless KB_WATCH says otherwise."""
+        if self.kb_watch is None:
+            return self.bot_env == "development"
+        return self.kb_watch
 
     @property
     def json_logs(self) -> bool:

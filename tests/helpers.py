@@ -24,7 +24,7 @@ import httpx
 import uvicorn
 
 from bot.app import create_app, sign
-from bot.services import Services, run_worker
+from bot.services import Services, run_worker_process
 from bot.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -169,7 +169,9 @@ class WorkerThread:
             self.services = Services.build(self.settings)
             self.ready.set()
             try:
-                await run_worker(self.services, self.services.line_client(), self.stop_event)
+                await run_worker_process(
+                    self.services, self.services.line_client(), self.stop_event
+                )
             finally:
                 await self.services.close()
 

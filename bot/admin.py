@@ -1,0 +1,61 @@
+"""Operator endpoints: knowledge status and reload, protected by ADMIN_TOKEN.
+
+``GET /admin/kb`` shows the version every process serves and the problems of
+a refused edit; ``POST /admin/reload`` reloads now and moves every process
+to the new version. Without ADMIN_TOKEN set the endpoints are closed.
+"""
+
+from __future__ import annotations
+
+import hmac
+
+from fastapi import APIRouter, Header, HTTPException, Request
+from fastapi.responses import JSONResponse
+
+from bot.services import Services
+
+router = APIRouter(prefix="/admin")
+
+
+def _services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+def _authorise(services: Services, authorization: str | None) -> None:
+    token = services.settings.admin_token
+    if token is None:
+        raise HTTPException(403, "admin endpoints are disabled: set ADMIN_TOKEN")
+    given = (authorization or "").removeprefix("Bearer ").strip()
+    if not hmac.compare_digest(given.encode(), token.get_secret_value().encode()):
+        raise HTTPException(401, "missing or wrong admin token")
+
+
+@router.get("/kb")
+async def knowledge_status(
+    request: Request, authorization: str | None = Header(None)
+) -> JSONResponse:
+    """This process's knowledge version and problems, and every other process's report."""
+    services = _services(request)
+    _authorise(services, authorization)
+    body = services.kb.status()
+    if services.bus is not None:
+        body["processes"] = await services.bus.processes()
+    return JSONResponse(body)
+
+
+@router.post("/reload")
+async def reload_knowledge(
+    request: Request, authorization: str | None = Header(None)
+) -> JSONResponse:
+    """Reload the knowledge files; 422 with the problems when the edit is refused."""
+    services = _services(request)
+    _authorise(services, authorization)
+    outcome = await services.reload_knowledge()
+    body = {
+        "ok": outcome.ok,
+        "version": outcome.version,
+        "changed": outcome.changed,
+        "problems": [str(p) for p in outcome.problems],
+    }
+    return JSONResponse(body, status_code=200 if outcome.ok else 422)

@@ -1,0 +1,622 @@
+"""Load and validate the whole knowledge folder into one immutable snapshot.
+
+``load_knowledge(folder)`` reads every file, checks each entry against its
+schema and every reference between files, and returns either a
+``Knowledge`` snapshot or the complete list of problems (never a
+half-loaded snapshot). ``bot kb validate`` prints those problems; the
+running bot keeps its previous snapshot when there are any.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from bot.content import Replies
+from bot.kb.geo import GeoIndex
+from bot.kb.places import Gazetteer
+from bot.kb.reply_usage import code_root, reply_uses
+from bot.kb.schemas import (
+    CENTRE_COLUMNS,
+    CENTRE_LIST_COLUMNS,
+    CENTRE_REQUIRED_COLUMNS,
+    REQUIRED_TOPICS,
+    Agency,
+    Centre,
+    Course,
+    ExportProgramme,
+    Market,
+    Sector,
+    Topic,
+    friendly,
+)
+from bot.kb.sources import Located, Problem, dotted, iter_items, read_csv, read_yaml
+
+M = TypeVar("M", bound=BaseModel)
+
+#: The files of a knowledge folder, in the order they are read.
+FILES = (
+    "topics.yaml",
+    "agencies.yaml",
+    "markets.yaml",
+    "sectors.yaml",
+    "courses.yaml",
+    "export_programmes.yaml",
+    "digital_centres.csv",
+    "replies.yaml",
+)
+PLACES = "places"
+_WORD = re.compile(r"[a-z_]+")
+
+
+@dataclass(frozen=True)
+class Knowledge:
+    """One consistent version of everything the bot knows; never changed once built."""
+
+    version: str
+    loaded_at: float
+    topics: dict[str, Topic]
+    agencies: dict[str, Agency]
+    markets: dict[str, Market]
+    sectors: dict[str, Sector]
+    courses: tuple[Course, ...]
+    programmes: tuple[ExportProgramme, ...]
+    centres: tuple[Centre, ...]
+    replies: Replies
+    places: Gazetteer
+    #: Open and unknown-status centres by location, for nearest-centre questions.
+    centre_index: GeoIndex[Centre]
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class LoadResult:
+    """A snapshot, or the problems that stopped it."""
+
+    knowledge: Knowledge | None
+    problems: list[Problem]
+
+    @property
+    def ok(self) -> bool:
+        return self.knowledge is not None and not self.problems
+
+
+def folder_version(folder: Path) -> str:
+    """A hash of every knowledge file's bytes: equal hashes mean equal knowledge."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")):
+        digest.update(str(path.relative_to(folder)).encode())
+        digest.update(b"\0")
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _label(folder: Path, name: str) -> str:
+    return str(folder / name)
+
+
+def _errors_to_problems(
+    doc: Located, base: tuple[str | int, ...], label: str, exc: ValidationError
+) -> list[Problem]:
+    out: list[Problem] = []
+    for error in exc.errors(include_url=False):
+        loc = tuple(error["loc"])
+        path = (*base, *loc)
+        message = friendly(error)
+        # A check across fields names the field at fault: point at its line.
+        for word in _WORD.findall(message):
+            if (*path, word) in doc.lines:
+                path = (*path, word)
+                loc = (*loc, word)
+                break
+        out.append(Problem(doc.file, doc.line_of(path), f"{label}{dotted(loc)}", message))
+    return out
+
+
+def _validate_items(doc: Located, model: type[M], id_field: str) -> tuple[list[M], list[Problem]]:
+    items: list[M] = []
+    problems: list[Problem] = []
+    data = doc.data
+    if not isinstance(data, dict) or not isinstance(data.get("items"), list):
+        return [], [Problem(doc.file, 1, "items", "the file needs an 'items:' list of entries")]
+    unknown_top = set(data) - {"meta", "items"}
+    for key in sorted(unknown_top):
+        problems.append(
+            Problem(doc.file, doc.line_of((key,)), key, "unknown section (use meta and items)")
+        )
+    for index, raw in iter_items(doc):
+        if not isinstance(raw, dict):
+            problems.append(
+                Problem(
+                    doc.file,
+                    doc.line_of(("items", index)),
+                    f"items[{index}]",
+                    "each entry must be a group of fields",
+                )
+            )
+            continue
+        ident = raw.get(id_field)
+        label = f"{ident}." if isinstance(ident, str) and ident else f"items[{index}]."
+        try:
+            items.append(model.model_validate(raw))
+        except ValidationError as exc:
+            problems += _errors_to_problems(doc, ("items", index), label, exc)
+    return items, problems
+
+
+def _duplicates(doc_file: str, entries: Iterable[tuple[str, int]], what: str) -> list[Problem]:
+    seen: dict[str, int] = {}
+    out: list[Problem] = []
+    for ident, line in entries:
+        if ident in seen:
+            out.append(
+                Problem(doc_file, line, ident, f"duplicate {what}; also on line {seen[ident]}")
+            )
+        else:
+            seen[ident] = line
+    return out
+
+
+class _Refs:
+    """Cross-file reference checks, reported at the line of the offending value."""
+
+    def __init__(self) -> None:
+        self.problems: list[Problem] = []
+
+    def check_one(
+        self,
+        doc: Located,
+        path: Sequence[str | int],
+        label: str,
+        value: str,
+        known: set[str] | dict[str, Any],
+        what: str,
+        hint: str,
+    ) -> None:
+        if value not in known:
+            self.problems.append(
+                Problem(
+                    doc.file,
+                    doc.line_of(path),
+                    f"{label}{dotted(tuple(path)[2:])}",
+                    f"unknown {what} '{value}'; {hint}",
+                )
+            )
+
+    def check(
+        self,
+        doc: Located,
+        path: Sequence[str | int],
+        label: str,
+        values: Iterable[str],
+        known: set[str] | dict[str, Any],
+        what: str,
+        hint: str,
+    ) -> None:
+        for i, value in enumerate(values):
+            for part in str(value).split("|"):
+                if part not in known:
+                    sub = (*path, i)
+                    self.problems.append(
+                        Problem(
+                            doc.file,
+                            doc.line_of(sub),
+                            f"{label}{dotted(sub[2:])}",
+                            f"unknown {what} '{part}'; {hint}",
+                        )
+                    )
+
+
+def _read_centres(
+    path: Path, label: str
+) -> tuple[list[Centre], list[tuple[str, int]], list[Problem]]:
+    rows, problems = read_csv(path, CENTRE_REQUIRED_COLUMNS, label)
+    centres: list[Centre] = []
+    lines: list[tuple[str, int]] = []
+    if problems and not rows:
+        return centres, lines, problems
+    for row in rows:
+        extra = set(row.values) - set(CENTRE_COLUMNS)
+        for column in sorted(extra):
+            problems.append(
+                Problem(label, 1, column, "unknown column (check the spelling, or remove it)")
+            )
+        data: dict[str, Any] = {}
+        for column, cell in row.values.items():
+            if column in extra or cell == "":
+                continue
+            data[column] = (
+                [v.strip() for v in cell.split(";") if v.strip()]
+                if column in CENTRE_LIST_COLUMNS
+                else cell
+            )
+        try:
+            centre = Centre.model_validate(data)
+        except ValidationError as exc:
+            for error in exc.errors(include_url=False):
+                column = str(error["loc"][0]) if error["loc"] else "(row)"
+                ident = data.get("id", f"row {row.line}")
+                problems.append(
+                    Problem(
+                        label,
+                        row.line,
+                        f"{ident}.{column}" if error["loc"] else str(ident),
+                        friendly(error),
+                    )
+                )
+            continue
+        centres.append(centre)
+        lines.append((centre.id, row.line))
+    return centres, lines, problems
+
+
+def _read_replies(doc: Located) -> tuple[Replies | None, list[Problem]]:
+    texts: dict[str, tuple[str, ...]] = {}
+    problems: list[Problem] = []
+
+    def walk(node: Any, path: tuple[str, ...]) -> None:
+        key = ".".join(path)
+        if isinstance(node, str):
+            texts[key] = (node.strip(),)
+        elif isinstance(node, list) and node and all(isinstance(v, str) for v in node):
+            texts[key] = tuple(v.strip() for v in node)
+        elif isinstance(node, dict):
+            for k, v in node.items():
+                walk(v, (*path, str(k)))
+        else:
+            problems.append(
+                Problem(
+                    doc.file,
+                    doc.line_of(path),
+                    key or "(file)",
+                    "expected a text, a list of texts, or a group of keys",
+                )
+            )
+
+    if not isinstance(doc.data, dict):
+        return None, [Problem(doc.file, 1, "(file)", "expected groups of reply keys")]
+    walk(doc.data, ())
+    replies = Replies(texts=texts, source=doc.file)
+    for key, variants in texts.items():
+        for i, text in enumerate(variants):
+            if not text:
+                problems.append(
+                    Problem(doc.file, doc.line_of(tuple(key.split("."))), key, "empty text")
+                )
+            try:
+                replies.placeholders(key)
+            except ValueError:
+                problems.append(
+                    Problem(
+                        doc.file,
+                        doc.line_of((*key.split("."), i)),
+                        key,
+                        "unbalanced { } braces; write {{ or }} for a literal brace",
+                    )
+                )
+    return replies, problems
+
+
+def check_reply_usage(doc: Located, replies: Replies, root: Path) -> list[Problem]:
+    """Keys the code uses must exist; placeholders must be ones the code supplies."""
+    problems: list[Problem] = []
+    supplied: dict[str, set[str]] = {}
+    open_keys: set[str] = set()
+    for use in reply_uses(root):
+        if use.key not in replies.texts:
+            problems.append(
+                Problem(
+                    doc.file,
+                    1,
+                    use.key,
+                    f"the code uses this reply key ({use.where}) but the file does not have it",
+                )
+            )
+            continue
+        supplied.setdefault(use.key, set()).update(use.params)
+        if use.open_params:
+            open_keys.add(use.key)
+    for key, names in supplied.items():
+        if key in open_keys:
+            continue
+        for name in sorted(replies.placeholders(key) - names):
+            given = ", ".join("{" + n + "}" for n in sorted(names)) or "none"
+            problems.append(
+                Problem(
+                    doc.file,
+                    doc.line_of(tuple(key.split("."))),
+                    key,
+                    f"placeholder {{{name}}} is not supplied by the code (it supplies: {given})",
+                )
+            )
+    return problems
+
+
+def load_knowledge(folder: Path, root: Path | None = None) -> LoadResult:
+    """Read, validate and cross-check every knowledge file; all problems at once."""
+    started = time.perf_counter()
+    problems: list[Problem] = []
+    docs: dict[str, Located | None] = {}
+    for name in FILES:
+        if name.endswith(".yaml"):
+            doc, found = read_yaml(folder / name, _label(folder, name))
+            docs[name] = doc
+            problems += found
+    refs = _Refs()
+
+    def items(name: str, model: type[M], id_field: str) -> tuple[list[M], Located | None]:
+        doc = docs.get(name)
+        if doc is None:
+            return [], None
+        found, bad = _validate_items(doc, model, id_field)
+        problems.extend(bad)
+        problems.extend(
+            _duplicates(
+                doc.file,
+                (
+                    (getattr(e, id_field), doc.line_of(("items", i)))
+                    for i, e in _indexed(doc, found, id_field)
+                ),
+                id_field,
+            )
+        )
+        return found, doc
+
+    topics, topics_doc = items("topics.yaml", Topic, "id")
+    agencies, agencies_doc = items("agencies.yaml", Agency, "code")
+    markets, markets_doc = items("markets.yaml", Market, "code")
+    sectors, _ = items("sectors.yaml", Sector, "id")
+    courses, courses_doc = items("courses.yaml", Course, "id")
+    programmes, programmes_doc = items("export_programmes.yaml", ExportProgramme, "id")
+    centres, centre_lines, centre_problems = _read_centres(
+        folder / "digital_centres.csv", _label(folder, "digital_centres.csv")
+    )
+    problems += centre_problems
+    problems += _duplicates(_label(folder, "digital_centres.csv"), centre_lines, "id")
+
+    try:
+        places = _gazetteer(folder / PLACES)
+    except Exception as exc:  # the generated files are missing or damaged
+        problems.append(
+            Problem(_label(folder, PLACES), 1, "(folder)", f"places could not be loaded: {exc}")
+        )
+        places = None
+
+    topic_ids = {t.id for t in topics}
+    tag_ids = {tag for t in topics for tag in t.tags}
+    agency_codes = {a.code for a in agencies}
+    market_codes = {m.code for m in markets}
+    sector_ids = {s.id for s in sectors}
+    if topics_doc is not None:
+        for missing in [t for t in REQUIRED_TOPICS if t not in topic_ids]:
+            problems.append(Problem(topics_doc.file, 1, missing, "required topic is missing"))
+    if agencies_doc is not None:
+        for i, agency in enumerate(agencies):
+            if agency.parent and agency.parent not in agency_codes:
+                refs.check_one(
+                    agencies_doc,
+                    ("items", i, "parent"),
+                    f"{agency.code}.",
+                    agency.parent,
+                    agency_codes,
+                    "agency",
+                    "add it to agencies.yaml",
+                )
+    if markets_doc is not None:
+        for i, market in enumerate(markets):
+            refs.check(
+                markets_doc,
+                ("items", i, "members"),
+                f"{market.code}.",
+                market.members,
+                market_codes,
+                "market",
+                "add it to markets.yaml",
+            )
+
+    topic_hint = "use one of the ids in topics.yaml"
+    pairs: list[tuple[Located | None, Sequence[Course | ExportProgramme]]] = [
+        (courses_doc, courses),
+        (programmes_doc, programmes),
+    ]
+    for doc, entries in pairs:
+        if doc is None:
+            continue
+        for i, entry in _indexed(doc, entries, "id"):
+            label = f"{entry.id}."
+            base = ("items", i)
+            refs.check_one(
+                doc,
+                (*base, "agency"),
+                label,
+                entry.agency,
+                agency_codes,
+                "agency",
+                "add it to agencies.yaml",
+            )
+            refs.check(doc, (*base, "topics"), label, entry.topics, topic_ids, "topic", topic_hint)
+            refs.check(
+                doc,
+                (*base, "tags"),
+                label,
+                entry.tags,
+                tag_ids,
+                "tag",
+                "use a tag listed under a topic in topics.yaml",
+            )
+            partner_codes = [p for p in entry.partners if isinstance(p, str)]
+            refs.check(
+                doc,
+                (*base, "partners"),
+                label,
+                partner_codes,
+                agency_codes,
+                "agency",
+                "add it to agencies.yaml",
+            )
+            if entry.eligibility:
+                refs.check(
+                    doc,
+                    (*base, "eligibility", "requires_membership"),
+                    label,
+                    entry.eligibility.requires_membership,
+                    agency_codes,
+                    "organisation",
+                    "add it to agencies.yaml",
+                )
+            if isinstance(entry, Course) and places is not None:
+                refs.check(
+                    doc,
+                    (*base, "places", "province_codes"),
+                    label,
+                    entry.places.province_codes,
+                    _codes(places, 2),
+                    "province code",
+                    "use a 2-digit DOPA code from knowledge/places/provinces.csv",
+                )
+            if isinstance(entry, ExportProgramme):
+                refs.check(
+                    doc,
+                    (*base, "markets"),
+                    label,
+                    entry.markets,
+                    market_codes,
+                    "market",
+                    "use a code from markets.yaml",
+                )
+                refs.check(
+                    doc,
+                    (*base, "sectors"),
+                    label,
+                    entry.sectors,
+                    sector_ids,
+                    "sector",
+                    "use an id from sectors.yaml",
+                )
+    csv_label = _label(folder, "digital_centres.csv")
+    line_of = dict(centre_lines)
+    for centre in centres:
+        line = line_of.get(centre.id, 1)
+        if centre.operator not in agency_codes:
+            problems.append(
+                Problem(
+                    csv_label,
+                    line,
+                    f"{centre.id}.operator",
+                    f"unknown agency '{centre.operator}'; add it to agencies.yaml",
+                )
+            )
+        if places is None:
+            continue
+        for column, code in (
+            ("province_code", centre.province_code),
+            ("district_code", centre.district_code),
+            ("subdistrict_code", centre.subdistrict_code),
+        ):
+            if (
+                code
+                and code
+                not in {2: places.provinces, 4: places.districts, 6: places.subdistricts}[len(code)]
+            ):
+                problems.append(
+                    Problem(
+                        csv_label,
+                        line,
+                        f"{centre.id}.{column}",
+                        f"unknown place code '{code}'; see knowledge/places/",
+                    )
+                )
+
+    replies = None
+    replies_doc = docs.get("replies.yaml")
+    if replies_doc is not None:
+        replies, bad = _read_replies(replies_doc)
+        problems += bad
+        if replies is not None:
+            problems += check_reply_usage(replies_doc, replies, root or code_root())
+    problems += refs.problems
+
+    if problems or replies is None or places is None:
+        return LoadResult(None, sorted(set(problems)))
+    counts = {
+        "topics": len(topics),
+        "agencies": len(agencies),
+        "markets": len(markets),
+        "sectors": len(sectors),
+        "courses": len(courses),
+        "export_programmes": len(programmes),
+        "digital_centres": len(centres),
+        "replies": len(replies.texts),
+    }
+    knowledge = Knowledge(
+        version=folder_version(folder),
+        loaded_at=time.time(),
+        topics={t.id: t for t in topics},
+        agencies={a.code: a for a in agencies},
+        markets={m.code: m for m in markets},
+        sectors={s.id: s for s in sectors},
+        courses=tuple(courses),
+        programmes=tuple(programmes),
+        centres=tuple(centres),
+        replies=replies,
+        places=places,
+        centre_index=GeoIndex(
+            [(c.location_lat, c.location_lng, c) for c in centres if c.status != "closed"]
+        ),
+        counts=counts | {"load_ms": int((time.perf_counter() - started) * 1000)},
+    )
+    return LoadResult(knowledge, [])
+
+
+_GAZETTEERS: dict[Path, tuple[tuple[tuple[str, int, int], ...], Gazetteer]] = {}
+
+
+def _gazetteer(folder: Path) -> Gazetteer:
+    """The places, reused across reloads while their generated files are unchanged."""
+    key = folder.resolve()
+    signature = tuple(
+        (p.name, p.stat().st_size, p.stat().st_mtime_ns)
+        for p in sorted(folder.glob("*"))
+        if p.is_file()
+    )
+    cached = _GAZETTEERS.get(key)
+    if cached is not None and cached[0] == signature:
+        return cached[1]
+    places = Gazetteer.load(folder)
+    _GAZETTEERS[key] = (signature, places)
+    return places
+
+
+def _indexed(doc: Located, entries: Sequence[M], id_field: str) -> list[tuple[int, M]]:
+    """Pair validated entries with their index in the file (invalid ones were skipped)."""
+    by_id: dict[str, list[int]] = {}
+    for index, raw in iter_items(doc):
+        if isinstance(raw, dict) and isinstance(raw.get(id_field), str):
+            by_id.setdefault(raw[id_field], []).append(index)
+    out: list[tuple[int, M]] = []
+    used: dict[str, int] = {}
+    for entry in entries:
+        ident = str(getattr(entry, id_field))
+        k = used.get(ident, 0)
+        indexes = by_id.get(ident, [0])
+        out.append((indexes[min(k, len(indexes) - 1)], entry))
+        used[ident] = k + 1
+    return out
+
+
+def _codes(places: Gazetteer, length: int) -> set[str]:
+    table = {2: places.provinces, 4: places.districts, 6: places.subdistricts}[length]
+    return set(table)
+
+
+def today() -> dt.date:
+    """Today in Thailand (dates in the knowledge are Thai dates)."""
+    return (dt.datetime.now(dt.UTC) + dt.timedelta(hours=7)).date()
