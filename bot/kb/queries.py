@@ -96,7 +96,9 @@ def find_courses(
         if state == "closed" and not include_closed:
             continue
         local = bool(province) and province in course.places.province_codes
-        reachable = course.places.nationwide or course.format == "online" or local or not province
+        restricted = bool(course.places.province_codes) and not course.places.nationwide
+        online_anywhere = course.format == "online" and not restricted
+        reachable = not province or course.places.nationwide or local or online_anywhere
         if not reachable:
             continue
         score = 3.0 * len(matched) + 1.5 * _RANK[state] + (1.0 if local else 0.0)
