@@ -118,7 +118,7 @@ class SeenEvent(Base):
 class Database:
     """An async engine plus session factory for one DATABASE_URL."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, pool_size: int = 10) -> None:
         self.url = url
         if url.startswith("sqlite"):
             path = url.split("///", 1)[-1]

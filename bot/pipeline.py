@@ -27,11 +27,12 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 
 from bot import logs
-from bot.db import DeadLetter, EventLog, User, utcnow
+from bot.db import DeadLetter, EventLog, utcnow
 from bot.dialogue import DialogueState
+from bot.event_log import FINAL, EventLogStore
 from bot.events import InboundEvent
 from bot.line import InvalidReplyToken, Messenger, PermanentLineError
 from bot.logs import user_ref
@@ -44,7 +45,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 _RETRY_NS = uuid.UUID("6f1c4a52-3b0e-4d8e-9a57-2f5d0c9b7e11")
-_FINAL = ("done", "standby")
 
 
 def retry_key(event_id: str) -> str:
@@ -88,14 +88,16 @@ class Pipeline:
     def __init__(self, services: Services, messenger: Messenger) -> None:
         self.s = services
         self.messenger = messenger
+        self.log = EventLogStore(services.db)
         self.clock = time.time
 
     async def process(self, item: QueuedEvent) -> None:
         """Handle one event exactly once from the user's point of view."""
         event = InboundEvent.from_dict(item.payload)
         logs.request_id.set(event.id)  # worker log lines carry the event id as request id
-        row = await self._begin(event, item.attempts)
-        if row is None:
+        row = await self.log.record(event, item.attempts)
+        if row.status in FINAL:
+            log.info("event needs no answer", extra={"event_id": event.id, "status": row.status})
             return
         if row.status == "sending" and row.outbox is not None:
             log.info("resending a decided answer", extra={"event_id": event.id})
@@ -103,7 +105,7 @@ class Pipeline:
             return
         turn = await self._decide(event)
         if turn is None:
-            await self._set_status(event.id, "done")
+            await self.log.finish(event.id)
             return
         messages = turn.messages[:MAX_MESSAGES]
         if len(turn.messages) > MAX_MESSAGES:
@@ -114,56 +116,16 @@ class Pipeline:
         }
         if not messages:
             await self._apply_state(event, outbox)
-            await self._set_status(event.id, "done")
+            await self.log.finish(event.id)
             return
-        async with self.s.db.session() as s, s.begin():
-            log_row = await s.get(EventLog, event.id)
-            assert log_row is not None
-            log_row.status = "sending"
-            log_row.outbox = outbox
-            log_row.retry_key = retry_key(event.id)
+        await self.log.sending(event.id, outbox, self._plan(event), retry_key(event.id))
         await self._deliver(event, outbox, in_doubt=None)
 
-    async def _begin(self, event: InboundEvent, attempts: int) -> EventLog | None:
-        """Record the event; None when there is nothing (more) to do for it."""
-        async with self.s.db.session() as s, s.begin():
-            row = await s.get(EventLog, event.id)
-            if row is not None and row.status in _FINAL:
-                log.info("duplicate event skipped", extra={"event_id": event.id})
-                return None
-            if row is None:
-                row = EventLog(
-                    webhook_event_id=event.id,
-                    chat_id=event.chat_id,
-                    event_type=event.type[:32],
-                    event_ts=event.timestamp_ms,
-                    status="processing",
-                    attempts=attempts,
-                )
-                s.add(row)
-            else:
-                row.attempts = attempts
-                if row.status in ("dead", "failed"):
-                    row.status = "processing"  # an operator replayed it
-            if event.mode == "standby":
-                row.status = "standby"
-                log.info("standby event recorded", extra={"event_id": event.id, "type": event.type})
-                return None
-            if event.user_id and event.source_type == "user":
-                await self._touch_user(s, event)
-        return row
-
-    async def _touch_user(self, s: Any, event: InboundEvent) -> None:
-        assert event.user_id is not None
-        user = await s.scalar(select(User).where(User.line_user_id == event.user_id))
-        now = utcnow()
-        if user is None:
-            user = User(line_user_id=event.user_id, first_seen_at=now, following=True)
-            s.add(user)
-        user.last_seen_at = now
-        if event.type in ("follow", "unfollow"):
-            user.following = event.type == "follow"
-            user.follow_changed_at = now
+    def _plan(self, event: InboundEvent) -> str:
+        """Reply while the token is fresh; otherwise push."""
+        age = self.clock() - event.timestamp_ms / 1000
+        fresh = age < self.s.settings.reply_token_max_age_seconds
+        return "reply" if event.reply_token and fresh else "push"
 
     async def _decide(self, event: InboundEvent) -> Turn | None:
         """Run the router; the loading animation starts if the answer takes a while."""
@@ -208,26 +170,27 @@ class Pipeline:
     async def _deliver(
         self, event: InboundEvent, outbox: dict[str, Any], in_doubt: str | None
     ) -> None:
-        """Send the outbox by reply or push, then mark the event done."""
+        """Send the outbox by reply or push, then mark the event done.
+
+        ``in_doubt`` is how an earlier try was sending it when it was cut off.
+        """
         messages = [_message_from_line(m) for m in outbox["messages"]]
         await self._apply_state(event, outbox)
-        age = self.clock() - event.timestamp_ms / 1000
-        fresh = age < self.s.settings.reply_token_max_age_seconds
-        delivery = "push"
+        delivery = in_doubt or self._plan(event)
         try:
-            if event.reply_token and in_doubt != "push" and (fresh or in_doubt == "reply"):
-                await self._set_delivery(event.id, "reply")
+            if delivery == "reply" and event.reply_token:
                 try:
                     await self.messenger.reply(event.reply_token, messages)
-                    delivery = "reply"
                 except InvalidReplyToken:
                     if in_doubt == "reply":
                         log.warning("in-doubt reply counted as sent", extra={"event_id": event.id})
-                        delivery = "reply"
                     else:
                         log.info("reply token rejected; pushing", extra={"event_id": event.id})
+                        delivery = "push"
+                        await self.log.set_delivery(event.id, "push")
+            else:
+                delivery = "push"
             if delivery == "push":
-                await self._set_delivery(event.id, "push")
                 target = event.user_id if event.one_to_one and event.user_id else event.chat_id
                 accepted = await self.messenger.push(target, messages, retry_key(event.id))
                 if not accepted:
@@ -235,63 +198,20 @@ class Pipeline:
         except PermanentLineError as exc:
             await self._fail(event, str(exc))
             return
-        await self._set_status(event.id, "done", delivery=delivery)
-
-    async def _set_delivery(self, event_id: str, delivery: str) -> None:
-        async with self.s.db.session() as s, s.begin():
-            row = await s.get(EventLog, event_id)
-            if row is not None and row.delivery != delivery:
-                row.delivery = delivery
-
-    async def _set_status(self, event_id: str, status: str, delivery: str | None = None) -> None:
-        async with self.s.db.session() as s, s.begin():
-            row = await s.get(EventLog, event_id)
-            if row is None:
-                return
-            row.status = status
-            row.outbox = None
-            if delivery:
-                row.delivery = delivery
+        await self.log.finish(event.id, delivery=delivery)
 
     async def _fail(self, event: InboundEvent, error: str) -> None:
         """LINE refused the answer for good (a 4xx): keep it for an operator, don't retry."""
         log.error("LINE refused the answer", extra={"event_id": event.id, "error": error[:200]})
-        async with self.s.db.session() as s, s.begin():
-            row = await s.get(EventLog, event.id)
-            if row is not None:
-                row.status = "failed"
-                row.error = error[:300]
-                row.outbox = None
-            await s.merge(
-                DeadLetter(
-                    webhook_event_id=event.id,
-                    chat_id=event.chat_id,
-                    event_type=event.type[:32],
-                    payload=event.raw,
-                    error=error[:300],
-                    attempts=row.attempts if row else 1,
-                )
-            )
+        await self.log.dead_letter(event.id, event.chat_id, event.raw, error, 1, status="failed")
         await self._apologise(event)
 
     async def dead_letter(self, item: QueuedEvent, error: str) -> None:
         """Move an event that failed ``EVENT_MAX_ATTEMPTS`` times to the dead letters."""
         log.error("event dead-lettered", extra={"event_id": item.event_id, "error": error[:200]})
-        async with self.s.db.session() as s, s.begin():
-            await s.merge(
-                DeadLetter(
-                    webhook_event_id=item.event_id,
-                    chat_id=item.chat_id,
-                    event_type=str(item.payload.get("type", "?"))[:32],
-                    payload=item.payload,
-                    error=error[:300],
-                    attempts=item.attempts,
-                )
-            )
-            row = await s.get(EventLog, item.event_id)
-            if row is not None and row.status not in _FINAL:
-                row.status = "dead"
-                row.error = error[:300]
+        await self.log.dead_letter(
+            item.event_id, item.chat_id, item.payload, error, item.attempts, status="dead"
+        )
         try:
             event = InboundEvent.from_dict(item.payload)
         except (KeyError, TypeError, ValueError):

@@ -34,6 +34,7 @@ import uuid
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.asyncio import BlockingConnectionPool
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -73,14 +74,28 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 """
 
-_EXTEND = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return 0
-"""
-
-_FINISH = """
-redis.call('ZREM', KEYS[1], ARGV[1])
-return redis.call('DEL', KEYS[2])
+_ADVANCE = """
+-- KEYS: chat queue, chat lock. ARGV: prefix, finished id ('' for none), lock token, lock ms.
+-- Removes the finished event, keeps the lock alive, and hands out the next event of the
+-- chat with its attempt counted: one round trip per event.
+local p = ARGV[1]
+if ARGV[2] ~= '' then
+  redis.call('ZREM', KEYS[1], ARGV[2])
+  redis.call('DEL', p .. ':ev:' .. ARGV[2])
+  if redis.call('GET', KEYS[2]) == ARGV[3] then redis.call('PEXPIRE', KEYS[2], ARGV[4]) end
+end
+while true do
+  local head = redis.call('ZRANGE', KEYS[1], 0, 0)
+  if #head == 0 then return false end
+  local id = head[1]
+  local key = p .. ':ev:' .. id
+  local v = redis.call('HMGET', key, 'payload', 'ts')
+  if v[1] then
+    local attempts = redis.call('HINCRBY', key, 'attempts', 1)
+    return {id, v[1], v[2], attempts}
+  end
+  redis.call('ZREM', KEYS[1], id)  -- deleted (the user erased their data): skip it
+end
 """
 
 
@@ -112,8 +127,7 @@ class RedisQueue:
         self._enqueue = client.register_script(_ENQUEUE)
         self._requeue = client.register_script(_REQUEUE)
         self._release = client.register_script(_RELEASE)
-        self._extend = client.register_script(_EXTEND)
-        self._finish = client.register_script(_FINISH)
+        self._advance = client.register_script(_ADVANCE)
 
     # -- producer side -------------------------------------------------------------------
 
@@ -181,8 +195,8 @@ class RedisQueue:
         backoff = 0.2
         group_ready = False
 
-        def spawn(msg_id: str, chat: str) -> None:
-            task = asyncio.create_task(self._handle(msg_id, chat, process, dead, slots))
+        def spawn(msg_id: str, chat: str, fresh: bool = True) -> None:
+            task = asyncio.create_task(self._handle(msg_id, chat, process, dead, slots, fresh))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
 
@@ -196,7 +210,7 @@ class RedisQueue:
                     for msg_id, chat in await self._reclaim():
                         await slots.acquire()
                         slots.release()
-                        spawn(msg_id, chat)
+                        spawn(msg_id, chat, fresh=False)
                 free = max(1, self.concurrency - len(tasks))
                 block = int(min(1000, max(self.retry_ms / 4, 50)))
                 batch: Any = await self.redis.xreadgroup(
@@ -243,11 +257,15 @@ class RedisQueue:
         process: Process,
         dead: DeadLetterSink,
         slots: asyncio.Semaphore,
+        fresh: bool,
     ) -> None:
         async with slots:
             try:
                 outcome = await self._drain(chat, process, dead)
-                if outcome == "done":
+                # A fresh token whose chat is busy can go: its event was queued before the
+                # holder releases the lock, and the holder re-checks the queue after release.
+                # A reclaimed one may belong to a crashed holder: it stays until drained.
+                if outcome == "done" or (outcome == "busy" and fresh):
                     pipe = self.redis.pipeline(transaction=False)
                     pipe.xack(self.stream, GROUP, msg_id)
                     pipe.xdel(self.stream, msg_id)
@@ -297,35 +315,34 @@ class RedisQueue:
         process: Process,
         dead: DeadLetterSink,
     ) -> bool:
+        finished = ""
         while True:
-            head: Any = await self.redis.zrange(queue_key, 0, 0)
+            head: Any = await self._advance(
+                keys=[queue_key, lock_key], args=[self.p, finished, token, self.lock_ms]
+            )
             if not head:
                 return True
-            event_id = head[0]
-            event_key = f"{self.p}:ev:{event_id}"
-            pipe = self.redis.pipeline(transaction=True)
-            pipe.hincrby(event_key, "attempts", 1)
-            pipe.hmget(event_key, "payload", "ts")
-            results: Any = await pipe.execute()
-            attempts, (payload, ts) = results
-            if payload is None:  # deleted (user erased their data) or half-written
-                await self._finish(keys=[queue_key, event_key], args=[event_id])
-                continue
+            event_id, payload, ts, attempts = head
             item = QueuedEvent(event_id, chat, int(ts), json.loads(payload), int(attempts))
             done = await attempt(item, process, dead, self.max_attempts, self.handler_timeout)
             if not done:
                 return False
-            await self._finish(keys=[queue_key, event_key], args=[event_id])
-            await self._extend(keys=[lock_key], args=[token, self.lock_ms])
+            finished = event_id
 
 
 def connect(url: str) -> aioredis.Redis:
-    """A Redis client with timeouts, so a dead server fails fast instead of hanging."""
-    return aioredis.from_url(
+    """A Redis client with timeouts, so a dead server fails fast instead of hanging.
+
+    The pool blocks briefly for a free connection under a burst, rather than
+    failing the webhook (which would make LINE redeliver needlessly).
+    """
+    pool = BlockingConnectionPool.from_url(
         url,
         decode_responses=True,
         socket_timeout=5,
         socket_connect_timeout=2,
         health_check_interval=15,
-        max_connections=256,
+        max_connections=512,
+        timeout=2,
     )
+    return aioredis.Redis.from_pool(pool)

@@ -74,7 +74,7 @@ class Services:
     @classmethod
     def build(cls, settings: Settings) -> Services:
         """Create (not yet connect) every part; nothing here does network I/O."""
-        db = Database(settings.sqlalchemy_url)
+        db = Database(settings.sqlalchemy_url, pool_size=max(10, settings.worker_concurrency + 4))
         redis_client = connect(settings.redis_url) if settings.redis_url else None
         queue: EventQueue
         dialogue: DialogueStore

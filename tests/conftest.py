@@ -72,17 +72,25 @@ def redis_prefix(redis_server: str) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def pg_server() -> str:
+def pg_server() -> Iterator[str]:
+    """PostgreSQL with a schema of this test run's own (runs in parallel never collide)."""
+    schema = f"test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    admin_url = PG_URL.replace("postgresql://", "postgresql+psycopg://")
     try:
-        engine = create_engine(PG_URL.replace("postgresql://", "postgresql+psycopg://"))
+        engine = create_engine(admin_url)
         with engine.begin() as conn:
-            Base.metadata.drop_all(conn)
-            conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
         engine.dispose()
     except Exception as exc:
         _unavailable("PostgreSQL", exc)
-    upgrade(Settings(database_url=PG_URL, _env_file=None))  # type: ignore[call-arg]
-    return PG_URL
+    sep = "&" if "?" in PG_URL else "?"
+    url = f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
+    upgrade(Settings(database_url=url, _env_file=None))  # type: ignore[call-arg]
+    yield url
+    engine = create_engine(admin_url)
+    with engine.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    engine.dispose()
 
 
 @pytest.fixture
