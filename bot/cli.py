@@ -178,6 +178,29 @@ def cmd_kb_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_kb_import_centres(args: argparse.Namespace) -> int:
+    """Import the official list of community digital centres (CSV or .xlsx) into the knowledge."""
+    from bot.kb.import_centres import ImportOptions, run_import
+
+    folder = Path(args.into) if args.into else Settings().knowledge_dir
+    report = run_import(
+        ImportOptions(
+            source=Path(args.file),
+            into=folder,
+            mapping=tuple(args.map),
+            source_urls=tuple(args.source_url),
+            status=args.status,
+            operator=args.operator,
+            dry_run=args.dry_run,
+            sheet=args.sheet,
+            as_of=args.as_of,
+        )
+    )
+    for line in report.lines():
+        print(line)
+    return report.exit_code
+
+
 def _admin_call(
     settings: Settings, method: str, path: str, url: str
 ) -> tuple[int, dict[str, Any]] | None:
@@ -350,6 +373,42 @@ def build_parser() -> argparse.ArgumentParser:
     status = kb_sub.add_parser("status", help="the version each running process serves")
     status.add_argument("--url", default=default_url, help="the bot to ask when REDIS_URL is unset")
     status.set_defaults(func=cmd_kb_status)
+    import_centres = kb_sub.add_parser(
+        "import-centres",
+        help="import the official list of community digital centres (CSV or .xlsx)",
+    )
+    import_centres.add_argument("file", help="the official list: .csv (UTF-8 or TIS-620) or .xlsx")
+    import_centres.add_argument(
+        "--into", metavar="KNOWLEDGE_DIR", help="the knowledge folder (default KNOWLEDGE_DIR)"
+    )
+    import_centres.add_argument(
+        "--map",
+        action="append",
+        default=[],
+        metavar="COLUMN=field",
+        help="read COLUMN as our field (COLUMN= ignores it); may be repeated",
+    )
+    import_centres.add_argument(
+        "--source-url",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="where the official list is published; may be repeated",
+    )
+    import_centres.add_argument(
+        "--status",
+        choices=("verified", "partly_verified", "sample"),
+        help="provenance status (default verified with --source-url, else sample)",
+    )
+    import_centres.add_argument(
+        "--operator", default="ONDE", metavar="CODE", help="agency code (default ONDE)"
+    )
+    import_centres.add_argument(
+        "--as-of", metavar="DATE", help="provenance_facts_as_of (default today)"
+    )
+    import_centres.add_argument("--sheet", metavar="NAME", help="the Excel sheet to read")
+    import_centres.add_argument("--dry-run", action="store_true", help="report only, write nothing")
+    import_centres.set_defaults(func=cmd_kb_import_centres)
     return parser
 
 
