@@ -50,16 +50,38 @@ COPIED = {
 }
 
 PROVINCE_COLUMNS = (
-    "code", "name_th", "name_en", "abbr_th", "abbr_en", "lat", "lng", "coord_precision",
+    "code",
+    "name_th",
+    "name_en",
+    "abbr_th",
+    "abbr_en",
+    "lat",
+    "lng",
+    "coord_precision",
     "n_points",
 )
 DISTRICT_COLUMNS = (
-    "code", "province_code", "name_th", "name_th_short", "name_en", "lat", "lng",
-    "coord_precision", "aliases",
+    "code",
+    "province_code",
+    "name_th",
+    "name_th_short",
+    "name_en",
+    "lat",
+    "lng",
+    "coord_precision",
+    "aliases",
 )
 SUBDISTRICT_COLUMNS = (
-    "code", "district_code", "province_code", "name_th", "name_en", "postal_codes", "lat", "lng",
-    "coord_precision", "aliases",
+    "code",
+    "district_code",
+    "province_code",
+    "name_th",
+    "name_en",
+    "postal_codes",
+    "lat",
+    "lng",
+    "coord_precision",
+    "aliases",
 )
 
 
@@ -148,8 +170,8 @@ def _check_point(what: str, point: Point) -> None:
         )
 
 
-def _unique(values: Iterable[str], exclude: Iterable[str]) -> list[str]:
-    """Keep the first of each spelling; case and spaces alone do not make a new alias."""
+def _unique(values: Iterable[str], exclude: Sequence[str]) -> list[str]:
+    """Keep the first of each spelling; a difference in letter case alone is not a new alias."""
     seen = {_fold(value) for value in exclude}
     seen_exact = set(exclude)
     out: list[str] = []
@@ -164,7 +186,7 @@ def _unique(values: Iterable[str], exclude: Iterable[str]) -> list[str]:
 
 
 def _fold(value: str) -> str:
-    return "".join(value.lower().split())
+    return " ".join(value.lower().split())
 
 
 def _thai_variants(name: str) -> list[str]:
@@ -219,15 +241,20 @@ def build(source: Path, overrides: dict[str, Override]) -> Tables:
     districts = sorted(_read_json_rows(source / "geothai" / "districts.json"))
     subdistricts = sorted(_read_json_rows(source / "geothai" / "subdistricts.json"))
     for name, rows in (
-        ("provinces", provinces), ("districts", districts), ("subdistricts", subdistricts),
+        ("provinces", provinces),
+        ("districts", districts),
+        ("subdistricts", subdistricts),
     ):
         if len(rows) != EXPECTED[name]:
             raise BuildError(f"geothai {name}: {len(rows)} rows, expected {EXPECTED[name]}")
 
-    geo_sub = {r["SUB_DISTRICT_CODE"]: r for r in _read_csv(
-        source / "thailand-geodata" / "sub_districts.csv")}
-    geo_dist = {r["DISTRICT_CODE"]: r for r in _read_csv(
-        source / "thailand-geodata" / "districts.csv")}
+    geo_sub = {
+        r["SUB_DISTRICT_CODE"]: r
+        for r in _read_csv(source / "thailand-geodata" / "sub_districts.csv")
+    }
+    geo_dist = {
+        r["DISTRICT_CODE"]: r for r in _read_csv(source / "thailand-geodata" / "districts.csv")
+    }
     abbreviations = _read_abbreviations(
         source / "pythainlp-provinces" / "thailand_provinces_th.csv"
     )
@@ -271,7 +298,9 @@ def build(source: Path, overrides: dict[str, Override]) -> Tables:
             raise BuildError(f"province {code} has no source point at all")
 
     counts: dict[str, Counter[str]] = {
-        "province": Counter(), "district": Counter(), "subdistrict": Counter(),
+        "province": Counter(),
+        "district": Counter(),
+        "subdistrict": Counter(),
     }
 
     sub_rows: list[dict[str, str]] = []
@@ -290,18 +319,20 @@ def build(source: Path, overrides: dict[str, Override]) -> Tables:
         aliases = aliases_for(
             name_th, name_en, other["SUB_DISTRICT_THAI"], other["SUB_DISTRICT_ENGLISH"]
         )
-        sub_rows.append({
-            "code": code,
-            "district_code": code[:4],
-            "province_code": code[:2],
-            "name_th": name_th,
-            "name_en": name_en,
-            "postal_codes": " ".join(postal.split()),
-            "lat": _fmt(point.lat),
-            "lng": _fmt(point.lng),
-            "coord_precision": precision,
-            "aliases": ";".join(aliases),
-        })
+        sub_rows.append(
+            {
+                "code": code,
+                "district_code": code[:4],
+                "province_code": code[:2],
+                "name_th": name_th,
+                "name_en": name_en,
+                "postal_codes": " ".join(postal.split()),
+                "lat": _fmt(point.lat),
+                "lng": _fmt(point.lng),
+                "coord_precision": precision,
+                "aliases": ";".join(aliases),
+            }
+        )
 
     dist_rows: list[dict[str, str]] = []
     for code, name_th, name_en in districts:
@@ -316,7 +347,7 @@ def build(source: Path, overrides: dict[str, Override]) -> Tables:
         short = name_th
         for prefix in DISTRICT_PREFIXES:
             if short.startswith(prefix) and len(short) > len(prefix):
-                short = short[len(prefix):]
+                short = short[len(prefix) :]
                 break
         other_row = geo_dist.get(code)
         aliases = aliases_for(
@@ -325,17 +356,19 @@ def build(source: Path, overrides: dict[str, Override]) -> Tables:
             other_row["DISTRICT_THAI"] if other_row else None,
             other_row["DISTRICT_ENGLISH"] if other_row else None,
         )
-        dist_rows.append({
-            "code": code,
-            "province_code": code[:2],
-            "name_th": name_th,
-            "name_th_short": short,
-            "name_en": name_en,
-            "lat": _fmt(point.lat),
-            "lng": _fmt(point.lng),
-            "coord_precision": precision,
-            "aliases": ";".join(a for a in aliases if a != name_th),
-        })
+        dist_rows.append(
+            {
+                "code": code,
+                "province_code": code[:2],
+                "name_th": name_th,
+                "name_th_short": short,
+                "name_en": name_en,
+                "lat": _fmt(point.lat),
+                "lng": _fmt(point.lng),
+                "coord_precision": precision,
+                "aliases": ";".join(a for a in aliases if a != name_th),
+            }
+        )
 
     prov_rows: list[dict[str, str]] = []
     for code, name_th, name_en in provinces:
@@ -345,17 +378,19 @@ def build(source: Path, overrides: dict[str, Override]) -> Tables:
         point = _mean(by_province[code])
         _check_point(f"province {code}", point)
         counts["province"]["province_mean"] += 1
-        prov_rows.append({
-            "code": code,
-            "name_th": name_th,
-            "name_en": name_en,
-            "abbr_th": abbr_th,
-            "abbr_en": abbr_en,
-            "lat": _fmt(point.lat),
-            "lng": _fmt(point.lng),
-            "coord_precision": "province_mean",
-            "n_points": str(len(by_province[code])),
-        })
+        prov_rows.append(
+            {
+                "code": code,
+                "name_th": name_th,
+                "name_en": name_en,
+                "abbr_th": abbr_th,
+                "abbr_en": abbr_en,
+                "lat": _fmt(point.lat),
+                "lng": _fmt(point.lng),
+                "coord_precision": "province_mean",
+                "n_points": str(len(by_province[code])),
+            }
+        )
     return Tables(prov_rows, dist_rows, sub_rows, counts)
 
 
@@ -406,11 +441,19 @@ def write(tables: Tables, source: Path, out: Path) -> list[Path]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--source", type=Path, default=DEFAULT_SOURCE,
-                        help="folder with geothai/, thailand-geodata/, pythainlp-provinces/")
+    parser.add_argument(
+        "--source",
+        type=Path,
+        default=DEFAULT_SOURCE,
+        help="folder with geothai/, thailand-geodata/, pythainlp-provinces/",
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where to write the CSVs")
-    parser.add_argument("--overrides", type=Path, default=DEFAULT_OVERRIDES,
-                        help="hand-made points: code,lat,lng,note")
+    parser.add_argument(
+        "--overrides",
+        type=Path,
+        default=DEFAULT_OVERRIDES,
+        help="hand-made points: code,lat,lng,note",
+    )
     parser.add_argument("--quiet", action="store_true", help="print nothing on success")
     args = parser.parse_args(argv)
     try:
@@ -423,8 +466,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         for level, counter in tables.precision_counts.items():
             parts = ", ".join(f"{key} {counter[key]}" for key in sorted(counter))
             print(f"{level}: {sum(counter.values())} rows ({parts})")
-        print("wrote " + ", ".join(str(p.relative_to(ROOT)) if p.is_relative_to(ROOT) else str(p)
-                                   for p in written))
+        print(
+            "wrote "
+            + ", ".join(
+                str(p.relative_to(ROOT)) if p.is_relative_to(ROOT) else str(p) for p in written
+            )
+        )
     return 0
 
 

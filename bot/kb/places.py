@@ -24,7 +24,6 @@ from types import MappingProxyType
 from typing import ClassVar, Literal, NamedTuple, TypeVar
 
 from pythainlp.corpus import thai_words
-from pythainlp.tokenize.tcc import tcc_pos
 from pythainlp.util import normalize as thai_normalize
 from rapidfuzz import fuzz, process
 
@@ -39,6 +38,9 @@ __all__ = [
     "PlaceResult",
     "Province",
     "Subdistrict",
+    "clean_text",
+    "iter_areas",
+    "name_key",
 ]
 
 Level = Literal["province", "district", "subdistrict"]
@@ -56,6 +58,8 @@ RESOLVE_CUTOFF = 80.0
 TEXT_CUTOFF = 85.0
 #: In a sentence, names this short (in code points) are only matched after a prefix.
 MIN_FREE_LEN = {"province": 3, "district": 3, "subdistrict": 4}
+#: Same for romanised names ("Nan" and "Tak" are provinces; "Bot" and "Dan" are subdistricts).
+MIN_FREE_LATIN_LEN = {"province": 3, "district": 4, "subdistrict": 5}
 
 
 # -- data ------------------------------------------------------------------------------------
@@ -186,11 +190,26 @@ class PlaceResult:
 # -- normalisation ------------------------------------------------------------------------------
 
 _ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), None)
-#: Characters that never matter in a name key: spacing, dashes, dots, ฯ (paiyannoi), quotes.
-_DROP_IN_KEY = re.compile(r"[\s\-\u2010-\u2015\u2212._'’`\"ฯ()\[\]{}]+")
-#: Same, but dots stay: in a sentence "จ." / "อ." / "ต." mark what follows.
-_DROP_IN_SCAN = re.compile(r"[\s\-\u2010-\u2015\u2212_'’`\"ฯ]+")
 _THAI = re.compile(r"[\u0e00-\u0e7f]")
+#: Dropped before scanning a sentence (with all spacing); dots stay, since "จ." / "อ." / "ต."
+#: mark what follows.
+_DROP_CHARS = frozenset("-\u2010\u2011\u2012\u2013\u2014\u2015\u2212_'’`\"ฯ")
+#: Thai letters that only follow a consonant (vowels above, below and after it, tone marks),
+#: and the vowels written before one: no word starts or ends between them and it.
+_FOLLOWING = frozenset(
+    "\u0e30\u0e31\u0e32\u0e33\u0e34\u0e35\u0e36\u0e37\u0e38\u0e39\u0e3a"
+    "\u0e45\u0e47\u0e48\u0e49\u0e4a\u0e4b\u0e4c\u0e4d\u0e4e"
+)
+_LEADING = frozenset("\u0e40\u0e41\u0e42\u0e43\u0e44")
+
+
+def _can_start(s: str, i: int) -> bool:
+    """Whether a name may begin (or end) at ``i``: not inside one letter cluster."""
+    if i <= 0 or i >= len(s):
+        return True
+    return s[i] not in _FOLLOWING and s[i - 1] not in _LEADING
+
+
 _LATIN_WORD_FIXES = (
     (re.compile(r"\bkoh\b"), "ko"),
     (re.compile(r"\bmuang\b"), "mueang"),
@@ -232,7 +251,7 @@ _PREFIX_LEVEL = dict(_PREFIX_LEVELS) | dict(_LATIN_PREFIX_LEVELS)
 _SCAN_PREFIXES: tuple[tuple[str, Level], ...] = _PREFIX_LEVELS
 _PART_SPLIT = re.compile(r"[,;/|\n]+")
 #: Polite particles that end a sentence and are no part of a name ("อ.หาดใหญ่ครับ").
-_TRAILING_PARTICLES = ("ครับผม", "ครับ", "คับ", "ค่ะ", "คะ", "ค่า", "นะคะ", "นะ", "จ้า", "จ้ะ", "ฮะ")
+_TRAILING_PARTICLES = ("ครับผม", "นะคะ", "ครับ", "คับ", "ค่ะ", "คะ", "ค่า", "นะ", "จ้า", "จ้ะ", "ฮะ")
 #: Display prefixes for "ต.… อ.… จ.…"; Bangkok uses แขวง/เขต and no province prefix.
 _DISPLAY_PREFIX = {
     "subdistrict": ("ต.", "แขวง"),
@@ -241,20 +260,40 @@ _DISPLAY_PREFIX = {
 }
 
 
+#: Everything pythainlp's ``normalize`` would change (doubled ``เ``, tone mark before a vowel,
+#: repeated vowels or marks, นิคหิต, ๅ, a mark with no consonant): only then is it called.
+_NEEDS_THAI_NORMALIZE = re.compile(
+    "\u0e40\u0e40|[\u0e48-\u0e4c][\u0e31\u0e34-\u0e3a\u0e47]|[\u0e4d\u0e45]"
+    "|[\u0e30\u0e32\u0e33][\u0e48-\u0e4b]|[\u0e48-\u0e4b]{2}"
+    "|([\u0e30-\u0e3a\u0e40-\u0e44\u0e47-\u0e4e]) *\\1"
+    "|(?:^|\\s)[\u0e31\u0e34-\u0e3a\u0e47-\u0e4e]"
+)
+
+
 def clean_text(text: str) -> str:
     """Unicode and Thai typo normalisation shared by every query (not by the loaded names)."""
     text = unicodedata.normalize("NFKC", text).translate(_ZERO_WIDTH)
     # NFKC splits sara am (ำ) into nikhahit + sara aa; put it back as the names spell it.
     text = text.replace("\u0e4d\u0e32", "\u0e33")
-    text = thai_normalize(text).lower()
+    if _NEEDS_THAI_NORMALIZE.search(text):  # pythainlp's normalize is slow; most text is clean
+        text = thai_normalize(text)
+    text = text.lower()
     for pattern, replacement in _LATIN_WORD_FIXES:
         text = pattern.sub(replacement, text)
     return text.strip()
 
 
+#: Characters that never matter in a name key: spacing, dashes, dots, ฯ (paiyannoi), quotes.
+_KEY_DELETE = dict.fromkeys(
+    [ord(ch) for ch in "-\u2010\u2011\u2012\u2013\u2014\u2015\u2212._'’`\"ฯ()[]{}"]
+    + [cp for cp in range(0x3001) if chr(cp).isspace()],
+    None,
+)
+
+
 def name_key(text: str) -> str:
     """The matching key of a name or of a typed name: no spacing, dashes, dots or ฯ."""
-    return _DROP_IN_KEY.sub("", text.lower())
+    return text.lower().translate(_KEY_DELETE)
 
 
 def _is_thai(text: str) -> bool:
@@ -273,10 +312,10 @@ class _Mention(NamedTuple):
     matches: tuple[PlaceMatch, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class _ScanKey:
+class _ScanKey(NamedTuple):
     free: tuple[_Entry, ...]  # allowed without a prefix in a sentence
     prefixed: tuple[_Entry, ...]  # allowed right after จ./อ./ต./...
+    cued: tuple[_Entry, ...] = ()  # a province that is an everyday word: "แถวเลย", "ที่ตากไหม"
 
 
 # -- the gazetteer ------------------------------------------------------------------------------
@@ -296,7 +335,7 @@ class Gazetteer:
     _scan: Mapping[str, _ScanKey] = field(repr=False)
     _scan_lengths: Mapping[str, tuple[int, ...]] = field(repr=False)
     _fuzzy_buckets: Mapping[str, tuple[tuple[str, ...], tuple[int, ...]]] = field(repr=False)
-    _match_of: Mapping[tuple[Level, str], PlaceMatch] = field(repr=False)
+    _match_of: dict[tuple[Level, str], PlaceMatch] = field(repr=False)  # filled on first use
     _words: frozenset[str] = field(repr=False)
 
     # -- loading ------------------------------------------------------------------------------
@@ -369,9 +408,13 @@ class Gazetteer:
             if level is None or not known or not name:
                 raise ValueError(f"{nick_path}:{number}: unknown {row['level']} {code!r}")
             nicknames.setdefault(code, []).append((name, level))
-        provinces = {c: _with_nicknames(p, nicknames) for c, p in provinces.items()}
-        districts = {c: _with_nicknames(d, nicknames) for c, d in districts.items()}
-        subdistricts = {c: _with_nicknames(s, nicknames) for c, s in subdistricts.items()}
+        for code in nicknames:
+            if len(code) == 2:
+                provinces[code] = _with_nicknames(provinces[code], nicknames)
+            elif len(code) == 4:
+                districts[code] = _with_nicknames(districts[code], nicknames)
+            else:
+                subdistricts[code] = _with_nicknames(subdistricts[code], nicknames)
 
         common_path = folder / "common_words.csv"
         common = {
@@ -395,11 +438,6 @@ class Gazetteer:
         names = _name_index(provinces, districts, subdistricts)
         scan, lengths = _scan_index(names, common)
         fuzzy = _fuzzy_index(names)
-        match_of = {
-            (e.level, e.code): _exact_match(provinces, districts, subdistricts, e.level, e.code)
-            for entries in names.values()
-            for e in entries
-        }
         return cls(
             provinces=MappingProxyType(provinces),
             districts=MappingProxyType(districts),
@@ -411,7 +449,7 @@ class Gazetteer:
             _scan=MappingProxyType(scan),
             _scan_lengths=MappingProxyType(lengths),
             _fuzzy_buckets=MappingProxyType(fuzzy),
-            _match_of=MappingProxyType(match_of),
+            _match_of={},
             _words=frozenset(thai_words()) | frozenset(common),
         )
 
@@ -500,8 +538,14 @@ class Gazetteer:
             return self._result(text, [whole])
         parts = _split_parts(cleaned)
         mentions: list[list[PlaceMatch]] = []
-        for level, chunk in parts:
-            mentions.extend(self._resolve_chunk(chunk, level))
+        for level, chunks in parts:
+            joined = self._exact(name_key("".join(chunks)), level) if len(chunks) > 1 else []
+            if joined:  # "อำเภอ เมือง ขอนแก่น": one name typed with spaces
+                mentions.append(joined)
+                continue
+            # The prefix belongs to the first word after it only: "อ.เมือง ขอนแก่น".
+            for n, chunk in enumerate(chunks):
+                mentions.extend(self._resolve_chunk(chunk, level if n == 0 else None))
         if not mentions and len(parts) > 1:
             # The prefixes split a name that only works as a whole: try it without them.
             rest = name_key(_PREFIX_RE.sub("", cleaned))
@@ -572,8 +616,10 @@ class Gazetteer:
         (ส/ศ/ษ/ซ, ท/ธ/ฑ/ฒ, ใ/ไ, ...) are compared, which keeps this well under a millisecond.
         """
         n = len(key)
+        if n < 2:
+            return []
         bucket = self._fuzzy_buckets.get(_sound_class(key))
-        if n < 2 or bucket is None:
+        if bucket is None:
             return []
         keys, offsets = bucket
         # ratio >= c needs the other length within [n*c/(2-c), n*(2-c)/c]
@@ -617,7 +663,12 @@ class Gazetteer:
             ident = (entry.level, entry.code)
             if ident in out:
                 continue
-            match = self._match_of[ident]
+            match = self._match_of.get(ident)
+            if match is None:
+                match = _exact_match(
+                    self.provinces, self.districts, self.subdistricts, entry.level, entry.code
+                )
+                self._match_of[ident] = match
             if score != 1.0 or not exact:
                 match = replace(match, score=score, exact=exact)
             out[ident] = match
@@ -629,14 +680,13 @@ class Gazetteer:
         chars: list[str] = []
         origin: list[int] = []
         for index, ch in enumerate(text):
-            if _DROP_IN_SCAN.match(ch):
+            if ch in _DROP_CHARS or ch.isspace():
                 continue
             chars.append(ch)
             origin.append(index)
         s = "".join(chars)
         n = len(s)
-        boundaries = tcc_pos(s) | {0}
-        found: list[tuple[int, int, tuple[_Entry, ...], Level | None]] = []
+        found: list[tuple[int, int, tuple[_Entry, ...], Level | None, bool]] = []
         scan, lengths = self._scan, self._scan_lengths
         for i in range(n):
             sizes = lengths.get(s[i : i + 2])
@@ -652,24 +702,33 @@ class Gazetteer:
                 if item is None:
                     continue
                 if _is_thai(key[0]):
-                    if i not in boundaries or (i + size) not in boundaries:
+                    if not (_can_start(s, i) and _can_start(s, i + size)):
                         continue
                 elif not _latin_word_at(text, origin[i], origin[i + size - 1]):
                     continue
                 if not prefix_known:
                     prefix, prefix_known = _prefix_before(s, i), True
-                if prefix is None and _inside_word(s, i, i + size, self._words):
-                    break  # "พร้าว" in "มะพร้าว", "นาคา" in "ธนาคาร": part of another word
                 entries = _pick(item, prefix)
+                cued = not entries and prefix is None and bool(item.cued)
+                if cued:
+                    entries = item.cued
                 if entries:
-                    found.append((i, i + size, entries, prefix))
+                    found.append((i, i + size, entries, prefix, cued))
                     break
-        # Longer names win over the shorter ones they overlap.
+        # Longer names win over the shorter ones they overlap; a name with no prefix must also
+        # be a word of its own in the sentence (checked last: it is the costly test).
         found.sort(key=lambda f: (-(f[1] - f[0]), f[0]))
+        words = _Segmenter(s, self._words)
         taken: list[tuple[int, int, tuple[_Entry, ...], Level | None]] = []
-        for item_ in found:
-            if all(item_[1] <= t[0] or item_[0] >= t[1] for t in taken):
-                taken.append(item_)
+        for start, end, entries, prefix, cued in found:
+            if any(start < t[1] and t[0] < end for t in taken):
+                continue
+            if prefix is None and _is_thai(s[start]):
+                if words.splits(start, end):
+                    continue  # "พร้าว" in "มะพร้าว", "นาคา" in "ธนาคาร": part of other words
+                if cued and not _cued(text, s, origin, start, end, words):
+                    continue
+            taken.append((start, end, entries, prefix))
         taken.sort(key=lambda f: f[0])
         mentions = [
             _Mention(start, end, tuple(self._key_matches(s[start:end], entries, 1.0)))
@@ -711,20 +770,27 @@ class Gazetteer:
         An area named separately from a smaller area inside it gives way to the smaller one;
         several readings of the same name keep the larger area (see :func:`_collapse`).
         """
-        mentions = [m for m in mentions if m]
+        unique: dict[frozenset[tuple[Level, str]], list[PlaceMatch]] = {}
+        for mention in mentions:  # "หาดใหญ่ ... หาดใหญ่" is one mention, not two
+            if mention:
+                unique.setdefault(frozenset((c.level, c.code) for c in mention), mention)
+        mentions = list(unique.values())
         if not mentions:
             return PlaceResult(query)
         codes = [{c.code for c in m} for m in mentions]
-        support: list[list[int]] = [
-            [
-                sum(
-                    1
-                    for names in codes
-                    if c.code in names or c.province_code in names or c.district_code in names
-                )
-                for c in mention
-            ]
-            for mention in mentions
+        preferred = [{c.code for c in _collapse(m)} for m in mentions]
+
+        def backed(c: PlaceMatch, sets: list[set[str]]) -> int:
+            return sum(
+                1
+                for names in sets
+                if c.code in names or c.province_code in names or c.district_code in names
+            )
+
+        # How many mentions back a candidate, then how many back it with their own first
+        # reading: "อ.เมือง ขอนแก่น" is เมืองขอนแก่น, not ต.ขอนแก่น in อ.เมืองร้อยเอ็ด.
+        support: list[list[tuple[int, int]]] = [
+            [(backed(c, codes), backed(c, preferred)) for c in mention] for mention in mentions
         ]
         most = max(max(row) for row in support)
         kept = [
@@ -805,11 +871,18 @@ def _fuzzy_index(
     """Fuzzy candidates per first sound, sorted by length with offsets per length."""
     buckets: dict[str, list[str]] = {}
     for key, entries in names.items():
-        if any(e.kind not in ("abbr", "capital") for e in entries):
-            buckets.setdefault(_sound_class(key), []).append(key)
+        for e in entries:
+            if e.kind != "abbr" and e.kind != "capital":
+                sound = _sound_class(key)
+                if sound in buckets:
+                    buckets[sound].append(key)
+                else:
+                    buckets[sound] = [key]
+                break
     out: dict[str, tuple[tuple[str, ...], tuple[int, ...]]] = {}
     for sound, keys in buckets.items():
-        keys.sort(key=lambda k: (len(k), k))
+        keys.sort()
+        keys.sort(key=len)
         offsets = [0] * (len(keys[-1]) + 2)
         for key in keys:
             offsets[len(key) + 1] += 1
@@ -885,13 +958,100 @@ def _as_level(text: str) -> Level | None:
     return None
 
 
-def _inside_word(s: str, start: int, end: int, words: frozenset[str]) -> bool:
-    """True when a longer dictionary word covers ``s[start:end]`` (not a place name then)."""
-    for a in range(max(0, start - 10), start + 1):
-        for b in range(end, min(len(s), end + 10) + 1):
-            if (a, b) != (start, end) and s[a:b] in words:
-                return True
-    return False
+_LONGEST_WORD = 14  # letters; longer dictionary words are not needed to place a boundary
+_UNKNOWN_COST = 3  # a letter that is in no dictionary word costs as much as three words
+
+
+class _Segmenter:
+    """Fewest-words segmentation of one sentence, to tell a place name from letters in words.
+
+    Forward and backward costs are computed once per sentence (only if needed); each name
+    found without a prefix is then checked in a few hundred dictionary look-ups: "นาคา" in
+    "ธนาคาร", "มายอ" in "มายอด", "แม่คะ" in "คุณแม่คะ" and "พันนา" in "สองพันนาที" are not
+    places, while "หาดใหญ่" in "มาหาดใหญ่" still is (มา|หาดใหญ่ beats มาหา|ด|ใหญ่).
+    """
+
+    __slots__ = ("_back", "_ends", "_fore", "n", "s", "words")
+
+    def __init__(self, s: str, words: frozenset[str]):
+        self.s = s
+        self.n = len(s)
+        self.words = words
+        self._ends: list[list[int]] = []
+        self._fore: list[int] = []
+        self._back: list[int] = []
+
+    def _costs(self) -> tuple[list[list[int]], list[int], list[int]]:
+        """Where dictionary words starting at each letter end; best costs before/after each."""
+        if not self._ends:
+            s, n, words, longest = self.s, self.n, self.words, _LONGEST_WORD
+            ends = [
+                [k for k in range(i + 1, min(n, i + longest) + 1) if s[i:k] in words]
+                for i in range(n)
+            ]
+            fore = [0] + [1 << 20] * n
+            for i in range(n):
+                here = fore[i]
+                if here + _UNKNOWN_COST < fore[i + 1]:
+                    fore[i + 1] = here + _UNKNOWN_COST
+                for k in ends[i]:
+                    if here + 1 < fore[k]:
+                        fore[k] = here + 1
+            back = [1 << 20] * n + [0]
+            for i in range(n - 1, -1, -1):
+                best = back[i + 1] + _UNKNOWN_COST
+                for k in ends[i]:
+                    if back[k] + 1 < best:
+                        best = back[k] + 1
+                back[i] = best
+            self._ends, self._fore, self._back = ends, fore, back
+        return self._ends, self._fore, self._back
+
+    def splits(self, start: int, end: int) -> bool:
+        """True when the sentence reads at least as well without ``s[start:end]`` as one word."""
+        ends, fore, back = self._costs()
+        as_place = fore[start] + 1 + back[end]
+        # a word across the start of the name (or around it), or across its end
+        edges = ((start, max(0, start - _LONGEST_WORD + 1)), (end, start))
+        for edge, first in edges:
+            for j in range(first, edge):
+                for k in ends[j]:
+                    if k > edge and (j, k) != (start, end) and fore[j] + 1 + back[k] <= as_place:
+                        return True
+        # the name's own letters read as two or more words
+        inner = [0] + [1 << 20] * (end - start)
+        for j in range(start, end):
+            here = inner[j - start]
+            if here + _UNKNOWN_COST < inner[j + 1 - start]:
+                inner[j + 1 - start] = here + _UNKNOWN_COST
+            for k in ends[j]:
+                if k <= end and (j, k) != (start, end) and here + 1 < inner[k - start]:
+                    inner[k - start] = here + 1
+        return fore[start] + inner[end - start] + back[end] <= as_place
+
+    def is_word_before(self, start: int, word: str) -> bool:
+        """True when ``word`` ends at ``start`` as a word of an optimal segmentation."""
+        _, fore, _ = self._costs()
+        j = start - len(word)
+        return j >= 0 and self.s[j:start] == word and fore[j] + 1 == fore[start]
+
+
+#: "แถว/ที่/ย่าน" + a province that is also an everyday word, then a break or a particle.
+_CUES_BEFORE = ("แถว", "ที่", "ย่าน")
+_CUE_AFTER = re.compile(r"(?:$|[\s.,!?)]|ไหม|มั้ย|มั๊ย|ครับ|คับ|ค่ะ|คะ|นะ|บ้าง|จ้า)")
+
+
+def _cued(
+    text: str, s: str, origin: Sequence[int], start: int, end: int, words: _Segmenter
+) -> bool:
+    """True for "แถวเลย", "ที่ตากไหม": a place cue before and nothing word-like after.
+
+    The cue must be a word of its own: "เจ้าหน้าที่เลย" ends in ที่ but means "no staff at all".
+    """
+    if not any(words.is_word_before(start, cue) for cue in _CUES_BEFORE):
+        return False
+    after = origin[end - 1] + 1
+    return (after < len(text) and text[after].isspace()) or _CUE_AFTER.match(s, end) is not None
 
 
 def _prefix_before(s: str, i: int) -> Level | None:
@@ -930,19 +1090,23 @@ def _scan_index_of(origin: Sequence[int], text_index: int) -> int:
     return len(origin)
 
 
-def _split_parts(cleaned: str) -> list[tuple[Level | None, str]]:
-    """Split a typed place into (level from its prefix, text) pieces."""
-    parts: list[tuple[Level | None, str]] = []
+def _split_parts(cleaned: str) -> list[tuple[Level | None, list[str]]]:
+    """Split a typed place into groups: the level of a prefix and the words that follow it."""
+    parts: list[tuple[Level | None, list[str]]] = []
     for piece in _PART_SPLIT.split(_LONE_PREFIX_LETTER.sub(r"\1.", cleaned)):
         last = 0
         level: Level | None = None
         for found in _PREFIX_RE.finditer(piece):
-            head = piece[last : found.start()]
-            parts.extend((level, chunk) for chunk in _thai_words(head))
+            parts.append((level, _thai_words(piece[last : found.start()])))
             level = _PREFIX_LEVEL[found.group(0)]
             last = found.end()
-        parts.extend((level, chunk) for chunk in _thai_words(piece[last:]))
-    return [(level, chunk) for level, chunk in parts if name_key(chunk)]
+        parts.append((level, _thai_words(piece[last:])))
+    out: list[tuple[Level | None, list[str]]] = []
+    for level, chunks in parts:
+        chunks = [chunk for chunk in chunks if name_key(chunk)]
+        if chunks:
+            out.append((level, chunks))
+    return out
 
 
 def _thai_words(text: str) -> list[str]:
@@ -963,7 +1127,9 @@ def _read_csv(path: Path) -> list[dict[str, str]]:
 
 
 def _split_list(value: str | None, sep: str) -> tuple[str, ...]:
-    return tuple(part.strip() for part in (value or "").split(sep) if part.strip())
+    if not value:
+        return ()
+    return tuple(part.strip() for part in value.split(sep) if part.strip())
 
 
 _A = TypeVar("_A", Province, District, Subdistrict)
@@ -984,15 +1150,14 @@ def _name_index(
     subdistricts: dict[str, Subdistrict],
 ) -> dict[str, tuple[_Entry, ...]]:
     """Every key a place can be typed as, to the areas it may mean."""
-    index: dict[str, list[_Entry]] = {}
+    index: dict[str, dict[tuple[Level, str], _Entry]] = {}
 
     def add(text: str, level: Level, code: str, kind: str) -> None:
         key = name_key(text)
         if key:
-            entries = index.setdefault(key, [])
-            entry = _Entry(level, code, kind)
-            if all((e.level, e.code) != (level, code) for e in entries):
-                entries.append(entry)
+            entries = index.setdefault(key, {})
+            if (level, code) not in entries:
+                entries[(level, code)] = _Entry(level, code, kind)
 
     nick_names: dict[str, list[str]] = {}
     for p in provinces.values():
@@ -1023,7 +1188,7 @@ def _name_index(
         add(s.name_en, "subdistrict", s.code, "english")
         for alias in s.aliases:
             add(alias, "subdistrict", s.code, "alias")
-    return {key: tuple(entries) for key, entries in index.items()}
+    return {key: tuple(entries.values()) for key, entries in index.items()}
 
 
 def _scan_index(
@@ -1035,19 +1200,29 @@ def _scan_index(
     for key, entries in names.items():
         if len(key) < 2:
             continue
-        thai = _is_thai(key)
-        free = tuple(
-            e
-            for e in entries
-            if e.kind not in ("abbr", "capital")
-            and key not in common
-            and len(key) >= (MIN_FREE_LEN[e.level] if thai else 3)
-        )
-        prefixed = tuple(e for e in entries if thai or e.kind != "abbr")
+        thai = "\u0e00" <= key[0] <= "\u0e7f"
+        minimum = MIN_FREE_LEN if thai else MIN_FREE_LATIN_LEN
+        everyday = key in common
+        size = len(key)
+        free: tuple[_Entry, ...] = ()
+        if not everyday:
+            free = tuple(
+                e
+                for e in entries
+                if e.kind != "abbr" and e.kind != "capital" and size >= minimum[e.level]
+            )
+        prefixed = entries if thai else tuple(e for e in entries if e.kind != "abbr")
         if not free and not prefixed:
             continue
-        scan[key] = _ScanKey(free, prefixed)
-        lengths.setdefault(key[:2], set()).add(len(key))
+        cued: tuple[_Entry, ...] = ()
+        if everyday:
+            cued = tuple(e for e in entries if e.level == "province" and e.kind == "name")
+        scan[key] = _ScanKey(free, prefixed, cued)
+        head = key[:2]
+        if head in lengths:
+            lengths[head].add(size)
+        else:
+            lengths[head] = {size}
     return scan, {k: tuple(sorted(v, reverse=True)) for k, v in lengths.items()}
 
 
