@@ -263,3 +263,16 @@ def test_missing_required_topic(
 
 
 Check = Callable[[Path], None]
+
+
+def test_buddhist_era_year_in_a_date_is_explained(kb_copy: Path) -> None:
+    courses = kb_copy / "courses.yaml"
+    text = courses.read_text(encoding="utf-8")
+    match = re.search(r"start_date: (\d{4})-(\d{2}-\d{2})", text)
+    assert match
+    line = _edit(courses, match[0], f"start_date: {int(match[1]) + 543}-{match[2]}")
+    problems = "\n".join(_problems(kb_copy))
+    assert re.search(
+        rf"{re.escape(str(courses))}:{line}: course-[a-z0-9-]+\.schedule\.start_date: '{int(match[1]) + 543}-{match[2]}' looks like a Buddhist-era year; dates here use the Gregorian year",
+        problems,
+    )

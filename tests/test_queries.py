@@ -57,14 +57,23 @@ def test_nearest_centres_from_phitsanulok_city(kb: Knowledge) -> None:
 
 def test_nearest_centres_in_chumphon_and_bangkok(kb: Knowledge) -> None:
     chumphon = nearest_centres(kb, 10.4930, 99.1800, k=2)
-    assert {c.id for c, _ in chumphon} == {"dcc-860114-wat-don-mamuang-school", "dcc-860115-ban-khao-chan-to-school"}
+    assert {c.id for c, _ in chumphon} == {
+        "dcc-860114-wat-don-mamuang-school",
+        "dcc-860115-ban-khao-chan-to-school",
+    }
     bangkok = nearest_centres(kb, 13.8840, 100.5650, k=1)
     assert bangkok[0][0].id == "dcc-104101-mdes-government-complex" and bangkok[0][1] < 1.0
 
 
 def test_centres_in_a_district_and_a_province(kb: Knowledge) -> None:
-    assert {c.id for c in centres_in(kb, "6501")} == {"dcc-650113-sao-ban-krang", "dcc-6501-phitsanulok-pittayakhom"}
-    assert {c.id for c in centres_in(kb, "86")} == {"dcc-860114-wat-don-mamuang-school", "dcc-860115-ban-khao-chan-to-school"}
+    assert {c.id for c in centres_in(kb, "6501")} == {
+        "dcc-650113-sao-ban-krang",
+        "dcc-6501-phitsanulok-pittayakhom",
+    }
+    assert {c.id for c in centres_in(kb, "86")} == {
+        "dcc-860114-wat-don-mamuang-school",
+        "dcc-860115-ban-khao-chan-to-school",
+    }
     assert centres_in(kb, "50") == []
 
 
@@ -76,7 +85,13 @@ def test_where_am_i_names_the_subdistrict(kb: Knowledge) -> None:
 
 
 def test_courses_by_topic_and_province_open_first(kb: Knowledge) -> None:
-    hits = find_courses(kb, topics=["accounting_finance"], province="20", include_closed=True, on=dt.date(2026, 11, 21))
+    hits = find_courses(
+        kb,
+        topics=["accounting_finance"],
+        province="20",
+        include_closed=True,
+        on=dt.date(2026, 11, 21),
+    )
     assert hits and all("accounting_finance" in h.matched_topics for h in hits)
     local = [h for h in hits if h.local]
     assert local and local[0].course.id == "course-depa-flowaccount-chonburi-2019"
@@ -98,16 +113,28 @@ def test_course_limited_to_other_provinces_is_not_offered(kb: Knowledge) -> None
 
 def test_programme_prescreen_explains_why_not_yet(kb: Knowledge) -> None:
     proactive = next(p for p in kb.programmes if p.id == "prog-ditp-smes-proactive")
-    small_shop = BusinessProfile(juristic_person=False, dbd_registered=False, avg_export_thb=0, stage=2)
+    small_shop = BusinessProfile(
+        juristic_person=False, dbd_registered=False, avg_export_thb=0, stage=2
+    )
     codes = [r.code for r in prescreen(proactive, small_shop)]
     assert codes[:3] == ["readiness_low", "not_juristic_person", "no_dbd_registration"]
-    big = BusinessProfile(juristic_person=True, dbd_registered=True, avg_export_thb=900_000_000, stage=5,
-                          memberships=frozenset({"DITP", "TCC"}))
+    big = BusinessProfile(
+        juristic_person=True,
+        dbd_registered=True,
+        avg_export_thb=900_000_000,
+        stage=5,
+        memberships=frozenset({"DITP", "TCC"}),
+    )
     reasons = prescreen(proactive, big)
     assert [r.code for r in reasons] == ["export_above_max"]
     assert reasons[0].params == {"max_thb": "500,000,000"}
-    ready = BusinessProfile(juristic_person=True, dbd_registered=True, avg_export_thb=10_000_000, stage=5,
-                            memberships=frozenset({"DITP", "FTI"}))
+    ready = BusinessProfile(
+        juristic_person=True,
+        dbd_registered=True,
+        avg_export_thb=10_000_000,
+        stage=5,
+        memberships=frozenset({"DITP", "FTI"}),
+    )
     assert prescreen(proactive, ready) == []
 
 
@@ -128,7 +155,11 @@ def test_programmes_by_market_include_global_and_regions(kb: Knowledge) -> None:
 def test_profile_that_does_not_fit_ranks_lower(kb: Knowledge) -> None:
     profile = BusinessProfile(juristic_person=False, stage=2)
     hits = find_programmes(kb, market="CN", profile=profile, include_closed=True)
-    assert not any(h.fits for h in hits if h.programme.eligibility and h.programme.eligibility.requires_juristic_person)
+    assert not any(
+        h.fits
+        for h in hits
+        if h.programme.eligibility and h.programme.eligibility.requires_juristic_person
+    )
 
 
 def test_thai_dates_use_the_buddhist_era() -> None:
@@ -147,16 +178,22 @@ def test_thai_dates_use_the_buddhist_era() -> None:
         ({"kind": "event", "status": "closed"}, "closed"),
     ],
 )
-def test_availability_trusts_dates_over_a_stale_status(schedule: dict[str, str], expected: str) -> None:
+def test_availability_trusts_dates_over_a_stale_status(
+    schedule: dict[str, str], expected: str
+) -> None:
     assert availability(Schedule.model_validate(schedule), dt.date(2026, 11, 21)) == expected
 
 
 def test_samples_and_unknown_or_stale_rounds_need_a_check_note() -> None:
     on = dt.date(2026, 11, 21)
-    verified = Provenance(status="verified", source_urls=["https://www.ditp.go.th"], last_checked=on)
+    verified = Provenance(
+        status="verified", source_urls=["https://www.ditp.go.th"], last_checked=on
+    )
     open_round = Schedule(kind="rolling", status="open")
     assert not needs_check(verified, open_round, on)
     assert needs_check(Provenance(status="sample", last_checked=on), open_round, on)
     assert needs_check(verified, Schedule(kind="rolling", status="unknown"), on)
-    stale = Provenance(status="verified", source_urls=["https://x.go.th"], last_checked=on - dt.timedelta(days=120))
+    stale = Provenance(
+        status="verified", source_urls=["https://x.go.th"], last_checked=on - dt.timedelta(days=120)
+    )
     assert needs_check(stale, open_round, on)

@@ -140,7 +140,9 @@ def test_bad_requests_are_refused_and_nothing_is_processed(
     time.sleep(0.6)
     assert fake_line.requests == []
     assert _pending(bot) == 0
-    assert [(r.webhook_event_id, r.event_type, r.status, r.created_at) for r in _log_rows(bot)] == []
+    assert [
+        (r.webhook_event_id, r.event_type, r.status, r.created_at) for r in _log_rows(bot)
+    ] == []
 
 
 def test_body_signed_with_another_secret_is_refused(bot: ServerThread, fake_line: FakeLine) -> None:

@@ -14,7 +14,7 @@ import datetime as dt
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from bot.kb.geo import in_thailand
 
@@ -42,23 +42,26 @@ _PARTIAL_DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
 _ISO_DAY = re.compile(r"^(\d{4})-\d{2}-\d{2}$")
 
 
+def _gregorian(value: Any) -> Any:
+    """2568-06-13 is a Thai-calendar year typed into a Gregorian field: say so."""
+    match = _ISO_DAY.match(value) if isinstance(value, str) else None
+    if match and int(match[1]) >= 2400:
+        year = int(match[1])
+        raise ValueError(
+            f"{value!r} looks like a Buddhist-era year; dates here use the Gregorian "
+            f"year ({year} − 543 = {year - 543})"
+        )
+    return value
+
+
+#: A calendar date written YYYY-MM-DD in the Gregorian calendar.
+Day = Annotated[dt.date, BeforeValidator(_gregorian)]
+
+
 class Strict(BaseModel):
     """Base: unknown fields are errors; values are immutable once loaded."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _no_buddhist_era_dates(cls, value: Any) -> Any:
-        """2568-06-13 is a Thai-calendar year typed into a Gregorian field: say so."""
-        match = _ISO_DAY.match(value) if isinstance(value, str) else None
-        if match and int(match[1]) >= 2400:
-            year = int(match[1])
-            raise ValueError(
-                f"{value!r} looks like a Buddhist-era year; dates here use the Gregorian "
-                f"year ({year} − 543 = {year - 543})"
-            )
-        return value
 
 
 class Text(Strict):
@@ -93,7 +96,7 @@ class Provenance(Strict):
     status: Literal["sample", "verified", "partly_verified"]
     source_urls: list[Url] = Field(default_factory=list)
     facts_as_of: str | None = None
-    last_checked: dt.date
+    last_checked: Day
     unverified_fields: list[str] = Field(default_factory=list)
 
     @field_validator("facts_as_of", mode="before")
@@ -121,7 +124,7 @@ class Meta(Strict):
     """The header of every YAML file."""
 
     schema_version: int = 1
-    generated_on: dt.date | None = None
+    generated_on: Day | None = None
     source_note: str | None = None
 
 
@@ -204,10 +207,10 @@ class Schedule(Strict):
 
     kind: Literal["rolling", "cohort", "event"]
     status: Literal["open", "closed", "unknown", "upcoming"]
-    apply_from: dt.date | None = None
-    apply_to: dt.date | None = None
-    start_date: dt.date | None = None
-    end_date: dt.date | None = None
+    apply_from: Day | None = None
+    apply_to: Day | None = None
+    start_date: Day | None = None
+    end_date: Day | None = None
     fiscal_year_be: Annotated[int, Field(ge=2500, le=2700)] | None = None
 
     @model_validator(mode="after")
@@ -274,8 +277,8 @@ class Venue(Strict):
     venue: Text | None = None
     city: str | None = None
     country: Code
-    start_date: dt.date | None = None
-    end_date: dt.date | None = None
+    start_date: Day | None = None
+    end_date: Day | None = None
 
     @model_validator(mode="after")
     def _order(self) -> Venue:
@@ -369,12 +372,12 @@ class Centre(Strict):
     contact_facebook: str | None = None
     contact_email: str | None = None
     opening_hours_th: str | None = None
-    opened_on: dt.date | None = None
+    opened_on: Day | None = None
     status: Literal["active", "unknown", "closed"] = "unknown"
     provenance_status: Literal["sample", "verified", "partly_verified"]
     provenance_source_urls: list[Url] = Field(default_factory=list)
     provenance_facts_as_of: str | None = None
-    provenance_last_checked: dt.date
+    provenance_last_checked: Day
     provenance_unverified_fields: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")

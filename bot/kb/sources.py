@@ -25,10 +25,44 @@ except ImportError:  # pragma: no cover - depends on the PyYAML build
 
 Path_ = tuple[str | int, ...]
 
+
 _INT = "tag:yaml.org,2002:int"
 _FLOAT = "tag:yaml.org,2002:float"
 _BOOL = "tag:yaml.org,2002:bool"
 _NULL = "tag:yaml.org,2002:null"
+_STR_TAG = "tag:yaml.org,2002:str"
+_BOOL_WORDS = frozenset(
+    w
+    for base in ("yes", "no", "true", "false", "on", "off")
+    for w in (base, base.title(), base.upper())
+)
+_NULL_WORDS = frozenset({"", "~", "null", "Null", "NULL"})
+
+
+class _FastLoader(_Loader):
+    """The safe loader with a quicker answer for scalars that can only be text.
+
+    Most values in the knowledge files are Thai sentences or field names; asking
+    YAML's regex resolvers about each of them was a third of the load time.
+    Numbers, dates and other symbols still go through the standard resolvers.
+    """
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        if kind is yaml.ScalarNode:
+            if not implicit[0]:
+                return _STR_TAG if implicit[1] else super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
+            if value in _BOOL_WORDS:
+                return _BOOL
+            if value in _NULL_WORDS:
+                return _NULL
+            if value[0].isalpha() or ord(value[0]) > 127:
+                return _STR_TAG
+            return super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
+        if kind is yaml.MappingNode:
+            return "tag:yaml.org,2002:map"
+        if kind is yaml.SequenceNode:
+            return "tag:yaml.org,2002:seq"
+        return super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
 
 
 @dataclass(frozen=True, order=True)
@@ -46,11 +80,25 @@ class Problem:
 
 @dataclass
 class Located:
-    """A parsed file: its data plus the line of every key and list item."""
+    """A parsed file: its data plus the line of every key and list item.
+
+    Lines are worked out from the node tree only when a problem needs one, so
+    a valid file (the usual case) is not walked twice.
+    """
 
     file: str
     data: Any
-    lines: dict[Path_, int] = field(default_factory=dict)
+    node: yaml.Node | None = None
+    _lines: dict[Path_, int] | None = field(default=None, repr=False)
+
+    @property
+    def lines(self) -> dict[Path_, int]:
+        """``path -> line`` for every key and list item."""
+        if self._lines is None:
+            self._lines = {(): 1}
+            if self.node is not None:
+                _record_lines(self.node, (), self._lines)
+        return self._lines
 
     def line_of(self, path: Sequence[str | int]) -> int:
         """The line of the deepest part of ``path`` that exists (1 when unknown)."""
@@ -96,23 +144,32 @@ def _scalar(node: yaml.ScalarNode) -> Any:
     return value  # strings, and dates kept as ISO text for the schemas to parse
 
 
-def _build(node: yaml.Node, path: Path_, lines: dict[Path_, int]) -> Any:
-    lines[path] = node.start_mark.line + 1
+def _build(node: yaml.Node) -> Any:
     if isinstance(node, yaml.ScalarNode):
         return _scalar(node)
     if isinstance(node, yaml.SequenceNode):
-        return [_build(child, (*path, i), lines) for i, child in enumerate(node.value)]
+        return [_build(child) for child in node.value]
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = _scalar(key_node) if isinstance(key_node, yaml.ScalarNode) else str(key_node)
-            key = str(key)
+            key = str(_scalar(key_node) if isinstance(key_node, yaml.ScalarNode) else key_node)
             if key in out:
                 raise DuplicateKey(key, key_node.start_mark.line + 1)
-            out[key] = _build(value_node, (*path, key), lines)
-            lines[(*path, key)] = key_node.start_mark.line + 1
+            out[key] = _build(value_node)
         return out
     raise ValueError(f"unsupported YAML node {type(node).__name__}")
+
+
+def _record_lines(node: yaml.Node, path: Path_, lines: dict[Path_, int]) -> None:
+    lines[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.SequenceNode):
+        for i, child in enumerate(node.value):
+            _record_lines(child, (*path, i), lines)
+    elif isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = str(_scalar(key_node) if isinstance(key_node, yaml.ScalarNode) else key_node)
+            _record_lines(value_node, (*path, key), lines)
+            lines[(*path, key)] = key_node.start_mark.line + 1
 
 
 class DuplicateKey(ValueError):
@@ -136,20 +193,19 @@ def read_yaml(path: Path, name: str | None = None) -> tuple[Located | None, list
             Problem(label, 1, "(file)", f"not UTF-8 text (byte {exc.start}); save as UTF-8")
         ]
     try:
-        node = yaml.compose(text, Loader=_Loader)
+        node = yaml.compose(text, Loader=_FastLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else 1
         what = exc.problem or "syntax error"
         return None, [Problem(label, line, "(syntax)", f"YAML syntax error: {what}")]
     if node is None:
-        return Located(label, None, {(): 1}), []
-    lines: dict[Path_, int] = {}
+        return Located(label, None), []
     try:
-        data = _build(node, (), lines)
+        data = _build(node)
     except DuplicateKey as exc:
         return None, [Problem(label, exc.line, exc.key, "this key appears twice in the same entry")]
-    return Located(label, data, lines), []
+    return Located(label, data, node), []
 
 
 @dataclass(frozen=True)

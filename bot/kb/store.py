@@ -160,6 +160,7 @@ class ReloadBus:
         self.channel = f"{prefix}:kb:reload"
         self.procs_key = f"{prefix}:kb:procs"
         self.poll_seconds = poll_seconds
+        self._last_follow: tuple[str, tuple[tuple[str, int, int], ...]] | None = None
 
     async def announce(self) -> None:
         """Tell every process the version this one now serves."""
@@ -187,14 +188,21 @@ class ReloadBus:
         return outcome
 
     async def _follow(self, wanted: str | None) -> None:
-        if wanted and wanted != self.store.current.version:
-            outcome = await self.store.reload()
-            if outcome.ok and outcome.version != wanted:
-                log.warning(
-                    "knowledge files here differ from the announced version",
-                    extra={"announced": wanted, "here": outcome.version},
-                )
-            await self.report()
+        if not wanted or wanted == self.store.current.version:
+            return
+        # Files here that cannot reach the announced version (not deployed yet, or broken)
+        # are read again only once they change, not on every poll.
+        attempt = (wanted, await asyncio.to_thread(_signature, self.store.folder))
+        if attempt == self._last_follow:
+            return
+        self._last_follow = attempt
+        outcome = await self.store.reload()
+        if outcome.ok and outcome.version != wanted:
+            log.warning(
+                "knowledge files here differ from the announced version",
+                extra={"announced": wanted, "here": outcome.version},
+            )
+        await self.report()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Listen for announcements (and poll the version key) until ``stop``."""
