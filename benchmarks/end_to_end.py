@@ -1,0 +1,306 @@
+"""End to end: from the signed webhook to the reply arriving at (fake) LINE.
+
+One ``bot serve`` and one ``bot worker`` (subprocesses, Redis-backed with a unique
+prefix, PostgreSQL schema or SQLite file), the fake LINE Messaging API in this process
+(``tests.fakeline.FakeLine``, its own thread), and a spawned load-generator process.
+Latency is the fake's arrival time of the reply minus the event's *planned* send time
+(both ``time.monotonic()``, one clock for every process on the machine), matched on the
+reply token.
+
+1. Open loop at 200 events/s for 10 s from 50 rotating users: p50/p95/p99/max latency
+   (target p95 <= 50 ms); replies vs events, every reply token used exactly once.
+2. Peak: rate steps (200, 300, 400, ...) of a few seconds each; a step passes when every
+   reply arrived within 2 s of the step's last send and p95 < 1 s. The highest passing
+   rate is printed as ``e2e.peak_sustained_events_per_s``.
+
+Usage: ``.venv/bin/python benchmarks/end_to_end.py [--db postgres|sqlite] [--rate R]
+[--seconds S] [--steps 200,400,...] [--step-seconds S]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import random
+import secrets
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import _common as c
+
+c.ensure_root_on_path()
+from tests.fakeline import FakeLine  # noqa: E402
+
+DEFAULT_STEPS = "20,30,40,50,60,80,100,150,200,300,400,600,800,1200"
+
+
+@dataclass
+class Phase:
+    """What one load phase produced, matched against the fake's records."""
+
+    events: int
+    latencies_ms: list[float]
+    missing: int
+    duplicate_tokens: int
+    extra_reply_calls: int
+    ack_non_200: int
+    completed_after_s: float
+
+
+class ReplyIndex:
+    """Incremental view of the replies the fake received, by reply token."""
+
+    def __init__(self, fake: FakeLine) -> None:
+        self.fake = fake
+        self.first_at: dict[str, float] = {}
+        self.count: dict[str, int] = {}
+        self.ok: set[str] = set()
+        self.pushes = 0
+        self.loading = 0
+        self.other = 0
+        self._seen = 0
+
+    def refresh(self) -> None:
+        """Take in the records that arrived since the last call."""
+        records = self.fake.requests
+        for rec in records[self._seen :]:
+            if rec.kind == "reply" and isinstance(rec.body, dict):
+                token = str(rec.body.get("replyToken"))
+                self.count[token] = self.count.get(token, 0) + 1
+                self.first_at.setdefault(token, rec.at)
+                if rec.status == 200:
+                    self.ok.add(token)
+            elif rec.kind == "push":
+                self.pushes += 1
+            elif rec.kind == "loading":
+                self.loading += 1
+            else:
+                self.other += 1
+        self._seen = len(records)
+
+    def wait(self, tokens: Sequence[str], deadline: float) -> float:
+        """Poll until every token has a reply or ``deadline``; returns when that happened."""
+        wanted = set(tokens)
+        while True:
+            self.refresh()
+            if wanted <= self.first_at.keys():
+                return time.monotonic()
+            if time.monotonic() >= deadline:
+                return time.monotonic()
+            time.sleep(0.02)
+
+
+def run_phase(
+    gen: c.Generator,
+    url: str,
+    index: ReplyIndex,
+    shots: Sequence[c.Shot],
+    rate: float,
+    grace: float,
+) -> Phase:
+    """Send ``shots`` at ``rate``/s and wait up to ``grace`` s after the last planned send."""
+    res = gen.open(url, shots, rate)
+    last_planned = max(res.planned)
+    tokens = [s.reply_token for s in shots]
+    finished = index.wait(tokens, last_planned + grace)
+    index.refresh()
+    planned = dict(zip(tokens, res.planned, strict=True))
+    lat = [(index.first_at[t] - planned[t]) * 1000 for t in tokens if t in index.first_at]
+    counts = [index.count.get(t, 0) for t in tokens]
+    return Phase(
+        events=len(shots),
+        latencies_ms=lat,
+        missing=sum(1 for t in tokens if t not in index.ok),
+        duplicate_tokens=sum(1 for n in counts if n > 1),
+        extra_reply_calls=sum(n - 1 for n in counts if n > 1),
+        ack_non_200=sum(1 for s in res.status if s != 200),
+        completed_after_s=finished - last_planned,
+    )
+
+
+@contextlib.contextmanager
+def database(kind: str, wd: Path) -> Iterator[str]:
+    """A DATABASE_URL for the run: a fresh PostgreSQL schema or a temp SQLite file."""
+    if kind == "postgres":
+        with c.pg_schema("e2e") as url:
+            yield url
+    else:
+        yield f"sqlite:///{wd / 'bot.db'}"
+
+
+def main() -> int:
+    """Run both phases and print one figure per line."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--db", choices=("postgres", "sqlite"), default="postgres")
+    parser.add_argument("--rate", type=float, default=200.0, help="phase 1 events per second")
+    parser.add_argument("--seconds", type=float, default=10.0, help="phase 1 duration")
+    parser.add_argument("--users", type=int, default=50, help="rotating senders in phase 1")
+    parser.add_argument(
+        "--drain-seconds",
+        type=float,
+        default=60.0,
+        help="phase 1: wait this long for the last replies",
+    )
+    parser.add_argument(
+        "--steps", default=DEFAULT_STEPS, help="comma-separated rates for the peak search"
+    )
+    parser.add_argument("--step-seconds", type=float, default=4.0)
+    parser.add_argument(
+        "--step-users", type=int, default=500, help="rotating senders in the peak search"
+    )
+    parser.add_argument("--no-peak", action="store_true", help="skip the peak search")
+    parser.add_argument(
+        "--budget-seconds", type=float, default=150.0, help="start no new step after this long"
+    )
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="extra setting for both bot processes (e.g. WORKER_CONCURRENCY=8); repeatable",
+    )
+    args = parser.parse_args()
+
+    rnd = random.Random()
+    prefix = f"bench-e2e-{secrets.token_hex(4)}"
+    c.note(f"end to end; db {args.db}; redis prefix {prefix}; 127.0.0.1 only; extra env {args.env}")
+    c.emit("e2e.background_busy_cores", c.background_load())
+    fake = FakeLine(c.HOST, 0).start()
+    procs: list[c.Proc] = []
+    t_start = time.monotonic()
+    try:
+        with c.workdir("e2e") as wd, database(args.db, wd) as db_url, c.Generator() as gen:
+            env = c.bot_env(
+                REDIS_URL=c.REDIS_URL,
+                REDIS_PREFIX=prefix,
+                DATABASE_URL=db_url,
+                LINE_API_BASE_URL=fake.base_url,
+                **dict(item.split("=", 1) for item in args.env),
+            )
+            try:
+                if args.db == "postgres":
+                    c.bot_db_upgrade(env)
+                serve = c.start_bot_serve(env, wd)
+                procs.append(serve)
+                worker = c.spawn("bot-worker", [str(c.BOT), "worker"], env, wd)
+                procs.append(worker)
+                url = serve.url + "/callback"
+                index = ReplyIndex(fake)
+
+                # Warm-up: the worker is ready once it answers these.
+                warm = c.make_shots(40, users=[c.user_id(rnd) for _ in range(10)])
+                ph = run_phase(gen, url, index, warm, 20.0, 60.0)
+                if ph.missing:
+                    c.note(f"warm-up: {ph.missing} of {ph.events} events got no reply within 60 s")
+                    if not worker.alive():
+                        raise RuntimeError(f"worker died:\n{worker.log_text()}")
+
+                # Phase 1: fixed rate.
+                users = [c.user_id(rnd) for _ in range(args.users)]
+                shots = c.make_shots(int(args.rate * args.seconds), users=users)
+                meter = c.CpuMeter(
+                    {"serve": serve.pid, "worker": worker.pid, "generator": gen.pid},
+                    {"postgres": ["postgres"], "redis": ["redis-server"]},
+                )
+                counters0 = c.server_counters()
+                ph = run_phase(gen, url, index, shots, args.rate, args.drain_seconds)
+                cpu = meter.stop()
+                counters = {k: v - counters0[k] for k, v in c.server_counters().items()}
+                lat = ph.latencies_ms
+                c.emit("e2e.rate_per_s", args.rate)
+                c.emit("e2e.users", args.users)
+                c.emit("e2e.events", ph.events)
+                c.emit("e2e.replies", ph.events - ph.missing)
+                c.emit("e2e.missing_replies", ph.missing)
+                c.emit("e2e.duplicate_reply_tokens", ph.duplicate_tokens)
+                c.emit("e2e.webhook_non_200", ph.ack_non_200)
+                for q in (50, 95, 99):
+                    c.emit(f"e2e.p{q}_ms", c.percentile(lat, q))
+                c.emit("e2e.max_ms", max(lat) if lat else float("nan"))
+                c.emit("e2e.over_50ms", sum(1 for x in lat if x > 50))
+                c.emit("e2e.completed_s_after_last_send", ph.completed_after_s)
+                c.emit("e2e.machine_busy_cores", cpu.pop("machine_busy_cores"))
+                c.emit("e2e.other_jobs_cores", cpu.pop("others_cores"))
+                cpu.pop("wall")
+                cpu["fake_line_and_harness"] = cpu.pop("self")
+                for name, used in cpu.items():
+                    c.emit(f"e2e.cpu_ms_per_event.{name}", used * 1000 / ph.events)
+                c.emit("e2e.redis_commands_per_event", counters["redis_commands"] / ph.events)
+                c.emit("e2e.stream_tokens_pending_after", c.stream_pending(prefix))
+                if args.db == "postgres":
+                    c.emit("e2e.pg_transactions_per_event", counters["pg_transactions"] / ph.events)
+                    c.emit("e2e.pg_sessions_opened", counters["pg_sessions"])
+                p95 = c.percentile(lat, 95)
+                c.target("e2e.p95_ms", p95 <= 50, f"p95 {p95:.1f} ms (target <= 50 ms)")
+                exact = ph.missing == 0 and ph.duplicate_tokens == 0
+                c.target(
+                    "e2e.exactly_once",
+                    exact,
+                    f"{ph.events - ph.missing} replies for {ph.events} events, "
+                    f"{ph.duplicate_tokens} tokens replied more than once",
+                )
+
+                # Phase 2: peak sustained rate.
+                if not args.no_peak:
+                    peak = 0.0
+                    step_users = [c.user_id(rnd) for _ in range(args.step_users)]
+                    sent = [shot.reply_token for shot in warm + shots]
+                    for rate in (float(x) for x in args.steps.split(",") if x.strip()):
+                        if time.monotonic() - t_start > args.budget_seconds:
+                            c.note(f"time budget ({args.budget_seconds:.0f} s) used up; stopping")
+                            break
+                        time.sleep(0.5)
+                        shots = c.make_shots(int(rate * args.step_seconds), users=step_users)
+                        sent += [shot.reply_token for shot in shots]
+                        st = run_phase(gen, url, index, shots, rate, 2.0)
+                        sp95 = c.percentile(st.latencies_ms, 95)
+                        ok = st.missing == 0 and sp95 < 1000 and st.ack_non_200 == 0
+                        c.note(
+                            f"step {rate:.0f}/s: {st.events} events, "
+                            f"missing after 2 s {st.missing}, "
+                            f"p50 {c.percentile(st.latencies_ms, 50):.1f} ms, p95 {sp95:.1f} ms, "
+                            f"non-200 {st.ack_non_200}, duplicates {st.duplicate_tokens} -> "
+                            f"{'pass' if ok else 'fail'}"
+                        )
+                        c.emit(f"e2e.step_{rate:.0f}_p95_ms", sp95)
+                        if not ok:
+                            break
+                        peak = rate
+                    c.emit("e2e.peak_sustained_events_per_s", peak)
+                    # Let the backlog of a failed step drain, so the counts cover every event.
+                    index.wait(sent, time.monotonic() + 20)
+                    time.sleep(1.0)  # a late duplicate would arrive now
+                    index.refresh()
+                    c.emit("e2e.total_events", len(sent))
+                    c.emit("e2e.total_missing_replies", sum(1 for t in sent if t not in index.ok))
+                    c.emit(
+                        "e2e.total_duplicate_reply_tokens",
+                        sum(1 for n in index.count.values() if n > 1),
+                    )
+
+                c.emit("e2e.push_calls", index.pushes)
+                c.emit("e2e.loading_calls", index.loading)
+                c.emit("e2e.other_calls", index.other)
+                errors = fake.errors
+                c.emit("e2e.fake_line_rejections", len(errors))
+                for e in errors[:5]:
+                    c.note(f"fake LINE rejected: {e[:300]}")
+                c.emit("e2e.serve_peak_rss_mb", (c.proc_status_kb(serve.pid, "VmHWM") or 0) / 1024)
+                c.emit(
+                    "e2e.worker_peak_rss_mb", (c.proc_status_kb(worker.pid, "VmHWM") or 0) / 1024
+                )
+            finally:
+                c.stop_all("e2e", procs)
+    finally:
+        fake.stop()
+        c.emit("e2e.redis_keys_deleted", c.redis_cleanup(prefix))
+        c.emit("e2e.wall_seconds", time.monotonic() - t_start)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
