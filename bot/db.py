@@ -127,8 +127,12 @@ class Database:
             self.engine: AsyncEngine = create_async_engine(url, connect_args={"timeout": 30})
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         else:
+            # A worker runs WORKER_CONCURRENCY events at once: keep that many connections
+            # open rather than opening and closing them under load. No pre-ping (a round
+            # trip per checkout): a connection lost to a database restart fails its event,
+            # which the queue retries, and SQLAlchemy then replaces the whole pool.
             self.engine = create_async_engine(
-                url, pool_size=10, max_overflow=20, pool_pre_ping=True
+                url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800
             )
         self.session = async_sessionmaker(self.engine, expire_on_commit=False)
 

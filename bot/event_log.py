@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Table, case, update
+from sqlalchemy import String, Table, bindparam, case, func, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from bot.db import Database, DeadLetter, EventLog, User, utcnow
@@ -43,73 +43,114 @@ class EventLogStore:
         )
         # Single-statement writes need no BEGIN/COMMIT round trips of their own.
         self._autocommit = db.engine.execution_options(isolation_level="AUTOCOMMIT")
-
-    async def record(self, event: InboundEvent, attempts: int) -> Recorded:
-        """Record this attempt (and the user's visit) in one transaction."""
-        now = utcnow()
-        ins = self._insert(_LOG).values(
-            webhook_event_id=event.id,
-            chat_id=event.chat_id,
-            event_type=event.type[:32],
-            event_ts=event.timestamp_ms,
-            status="standby" if event.mode == "standby" else "processing",
-            attempts=attempts,
-            created_at=now,
-            updated_at=now,
-        )
-        stmt = ins.on_conflict_do_update(
+        # Statements are built once with bound parameters: building SQLAlchemy constructs
+        # per event cost more CPU than running them.
+        ins = self._insert(_LOG)
+        self._record = ins.on_conflict_do_update(
             index_elements=[_LOG.c.webhook_event_id],
             set_={
                 "attempts": ins.excluded.attempts,
-                "updated_at": now,
+                "updated_at": ins.excluded.updated_at,
                 # A dead or refused event that an operator replays is worked again.
                 "status": case(
                     (_LOG.c.status.in_(("dead", "failed")), "processing"), else_=_LOG.c.status
                 ),
             },
         ).returning(_LOG.c.status, _LOG.c.delivery, _LOG.c.outbox)
+        users = self._insert(_USERS)
+        self._visit = users.on_conflict_do_update(
+            index_elements=[_USERS.c.line_user_id],
+            set_={"last_seen_at": users.excluded.last_seen_at},
+        )
+        self._follow = users.on_conflict_do_update(
+            index_elements=[_USERS.c.line_user_id],
+            set_={
+                "last_seen_at": users.excluded.last_seen_at,
+                "following": users.excluded.following,
+                "follow_changed_at": users.excluded.follow_changed_at,
+            },
+        )
+        where = _LOG.c.webhook_event_id == bindparam("event_id")
+        self._sending = (
+            update(_LOG)
+            .where(where)
+            .values(
+                status="sending",
+                outbox=bindparam("outbox"),
+                delivery=bindparam("delivery"),
+                retry_key=bindparam("retry_key"),
+                updated_at=bindparam("now"),
+            )
+        )
+        self._delivery = (
+            update(_LOG)
+            .where(where)
+            .values(delivery=bindparam("delivery"), updated_at=bindparam("now"))
+        )
+        self._finish = (
+            update(_LOG)
+            .where(where)
+            .values(
+                status=bindparam("status"),
+                outbox=None,
+                delivery=func.coalesce(bindparam("delivery", type_=String), _LOG.c.delivery),
+                error=func.coalesce(bindparam("error", type_=String), _LOG.c.error),
+                updated_at=bindparam("now"),
+            )
+        )
+
+    async def record(self, event: InboundEvent, attempts: int) -> Recorded:
+        """Record this attempt (and the user's visit) in one transaction."""
+        now = utcnow()
+        values = {
+            "webhook_event_id": event.id,
+            "chat_id": event.chat_id,
+            "event_type": event.type[:32],
+            "event_ts": event.timestamp_ms,
+            "status": "standby" if event.mode == "standby" else "processing",
+            "attempts": attempts,
+            "created_at": now,
+            "updated_at": now,
+        }
         async with self.db.engine.begin() as conn:
-            row = (await conn.execute(stmt)).one()
+            row = (await conn.execute(self._record, values)).one()
             if event.user_id and event.source_type == "user" and event.mode != "standby":
-                await conn.execute(self._user_upsert(event, now))
+                follows = event.type in ("follow", "unfollow")
+                user = {
+                    "line_user_id": event.user_id,
+                    "following": event.type != "unfollow",
+                    "follow_changed_at": now if follows else None,
+                    "first_seen_at": now,
+                    "last_seen_at": now,
+                }
+                await conn.execute(self._follow if follows else self._visit, user)
         return Recorded(row.status, row.delivery, row.outbox)
 
-    def _user_upsert(self, event: InboundEvent, now: Any) -> Any:
-        follows = event.type in ("follow", "unfollow")
-        ins = self._insert(_USERS).values(
-            line_user_id=event.user_id,
-            following=event.type != "unfollow",
-            follow_changed_at=now if follows else None,
-            first_seen_at=now,
-            last_seen_at=now,
-        )
-        changes: dict[str, Any] = {"last_seen_at": now}
-        if follows:
-            changes |= {"following": event.type == "follow", "follow_changed_at": now}
-        return ins.on_conflict_do_update(index_elements=[_USERS.c.line_user_id], set_=changes)
-
-    async def _update(self, event_id: str, **values: Any) -> None:
-        stmt = (
-            update(_LOG)
-            .where(_LOG.c.webhook_event_id == event_id)
-            .values(updated_at=utcnow(), **values)
-        )
+    async def _run(self, stmt: Any, **params: Any) -> None:
         async with self._autocommit.connect() as conn:
-            await conn.execute(stmt)
+            await conn.execute(stmt, {"now": utcnow(), **params})
 
     async def sending(self, event_id: str, outbox: dict[str, Any], delivery: str, key: str) -> None:
         """Store the decided answer and how it will go, before anything is sent."""
-        await self._update(
-            event_id, status="sending", outbox=outbox, delivery=delivery, retry_key=key
+        await self._run(
+            self._sending, event_id=event_id, outbox=outbox, delivery=delivery, retry_key=key
         )
 
     async def set_delivery(self, event_id: str, delivery: str) -> None:
         """The answer goes another way (the reply token was refused: push)."""
-        await self._update(event_id, delivery=delivery)
+        await self._run(self._delivery, event_id=event_id, delivery=delivery)
 
-    async def finish(self, event_id: str, status: str = "done", **values: Any) -> None:
+    async def finish(
+        self,
+        event_id: str,
+        status: str = "done",
+        delivery: str | None = None,
+        error: str | None = None,
+    ) -> None:
         """The event needs nothing more; its outbox (texts) is dropped as no longer needed."""
-        await self._update(event_id, status=status, outbox=None, **values)
+        await self._run(
+            self._finish, event_id=event_id, status=status, delivery=delivery, error=error
+        )
 
     async def dead_letter(
         self,
