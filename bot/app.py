@@ -65,7 +65,8 @@ class RequestIdMiddleware:
 
         async def send_with_id(message: Any) -> None:
             if message["type"] == "http.response.start":
-                message.setdefault("headers", []).append((b"x-request-id", rid.encode()))
+                # A new list: the response's own header list must not grow per request.
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode())]
             await send(message)
 
         try:
@@ -135,8 +136,8 @@ def create_app(settings: Settings | None = None, messenger: Messenger | None = N
     app.add_middleware(RequestIdMiddleware)
     app.include_router(admin.router)
 
-    @app.post("/callback")
     async def callback(request: Request) -> Response:
+        """LINE's webhook; a plain Starlette route (no FastAPI dependency solving per event)."""
         body = await _read_limited(request, limit)
         if body is None:
             return _error(413, "body too large")
@@ -151,7 +152,7 @@ def create_app(settings: Settings | None = None, messenger: Messenger | None = N
             log.warning("webhook refused: not a LINE envelope", extra={"error": str(exc)[:120]})
             return _error(400, "not a LINE webhook envelope")
         if not events:
-            return JSONResponse({})
+            return Response(b"{}", media_type="application/json")
         try:
             added = await services.queue.enqueue(events)
         except QueueUnavailable as exc:
@@ -159,7 +160,9 @@ def create_app(settings: Settings | None = None, messenger: Messenger | None = N
             return _error(503, "queue unavailable, please redeliver")
         if added < len(events):
             log.info("duplicate events skipped", extra={"count": len(events) - added})
-        return JSONResponse({})
+        return Response(b"{}", media_type="application/json")
+
+    app.router.add_route("/callback", callback, methods=["POST"])
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
