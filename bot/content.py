@@ -4,7 +4,8 @@ Handlers refer to replies by key (``<capability>.<moment>``) and pass named
 placeholders; the Thai wording lives only in the file operators edit. A key
 may hold one text or a list of variants (one is picked at random, so the bot
 does not sound like a machine). Missing keys or placeholders are errors that
-name the file and key, never a silent English fallback.
+name the file and key, never a silent English fallback. The file is read and
+checked by ``bot.kb.loader`` with the rest of the knowledge.
 """
 
 from __future__ import annotations
@@ -12,10 +13,7 @@ from __future__ import annotations
 import random
 import string
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
-
-import yaml
 
 
 class ContentError(ValueError):
@@ -52,34 +50,3 @@ class Replies:
         for variant in self.texts.get(key, ()):
             names |= {f for _, f, _, _ in string.Formatter().parse(variant) if f}
         return names
-
-
-def _flatten(prefix: str, node: Any, out: dict[str, tuple[str, ...]], source: str) -> None:
-    if isinstance(node, str):
-        out[prefix] = (node.strip(),)
-    elif isinstance(node, list) and node and all(isinstance(v, str) for v in node):
-        out[prefix] = tuple(v.strip() for v in node)
-    elif isinstance(node, dict):
-        for key, value in node.items():
-            _flatten(f"{prefix}.{key}" if prefix else str(key), value, out, source)
-    else:
-        raise ContentError(f"{source}: {prefix}: expected a text, a list of texts or a group")
-
-
-def load_replies(path: Path) -> Replies:
-    """Read and check the replies file."""
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ContentError(f"{path}: file not found") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark is not None else ""
-        raise ContentError(
-            f"{path}{line}: not valid YAML ({getattr(exc, 'problem', exc)})"
-        ) from None
-    if not isinstance(data, dict):
-        raise ContentError(f"{path}:1: expected groups of reply keys")
-    texts: dict[str, tuple[str, ...]] = {}
-    _flatten("", data, texts, str(path))
-    return Replies(texts=texts, source=str(path))

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from bot.chat import render
-from bot.content import load_replies
+from bot.kb.loader import load_replies
 from bot.messages import Flex, LocationAction, MessageAction, PostbackAction, Text
 from tests.helpers import ROOT
 

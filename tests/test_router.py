@@ -101,7 +101,7 @@ def test_shipped_handlers_use_only_existing_reply_keys_and_intents() -> None:
     """Every reply key the handler modules name exists in knowledge/replies.yaml."""
     import re
 
-    from bot.content import load_replies
+    from bot.kb.loader import load_replies
     from bot.nlu import load_intents
     from bot.services import HANDLER_MODULES, load_routers
     from tests.helpers import ROOT

@@ -16,8 +16,8 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from bot.content import load_replies
 from bot.db import DeadLetter, EventLog, User
+from bot.kb.loader import load_replies
 from bot.settings import Settings
 from tests.conftest import SECRET, run
 from tests.fakeline import FakeLine

@@ -23,7 +23,7 @@ import httpx
 import pytest
 import redis
 
-from bot.content import load_replies
+from bot.kb.loader import load_replies
 from bot.settings import Settings
 from tests.conftest import REDIS_URL, SECRET
 from tests.fakeline import FakeLine

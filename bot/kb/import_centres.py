@@ -49,10 +49,10 @@ from bot.kb.loader import load_knowledge, today
 from bot.kb.places import District, Gazetteer, PlaceMatch, Subdistrict
 from bot.kb.schemas import (
     CENTRE_COLUMNS,
-    CENTRE_LIST_COLUMNS,
     CENTRE_REQUIRED_COLUMNS,
     CENTRE_SERVICES,
     Centre,
+    centre_fields,
     friendly,
 )
 from bot.kb.sources import Located, Problem, read_csv, read_yaml
@@ -1143,15 +1143,7 @@ class RowBuilder:
 
 def _validate_row(row: ImportedRow, label: str) -> list[Problem]:
     """The row against the schema, as the loader would read it back from the CSV."""
-    data: dict[str, Any] = {}
-    for column, cell in row.cells.items():
-        if cell == "":
-            continue
-        data[column] = (
-            [v.strip() for v in cell.split(";") if v.strip()]
-            if column in CENTRE_LIST_COLUMNS
-            else cell
-        )
+    data = centre_fields(row.cells)
     try:
         Centre.model_validate(data)
     except ValidationError as exc:

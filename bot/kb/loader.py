@@ -21,13 +21,12 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from bot.content import Replies
+from bot.content import ContentError, Replies
 from bot.kb.geo import GeoIndex
 from bot.kb.places import Gazetteer
 from bot.kb.reply_usage import code_root, reply_uses
 from bot.kb.schemas import (
     CENTRE_COLUMNS,
-    CENTRE_LIST_COLUMNS,
     CENTRE_REQUIRED_COLUMNS,
     REQUIRED_TOPICS,
     Agency,
@@ -37,6 +36,7 @@ from bot.kb.schemas import (
     Market,
     Sector,
     Topic,
+    centre_fields,
     friendly,
 )
 from bot.kb.sources import Located, Problem, dotted, iter_items, read_csv, read_yaml
@@ -234,15 +234,7 @@ def _read_centres(
             problems.append(
                 Problem(label, 1, column, "unknown column (check the spelling, or remove it)")
             )
-        data: dict[str, Any] = {}
-        for column, cell in row.values.items():
-            if column in extra or cell == "":
-                continue
-            data[column] = (
-                [v.strip() for v in cell.split(";") if v.strip()]
-                if column in CENTRE_LIST_COLUMNS
-                else cell
-            )
+        data = centre_fields({c: v for c, v in row.values.items() if c not in extra})
         try:
             centre = Centre.model_validate(data)
         except ValidationError as exc:
@@ -308,6 +300,17 @@ def _read_replies(doc: Located) -> tuple[Replies | None, list[Problem]]:
                     )
                 )
     return replies, problems
+
+
+def load_replies(path: Path) -> Replies:
+    """Just the reply texts of one file (for tools and tests); raises on any problem."""
+    doc, problems = read_yaml(path)
+    replies = None
+    if doc is not None:
+        replies, problems = _read_replies(doc)
+    if replies is None or problems:
+        raise ContentError("\n".join(str(p) for p in problems))
+    return replies
 
 
 def check_reply_usage(doc: Located, replies: Replies, root: Path) -> list[Problem]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
@@ -408,6 +409,21 @@ class Centre(Strict):
 #: CSV columns whose cells hold ``;``-separated lists.
 CENTRE_LIST_COLUMNS = ("services", "provenance_source_urls", "provenance_unverified_fields")
 CENTRE_COLUMNS = tuple(Centre.model_fields)
+
+
+def centre_fields(cells: Mapping[str, str]) -> dict[str, Any]:
+    """A CSV row's cells as ``Centre`` fields: empty cells left out, list cells split on ``;``."""
+    data: dict[str, Any] = {}
+    for column, cell in cells.items():
+        if cell == "":
+            continue
+        if column in CENTRE_LIST_COLUMNS:
+            data[column] = [v.strip() for v in cell.split(";") if v.strip()]
+        else:
+            data[column] = cell
+    return data
+
+
 CENTRE_REQUIRED_COLUMNS = tuple(name for name, f in Centre.model_fields.items() if f.is_required())
 
 
