@@ -1,4 +1,4 @@
-"""The ``bot`` command: serve, worker, chat, db and events.
+"""The ``bot`` command: serve, worker, chat, db, events, kb and nlu.
 
 ``bot serve`` runs the web app (plus an embedded worker when REDIS_URL is
 unset); ``bot worker`` runs a worker; ``bot chat`` talks to the bot in the
@@ -325,6 +325,91 @@ def cmd_kb_status(args: argparse.Namespace) -> int:
     return 0 if result.knowledge is not None else 1
 
 
+def _nlu_knowledge(settings: Settings) -> Any:
+    """The knowledge snapshot for entities (None, with a warning, if it does not load)."""
+    from bot.kb.loader import load_knowledge
+
+    result = load_knowledge(settings.knowledge_dir)
+    if result.knowledge is None:
+        print(
+            f"warning: {settings.knowledge_dir} has problems; no topics, markets or places",
+            file=sys.stderr,
+        )
+    return result.knowledge
+
+
+def cmd_nlu_parse(args: argparse.Namespace) -> int:
+    """Print the engine's reading of a message (or of each stdin line) as JSON."""
+    import json
+
+    from bot.nlu import IntentFileError, build_engine
+
+    settings = Settings()
+    logging.getLogger().setLevel(logging.WARNING)
+    try:
+        engine = build_engine(
+            settings.intents_dir, _nlu_knowledge(settings), settings.data_dir / "nlu-cache"
+        )
+    except IntentFileError as exc:
+        _print_problems(exc.problems)
+        return 1
+    texts = [args.text] if args.text is not None else (line.rstrip("\n") for line in sys.stdin)
+    for text in texts:
+        print(json.dumps(engine.parse(text).to_dict(), ensure_ascii=False), flush=True)
+    return 0
+
+
+def cmd_nlu_eval(args: argparse.Namespace) -> int:
+    """Accuracy, macro-F1, per-intent scores, confusions and errors of the engine."""
+    import json
+
+    from bot.nlu import IntentFileError, engine_from_examples, read_intents
+    from bot.nlu.data import Example, read_labelled_csv
+    from bot.nlu.engine import SPELLING_FILE
+    from bot.nlu.evaluate import cross_validate, evaluate
+    from bot.nlu.text import load_spelling
+
+    settings = Settings()
+    logging.getLogger().setLevel(logging.WARNING)
+    knowledge = _nlu_knowledge(settings)
+    spelling, problems = load_spelling(settings.intents_dir / SPELLING_FILE)
+    if problems:
+        _print_problems(problems)
+        return 1
+    try:
+        if args.train:
+            examples = [Example(t, i) for t, i in read_labelled_csv(Path(args.train))]
+        else:
+            examples = list(read_intents(settings.intents_dir).examples)
+    except IntentFileError as exc:
+        _print_problems(exc.problems)
+        return 1
+    except (OSError, ValueError) as exc:
+        print(f"bot nlu eval: {exc}", file=sys.stderr)
+        return 2
+
+    def build(train: Any) -> Any:
+        return engine_from_examples(train, knowledge, spelling)
+
+    if args.cross_validate:
+        report = cross_validate(examples, build, folds=args.folds)
+    elif args.test:
+        try:
+            rows = read_labelled_csv(Path(args.test))
+        except (OSError, ValueError) as exc:
+            print(f"bot nlu eval: {exc}", file=sys.stderr)
+            return 2
+        report = evaluate(build(examples), rows)
+    else:
+        print("bot nlu eval: give --test FILE.csv or --cross-validate", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(report.to_dict(), ensure_ascii=False))
+    else:
+        print("\n".join(report.lines(args.max_errors)))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (kept separate so tests and docs can inspect it)."""
     parser = argparse.ArgumentParser(prog="bot", description="Grassroots economy LINE bot")
@@ -409,6 +494,24 @@ def build_parser() -> argparse.ArgumentParser:
     import_centres.add_argument("--sheet", metavar="NAME", help="the Excel sheet to read")
     import_centres.add_argument("--dry-run", action="store_true", help="report only, write nothing")
     import_centres.set_defaults(func=cmd_kb_import_centres)
+
+    nlu = sub.add_parser("nlu", help="the Thai intent engine: parse a message, measure accuracy")
+    nlu_sub = nlu.add_subparsers(dest="nlu_command", required=True)
+    nlu_parse = nlu_sub.add_parser("parse", help="print the reading of TEXT (or of stdin lines)")
+    nlu_parse.add_argument("text", nargs="?", help="the message (omit: one message per stdin line)")
+    nlu_parse.set_defaults(func=cmd_nlu_parse)
+    nlu_eval = nlu_sub.add_parser("eval", help="accuracy on a labelled CSV, or cross-validation")
+    nlu_eval.add_argument("--test", metavar="FILE.csv", help="CSV with columns text,intent")
+    nlu_eval.add_argument(
+        "--train", metavar="FILE.csv", help="train from this CSV instead of INTENTS_DIR"
+    )
+    nlu_eval.add_argument(
+        "--cross-validate", action="store_true", help="K-fold cross-validation on the training data"
+    )
+    nlu_eval.add_argument("--folds", type=int, default=5, help="folds for --cross-validate")
+    nlu_eval.add_argument("--json", action="store_true", help="one JSON object")
+    nlu_eval.add_argument("--max-errors", type=int, default=50, help="misclassified lines shown")
+    nlu_eval.set_defaults(func=cmd_nlu_eval)
     return parser
 
 

@@ -24,7 +24,7 @@ from bot.kb.loader import Knowledge
 from bot.kb.store import KnowledgeStore, ReloadBus, ReloadOutcome, watch
 from bot.line import LineClient, Messenger, RetryPolicy
 from bot.local_queue import LocalQueue
-from bot.nlu import IntentEngine, load_intents
+from bot.nlu import IntentEngine, build_engine
 from bot.queue import EventQueue
 from bot.redis_queue import RedisQueue, connect
 from bot.router import Dispatcher, Router
@@ -107,17 +107,40 @@ class Services:
             if redis_client
             else None
         )
-        return cls(
+        services = cls(
             settings=settings,
             db=db,
             queue=queue,
             dialogue=dialogue,
             kb=kb,
-            nlu=load_intents(settings.intents_dir),
+            nlu=build_engine(settings.intents_dir, kb.current, settings.data_dir / "nlu-cache"),
             dispatcher=Dispatcher(load_routers()),
             redis=redis_client,
             bus=bus,
         )
+        kb.on_change(services.rebuild_nlu)
+        return services
+
+    async def rebuild_nlu(self, knowledge: Knowledge) -> None:
+        """New knowledge, new synonyms and place names: rebuild the engine, then swap it whole.
+
+        The intent files are read again too; if they are broken now, the engine being served
+        stays (the problems are logged), exactly like a refused knowledge edit.
+        """
+        from bot.nlu import IntentFileError
+
+        settings = self.settings
+        try:
+            engine = await asyncio.to_thread(
+                build_engine, settings.intents_dir, knowledge, settings.data_dir / "nlu-cache"
+            )
+        except IntentFileError as exc:
+            log.error(
+                "intent files refused; still serving the previous engine",
+                extra={"problems": [str(p) for p in exc.problems[:20]]},
+            )
+            return
+        self.nlu = engine
 
     async def reload_knowledge(self) -> ReloadOutcome:
         """Reload this process's snapshot and, with Redis, move every other process too."""

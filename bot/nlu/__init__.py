@@ -1,0 +1,51 @@
+"""Thai understanding: what a user's message wants (intent) and what it names (entities).
+
+Example phrases come from ``intents/*.yaml`` and the spelling table ``intents/spelling.csv``
+(operators edit them, never code); topics, markets, sectors and places come from the
+knowledge snapshot. See ``engine.py`` for the pipeline and ``model.py`` for the classifier.
+
+``bot nlu parse`` prints ``Parse.to_dict()``: ``text``, ``normalised``, ``intent`` (None when
+unsure), ``confidence``, ``uncertain``, ``candidates`` (``{intent, confidence}``, best first)
+and ``entities`` (``{type, value, text, score}``; ``value`` is a topic id, a DOPA code or a
+market code). A place name that several places carry ("หนองบัว") gives one entity per
+level whose ``value`` is the first candidate and whose extra ``candidates`` field lists every
+code the name may mean (2 digits: province, 4: district, 6: subdistrict): ask the user.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bot.nlu.data import REQUIRED_INTENTS, Example, IntentFileError, read_intents
+from bot.nlu.engine import (
+    OUT_OF_SCOPE,
+    Candidate,
+    IntentEngine,
+    Parse,
+    build_engine,
+    engine_from_examples,
+)
+from bot.nlu.entities import Entity
+from bot.nlu.text import Tokeniser, normalise
+
+__all__ = [
+    "OUT_OF_SCOPE",
+    "REQUIRED_INTENTS",
+    "Candidate",
+    "Entity",
+    "Example",
+    "IntentEngine",
+    "IntentFileError",
+    "Parse",
+    "Tokeniser",
+    "build_engine",
+    "engine_from_examples",
+    "load_intents",
+    "normalise",
+    "read_intents",
+]
+
+
+def load_intents(folder: Path) -> IntentEngine:
+    """An engine trained from ``folder`` alone (no knowledge: no entities, no cache)."""
+    return build_engine(folder, None, None)
