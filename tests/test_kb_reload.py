@@ -186,3 +186,28 @@ def test_development_watcher_reloads_changed_files(
         _break_courses(kb_copy)
         wait_until(lambda: server.services.kb.problems, 10)
         assert _greeting(server, fake_line, 2) == NEW_HELLO  # still the last good version
+
+
+def test_a_new_topic_synonym_reaches_the_intent_engine_on_reload(
+    make_settings: Callable[..., Settings], kb_copy: Path
+) -> None:
+    word = "ขายของติ่งฟู"  # a made-up trade word no engine could know beforehand
+    with ServerThread(make_settings(knowledge_dir=kb_copy, admin_token=ADMIN)) as server:
+        before = server.services.nlu.parse(f"อยากเรียน{word}ครับ")
+        assert "online_selling" not in {e.value for e in before.entities_of("topic")}
+        topics = kb_copy / "topics.yaml"
+        text = topics.read_text(encoding="utf-8")
+        topics.write_text(
+            text.replace("      - ขายของออนไลน์\n", f"      - ขายของออนไลน์\n      - {word}\n", 1),
+            encoding="utf-8",
+        )
+        assert httpx.post(f"{server.base_url}/admin/reload", headers=_auth()).status_code == 200
+        after = wait_until(
+            lambda: (
+                (p := server.services.nlu.parse(f"อยากเรียน{word}ครับ"))
+                and "online_selling" in {e.value for e in p.entities_of("topic")}
+                and p
+            ),
+            10,
+        )
+        assert after.intent == "find_course"
