@@ -236,7 +236,7 @@ def cmd_kb_reload(args: argparse.Namespace) -> int:
     from bot.kb.loader import load_knowledge
 
     settings = _settings()
-    result = load_knowledge(settings.knowledge_dir)
+    result = load_knowledge(settings.knowledge_dir, also=(settings.intents_dir,))
     if result.knowledge is None:
         _print_problems(result.problems)
         return 1
@@ -288,7 +288,7 @@ def cmd_kb_status(args: argparse.Namespace) -> int:
     from bot.kb.loader import load_knowledge
 
     settings = _settings()
-    result = load_knowledge(settings.knowledge_dir)
+    result = load_knowledge(settings.knowledge_dir, also=(settings.intents_dir,))
     if result.knowledge is None:
         print(f"files in {settings.knowledge_dir}: {len(result.problems)} problem(s)")
         for problem in result.problems:

@@ -100,7 +100,7 @@ class Services:
                 concurrency=settings.worker_concurrency,
             )
             dialogue = MemoryDialogueStore()
-        kb = KnowledgeStore(settings.knowledge_dir)
+        kb = KnowledgeStore(settings.knowledge_dir, also=(settings.intents_dir,))
         kb.load_initial()
         bus = (
             ReloadBus(kb, redis_client, settings.redis_prefix, settings.kb_poll_seconds)

@@ -211,3 +211,23 @@ def test_a_new_topic_synonym_reaches_the_intent_engine_on_reload(
             10,
         )
         assert after.intent == "find_course"
+
+
+def test_new_intent_phrases_are_learnt_on_reload(
+    make_settings: Callable[..., Settings], kb_copy: Path, tmp_path: Path
+) -> None:
+    intents = tmp_path / "intents"
+    shutil.copytree(ROOT / "intents", intents)
+    phrase = "ขอพิกัดบ้านคอมพิวเตอร์ชุมชนหน่อย"
+    settings = make_settings(knowledge_dir=kb_copy, intents_dir=intents, admin_token=ADMIN)
+    with ServerThread(settings) as server:
+        version = server.services.kb.current.version
+        path = intents / "centres.yaml"
+        text = path.read_text(encoding="utf-8")
+        path.write_text(
+            text.replace("    examples:\n", f"    examples:\n      - {phrase}\n", 1),
+            encoding="utf-8",
+        )
+        answer = httpx.post(f"{server.base_url}/admin/reload", headers=_auth()).json()
+        assert answer["changed"] and answer["version"] != version  # intents count in the version
+        wait_until(lambda: server.services.nlu.parse(phrase).intent == "find_centre", 20)

@@ -90,13 +90,15 @@ class LoadResult:
         return self.knowledge is not None and not self.problems
 
 
-def folder_version(folder: Path) -> str:
-    """A hash of every knowledge file's bytes: equal hashes mean equal knowledge."""
+def folder_version(folder: Path, *also: Path) -> str:
+    """A hash of every file's bytes in the folders: equal hashes mean equal knowledge."""
     digest = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")):
-        digest.update(str(path.relative_to(folder)).encode())
-        digest.update(b"\0")
-        digest.update(path.read_bytes())
+    for index, base in enumerate((folder, *also)):
+        files = sorted(p for p in base.rglob("*") if p.is_file() and not p.name.startswith("."))
+        for path in files:
+            digest.update(f"{index}:{path.relative_to(base)}".encode())
+            digest.update(b"\0")
+            digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 
 
@@ -348,23 +350,26 @@ def check_reply_usage(doc: Located, replies: Replies, root: Path) -> list[Proble
     return problems
 
 
-def load_knowledge(folder: Path, root: Path | None = None) -> LoadResult:
+def load_knowledge(folder: Path, root: Path | None = None, also: Sequence[Path] = ()) -> LoadResult:
     """Read, validate and cross-check every knowledge file; all problems at once.
 
     The cyclic garbage collector is paused meanwhile: parsing creates hundreds of
     thousands of objects that all stay alive, and collections that walk them
     repeatedly cost more than the parsing itself. Nothing here makes cycles.
+
+    ``also`` are folders whose files count in the version without being knowledge
+    (the intent phrases), so an edit there too moves every process to a new version.
     """
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _load(folder, root)
+        return _load(folder, root, also)
     finally:
         if was_enabled:
             gc.enable()
 
 
-def _load(folder: Path, root: Path | None) -> LoadResult:
+def _load(folder: Path, root: Path | None, also: Sequence[Path]) -> LoadResult:
     started = time.perf_counter()
     problems: list[Problem] = []
     docs: dict[str, Located | None] = {}
@@ -580,7 +585,7 @@ def _load(folder: Path, root: Path | None) -> LoadResult:
         "replies": len(replies.texts),
     }
     knowledge = Knowledge(
-        version=folder_version(folder),
+        version=folder_version(folder, *also),
         loaded_at=time.time(),
         topics={t.id: t for t in topics},
         agencies={a.code: a for a in agencies},

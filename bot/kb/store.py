@@ -37,13 +37,14 @@ from bot.kb.sources import Problem
 log = logging.getLogger(__name__)
 
 
-def _signature(folder: Path) -> tuple[tuple[str, int, int], ...]:
+def _signature(*folders: Path) -> tuple[tuple[str, int, int], ...]:
     """Cheap change detector: every file's path, size and modification time."""
     out: list[tuple[str, int, int]] = []
-    for path in sorted(folder.rglob("*")):
-        if path.is_file() and not path.name.startswith("."):
-            st = path.stat()
-            out.append((str(path), st.st_size, st.st_mtime_ns))
+    for folder in folders:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file() and not path.name.startswith("."):
+                st = path.stat()
+                out.append((str(path), st.st_size, st.st_mtime_ns))
     return tuple(out)
 
 
@@ -60,9 +61,16 @@ class ReloadOutcome:
 class KnowledgeStore:
     """Holds the current snapshot; swaps it only for a valid one."""
 
-    def __init__(self, folder: Path, loader: Callable[[Path], LoadResult] = load_knowledge) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        loader: Callable[[Path], LoadResult] | None = None,
+        also: tuple[Path, ...] = (),
+    ) -> None:
         self.folder = folder
-        self._loader = loader
+        #: Other watched folders (the intent phrases): part of the version, reloaded together.
+        self.also = also
+        self._loader = loader or (lambda f: load_knowledge(f, also=also))
         self._current: Knowledge | None = None
         self.problems: list[Problem] = []
         self.last_attempt: float | None = None
@@ -192,7 +200,7 @@ class ReloadBus:
             return
         # Files here that cannot reach the announced version (not deployed yet, or broken)
         # are read again only once they change, not on every poll.
-        attempt = (wanted, await asyncio.to_thread(_signature, self.store.folder))
+        attempt = (wanted, await asyncio.to_thread(_signature, self.store.folder, *self.store.also))
         if attempt == self._last_follow:
             return
         self._last_follow = attempt
@@ -248,13 +256,13 @@ async def watch(
     every: float = 1.0,
 ) -> None:
     """Development: reload when a file in the folder changes (no restart needed)."""
-    seen = await asyncio.to_thread(_signature, store.folder)
+    seen = await asyncio.to_thread(_signature, store.folder, *store.also)
     while not stop.is_set():
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), every)
         if stop.is_set():
             break
-        now = await asyncio.to_thread(_signature, store.folder)
+        now = await asyncio.to_thread(_signature, store.folder, *store.also)
         if now != seen:
             seen = now
             log.info("knowledge files changed; reloading")
