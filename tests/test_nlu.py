@@ -105,6 +105,8 @@ def test_normalise_folds_what_never_carries_meaning() -> None:
     assert normalise("๑๒๓ บาท") == "123 บาท"  # Thai digits
     assert normalise("มากกกกก") == "มาก"  # repeated letters
     assert normalise("ค่าาาาา") == "ค่า"
+    assert normalise("ขอออกบูธ") == "ขอออกบูธ"  # ขอ|ออก: three อ are two words meeting
+    assert normalise("ขออออออ") == "ขอ"
     assert normalise("1000 บาท 555") == "1000 บาท 555"  # digits are never collapsed
     assert normalise("เเก่น") == normalise("แก่น") or "เเ" not in normalise("เเก่น")
 
@@ -256,6 +258,123 @@ def test_markets(engine: IntentEngine, text: str, market: str) -> None:
 def test_sectors_and_no_entities_in_plain_chat(engine: IntentEngine) -> None:
     assert _values(engine.parse("ขายทุเรียนไปจีน"), "sector") == ["agriculture"]
     assert engine.parse("ขอบคุณครับ").entities == ()
+
+
+@pytest.mark.parametrize(
+    ("text", "topic"),
+    [
+        ("แม่ค้าต้องเสียภาษีไหม", "accounting_finance"),  # inside one word: เสียภาษี
+        ("อยากเปิดร้านกาแฟ", "business_start"),  # across words: เปิด|ร้านกาแฟ
+        ("ทำสบู่ขาย อยากได้มาตรฐาน", "product_development"),  # ได้มาตรฐาน
+        ("อยากขายผ้าทอออนไลน์", "online_selling"),  # gapped: ขาย ... ออนไลน์
+        ("สอนถ่ายวิดีโอสินค้าหน่อย", "digital_marketing"),
+    ],
+)
+def test_topics_inside_and_across_words(engine: IntentEngine, text: str, topic: str) -> None:
+    assert topic in _values(engine.parse(text), "topic")
+
+
+def test_a_topic_inside_a_word_keeps_the_sector_it_overlaps(engine: IntentEngine) -> None:
+    parse = engine.parse("อยากเปิดร้านกาแฟ")
+    assert _values(parse, "sector") == ["restaurant"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ขอดูบัญชีของฉัน",  # a user account, not accounting
+        "ลบบัญชีผู้ใช้ของผมด้วย",
+        "ต่อภาษีรถยนต์ที่ไหน",  # a car tax
+        "ศูนย์ดิจิทัลชุมชนที่ขอนแก่น",  # the centres' name, not the digital-skills topic
+        "อยากใช้อินเทอร์เน็ตฟรี",  # access, not a course
+    ],
+)
+def test_phrases_that_only_look_like_a_topic(engine: IntentEngine, text: str) -> None:
+    assert _values(engine.parse(text), "topic") == []
+
+
+def test_entity_dev_set_recall_and_precision(engine: IntentEngine) -> None:
+    """Our own entity set (benchmarks/data/entity_dev.csv): recall and few false topics."""
+    import csv
+
+    path = ROOT / "benchmarks" / "data" / "entity_dev.csv"
+    with path.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    types = {
+        "topic": ("topic",),
+        "place": ("province", "district", "subdistrict"),
+        "market": ("market",),
+        "sector": ("sector",),
+    }
+    found = expected = extra_topics = 0
+    for row in rows:
+        parse = engine.parse(row["text"])
+        for column, kinds in types.items():
+            gold = {v for v in row[column].split(";") if v}
+            got = {e.value for e in parse.entities if e.type in kinds}
+            got |= {c for e in parse.entities if e.type in kinds for c in e.candidates}
+            expected += len(gold)
+            found += len(gold & got)
+            if column == "topic":
+                extra_topics += len(got - gold)
+    assert len(rows) >= 150
+    assert found / expected >= 0.95
+    assert extra_topics <= 0.05 * len(rows)
+
+
+# -- the classifier ---------------------------------------------------------------------------
+
+
+def test_solver_reaches_the_liblinear_optimum() -> None:
+    """The Newton solver minimises LinearSVC's objective (same optimum as liblinear)."""
+    import numpy as np
+    import scipy.sparse as sp
+    from sklearn.svm import LinearSVC
+
+    from bot.nlu import model
+
+    rng = np.random.default_rng(0)
+    x = sp.random(300, 80, density=0.1, random_state=1, format="csr", dtype=np.float32)
+    y = rng.integers(0, 4, 300)
+    settings = model.ModelSettings(class_weight_power=1.0)
+    ours = model._fit(model._with_intercept(x), y, 4, settings, 1e-5)
+    ref = LinearSVC(C=1.0, class_weight="balanced", tol=1e-6, max_iter=100_000).fit(x, y)
+
+    def objective(w: np.ndarray, b: np.ndarray) -> np.ndarray:
+        signs = np.where(y[:, None] == np.arange(4), 1.0, -1.0)
+        costs = model._costs(y, 4, settings)
+        loss = np.maximum(0.0, 1.0 - signs * (x @ w + b))
+        return 0.5 * ((w * w).sum(0) + b * b) + (costs * loss * loss).sum(0)
+
+    mine = objective(ours[:-1].astype(np.float64), ours[-1].astype(np.float64))
+    theirs = objective(ref.coef_.T, ref.intercept_)
+    assert np.all(mine <= theirs * (1 + 1e-4))
+
+
+def test_training_needs_no_scikit_learn() -> None:
+    """Start-up trains with NumPy and SciPy only (importing scikit-learn costs a second)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from bot.nlu.model import train\n"
+        "m = train([['a', 'b'], ['a'], ['c', 'd'], ['c'], ['a', 'c']], "
+        "['x', 'x', 'y', 'y', 'x'])\n"
+        "assert m.classes == ('x', 'y')\n"
+        "assert 'sklearn' not in sys.modules, 'sklearn imported'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, timeout=60)
+
+
+def test_model_round_trips_through_arrays(engine: IntentEngine) -> None:
+    from bot.nlu.model import LinearModel, features
+
+    model = engine.model
+    again = LinearModel.from_arrays(model.to_arrays())
+    feats = features(engine.words("อยากเรียนไลฟ์สดขายของ")[1])
+    assert (again.scores(feats) == model.scores(feats)).all()
+    assert again.temperature == model.temperature
 
 
 # -- files, cache, command line --------------------------------------------------------------

@@ -211,6 +211,8 @@ def _synonym_words(knowledge: Knowledge | None, spelling: Spelling) -> set[str]:
         names += [*sector.synonyms, sector.label.th]
     out: set[str] = set()
     for name in names:
+        if "..." in name or "\u2026" in name:
+            continue  # a gapped synonym ("ขาย ... ออนไลน์") is two words, not one
         form = spelling.apply_inside(normalise(name))
         if " " not in form and _THAI.search(form):
             out.add(form)

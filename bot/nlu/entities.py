@@ -1,14 +1,23 @@
 """Entities in a message: topics, markets, sectors (knowledge synonyms) and places (gazetteer).
 
 Synonyms are matched whole-word on the message's words (the tokeniser keeps them whole),
-longest first; a word the intents have never seen is also compared with rapidfuzz, so a
-typo ("shoppee", "ลาซาดา") still finds its topic. Places come from the knowledge's
+longest first. Thai topic synonyms are then also looked for across and inside words, at
+letter-cluster boundaries that touch a word boundary: newmm glues "เสีย|ภาษี" into one
+dictionary word "เสียภาษี" and splits "เปิดร้าน" over "เปิด|ร้านกาแฟ", and the topic is still
+named. A few phrases that only look like a topic ("บัญชีของฉัน" is a user account,
+"ต่อภาษีรถ" a car tax, "ศูนย์ดิจิทัล" a place) are indexed as *not a topic* so the longest
+match swallows them. A synonym written with "..." between two parts ("ขาย ... ออนไลน์")
+names its topic when both parts occur in that order with at most ``GAP_WORDS`` words
+between them ("ขาย|เสื้อผ้า|ออนไลน์"). A word the intents have never seen is also compared
+with rapidfuzz,
+so a typo ("shoppee", "ลาซาดา") still finds its topic. Places come from the knowledge's
 ``Gazetteer``: ``find_in_text`` first, then, for words nobody has seen, ``resolve`` (which
 knows misspellings and nicknames such as "เชียงไหม่" or "กทม").
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -32,6 +41,56 @@ PLACE_FUZZY_MIN = 0.85
 PLACE_FUZZY_MIN_LEN = 5
 #: At most this many words of a message are looked up fuzzily (keeps the worst case short).
 MAX_FUZZY_SPANS = 8
+#: Thai topic synonyms at least this long are also found inside and across words.
+INSIDE_MIN_LEN = 4
+#: A gapped synonym ("ขาย ... ออนไลน์") allows at most this many words between its parts.
+GAP_WORDS = 3
+GAP = "..."
+#: Phrases that contain a topic synonym but do not name the topic (matched longest-first
+#: like synonyms, then dropped): user accounts, other taxes, the centres' own name,
+#: free access to a computer or the internet (a centre question, not a course topic).
+NOT_TOPICS = (
+    "บัญชีของฉัน",
+    "บัญชีของผม",
+    "บัญชีของหนู",
+    "บัญชีของเรา",
+    "บัญชีผม",
+    "บัญชีฉัน",
+    "บัญชีผู้ใช้",
+    "บัญชีไลน์",
+    "บัญชี line",
+    "บัญชีเฟซบุ๊ก",
+    "บัญชีเฟสบุ๊ค",
+    "บัญชีธนาคาร",
+    "บัญชีเงินฝาก",
+    "เลขบัญชี",
+    "เปิดบัญชี",
+    "ลบบัญชี",
+    "ยกเลิกบัญชี",
+    "ข้อมูลบัญชี",
+    "ผิดบัญชี",
+    "เข้าบัญชี",
+    "ยอดเงินในบัญชี",
+    "ภาษีรถ",
+    "ภาษีรถยนต์",
+    "ต่อภาษี",
+    "ภาษีที่ดิน",
+    "ภาษีบ้าน",
+    "ศูนย์ดิจิทัล",
+    "ศูนย์ดิจิตอล",
+    "ศูนย์ดิจิทัลชุมชน",
+    "ดิจิทัลชุมชน",
+    "เงินดิจิทัล",
+    "อินเทอร์เน็ตฟรี",
+    "อินเตอร์เน็ตฟรี",
+    "อินเทอร์เน็ตตำบล",
+    "อินเทอร์เน็ตชุมชน",
+    "ใช้คอมฟรี",
+    "ใช้อินเทอร์เน็ตฟรี",
+    "free internet",
+    "internet access",
+)
+_NOT_A_TOPIC = ("", "")
 
 Tokenise = Callable[[str], list[str]]
 
@@ -81,6 +140,10 @@ def _squash(text: str) -> str:
     return "".join(text.split())
 
 
+_THAI_ONLY = re.compile(r"^[\u0e00-\u0e7f]+$")
+_GAP_SPLIT = re.compile(r"\s*(?:\.\.\.|\u2026)\s*")
+
+
 @dataclass(frozen=True, eq=False)
 class EntityTables:
     """Synonym tables of one knowledge snapshot, plus its gazetteer."""
@@ -89,6 +152,10 @@ class EntityTables:
     max_words: int
     places: Gazetteer | None = None
     _fuzzy_keys: tuple[str, ...] = field(default=(), repr=False)
+    #: Gapped synonyms: (first part, second part, type, value), parts as squashed word keys.
+    _gapped: tuple[tuple[str, str, str, str], ...] = field(default=(), repr=False)
+    #: Thai topic synonyms (and not-a-topic phrases) looked for inside and across words.
+    _inside: WordIndex = field(default=WordIndex(frozenset()), repr=False)
     #: Province and district names (and province nicknames) as single words.
     _place_names: WordIndex = field(default=WordIndex(frozenset()), repr=False)
     _province_aliases: frozenset[str] = field(default=frozenset(), repr=False)
@@ -99,6 +166,7 @@ class EntityTables:
     ) -> EntityTables:
         """Index every synonym and label as the tokeniser will split it."""
         table: dict[str, tuple[str, str]] = {}
+        gapped: list[tuple[str, str, str, str]] = []
         longest = 1
         if knowledge is not None:
             groups: list[tuple[str, str, Iterable[str]]] = []
@@ -112,6 +180,14 @@ class EntityTables:
                 groups.append(("sector", sid, [*sector.synonyms, sector.label.th, sector.label.en]))
             for kind, value, names in groups:
                 for name in names:
+                    if GAP in name or "\u2026" in name:
+                        parts = [
+                            "".join(spelling.apply_words(tokenise(spelling.apply_inside(p))))
+                            for p in map(normalise, _GAP_SPLIT.split(name))
+                        ]
+                        if len(parts) == 2 and all(parts):
+                            gapped.append((parts[0], parts[1], kind, value))
+                        continue
                     for form in {normalise(name), spelling.apply_inside(normalise(name))}:
                         words = spelling.apply_words(tokenise(form))
                         key = "".join(words)
@@ -120,7 +196,18 @@ class EntityTables:
                         # synonyms come first, labels last: a label never steals a synonym
                         table.setdefault(key, (kind, value))
                         longest = max(longest, len(words))
-        keys = tuple(sorted(k for k in table if len(k) >= FUZZY_MIN_LEN))
+            for phrase in NOT_TOPICS:
+                words = spelling.apply_words(tokenise(spelling.apply_inside(normalise(phrase))))
+                key = "".join(words)
+                if key not in table:
+                    table[key] = _NOT_A_TOPIC
+                    longest = max(longest, len(words))
+        keys = tuple(sorted(k for k, v in table.items() if len(k) >= FUZZY_MIN_LEN and v[0]))
+        inside = frozenset(
+            k
+            for k, v in table.items()
+            if v[0] in ("topic", "") and len(k) >= INSIDE_MIN_LEN and _THAI_ONLY.match(k)
+        )
         place_names: set[str] = set()
         aliases: set[str] = set()
         if knowledge is not None:
@@ -136,6 +223,8 @@ class EntityTables:
             max_words=longest,
             places=knowledge.places if knowledge is not None else None,
             _fuzzy_keys=keys,
+            _gapped=tuple(gapped),
+            _inside=WordIndex(inside),
             _place_names=WordIndex(frozenset(place_names | aliases)),
             _province_aliases=frozenset(aliases),
         )
@@ -164,18 +253,24 @@ class EntityTables:
         for m in mentions:
             for i in range(m.start, m.end):
                 covered[i] = True
+        inside = self._inside_words(words, mentions, covered)
+        inside += self._gapped_words(words, mentions)
         spans = self._fuzzy_spans(words, unseen, covered)
         mentions.extend(self._fuzzy(words, spans, covered))
         mentions.sort(key=lambda m: (m.start, m.end))
+        found: list[tuple[int, str, str, str, float]] = [
+            (m.start, m.type, m.value, "".join(words[m.start : m.end]), m.score) for m in mentions
+        ]
+        found += inside
+        found.sort(key=lambda f: f[0])
         out: list[Entity] = []
         seen: set[tuple[str, str]] = set()
         surfaces: set[str] = set()
-        for m in mentions:
-            surface = "".join(words[m.start : m.end])
+        for _start, kind, value, surface, score in found:
             surfaces.add(surface)
-            if (m.type, m.value) not in seen:
-                seen.add((m.type, m.value))
-                out.append(Entity(m.type, m.value, surface, m.score))
+            if kind and (kind, value) not in seen:
+                seen.add((kind, value))
+                out.append(Entity(kind, value, surface, score))
         if self.places is not None:
             flags = [a or b for a, b in zip(unseen, odd or unseen, strict=True)]
             out.extend(self._places(words, flags, covered, normalised, surfaces))
@@ -200,6 +295,94 @@ class EntityTables:
                 found.append(hit)
                 i = hit.end
         return found
+
+    def _inside_words(
+        self, words: Sequence[str], mentions: Sequence[Mention], covered: list[bool]
+    ) -> list[tuple[int, str, str, str, float]]:
+        """Thai topic synonyms inside one word or across words ("เสีย|ภาษี", "เปิด|ร้านกาแฟ").
+
+        A match must start and end between letter clusters, touch a word boundary at one end
+        at least, and lie outside every topic (or not-a-topic) match already made; it may
+        overlap a market or sector ("ร้านกาแฟ" is a sector, "เปิดร้าน" still a topic). Words it
+        touches count as covered (no fuzzy look-up for them). Returns ``(word index, type,
+        value, surface, score)`` rows.
+        """
+        index = self._inside
+        squashed = "".join(words)
+        heads = index.heads
+        candidates = [i for i in range(len(squashed) - 1) if squashed[i : i + 2] in heads]
+        if not candidates:
+            return []
+        n = len(squashed)
+        bounds: set[int] = {0}
+        owner = [0] * n  # word index of each letter
+        offsets = [0]
+        for i, word in enumerate(words):
+            owner[offsets[-1] : offsets[-1] + len(word)] = [i] * len(word)
+            offsets.append(offsets[-1] + len(word))
+        bounds.update(offsets)
+        taken = [False] * n
+        for m in mentions:
+            if m.type in ("topic", ""):
+                for c in range(offsets[m.start], offsets[m.end]):
+                    taken[c] = True
+        out: list[tuple[int, str, str, str, float]] = []
+        done = 0
+        for i in candidates:
+            if i < done or taken[i] or not can_cut(squashed, i):
+                continue
+            hit = ""
+            for key in reversed(index.prefixes(squashed, i)):
+                end = i + len(key)
+                if (
+                    len(key) >= INSIDE_MIN_LEN
+                    and can_cut(squashed, end)
+                    and (i in bounds or end in bounds)
+                    and not any(taken[i:end])
+                ):
+                    hit = key
+                    break
+            if not hit:
+                continue
+            end = done = i + len(hit)
+            kind, value = self.synonyms[hit]
+            out.append((owner[i], kind, value, hit, 1.0))
+            for c in range(i, end):
+                taken[c] = True
+            for w in range(owner[i], owner[end - 1] + 1):
+                covered[w] = True
+        return out
+
+    def _gapped_words(
+        self, words: Sequence[str], mentions: Sequence[Mention]
+    ) -> list[tuple[int, str, str, str, float]]:
+        """Gapped synonyms: both parts as whole words, in order, few words apart."""
+        if not self._gapped:
+            return []
+        blocked = [False] * len(words)
+        for m in mentions:
+            if not m.type:
+                for i in range(m.start, m.end):
+                    blocked[i] = True
+        out: list[tuple[int, str, str, str, float]] = []
+        n = len(words)
+        squashed = "".join(words)
+        for first, second, kind, value in self._gapped:
+            if first not in squashed or second not in squashed:
+                continue
+            for i in range(n):
+                a = _ends_at(words, i, first, blocked)
+                if a < 0:
+                    continue
+                for j in range(a, min(n, a + GAP_WORDS + 1)):
+                    b = _ends_at(words, j, second, blocked)
+                    if b >= 0:
+                        out.append((i, kind, value, "".join(words[i:b]), 1.0))
+                        break
+                else:
+                    continue
+                break
+        return out
 
     @staticmethod
     def _fuzzy_spans(
@@ -312,6 +495,20 @@ class EntityTables:
             if top and (fuzzy_ok or nickname_ok):
                 return result
         return PlaceResult("")
+
+
+def _ends_at(words: Sequence[str], start: int, key: str, blocked: Sequence[bool]) -> int:
+    """Where the words from ``start`` that spell ``key`` end (-1: they do not spell it)."""
+    text = ""
+    for i in range(start, len(words)):
+        if blocked[i]:
+            return -1
+        text += words[i]
+        if text == key:
+            return i + 1
+        if not key.startswith(text):
+            return -1
+    return -1
 
 
 def _surface(places: Gazetteer, match: PlaceMatch, normalised: str) -> str:

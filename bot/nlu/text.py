@@ -33,7 +33,8 @@ __all__ = [
 _ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), None)
 #: Letters (Thai or Latin) and punctuation typed three or more times in a row ("มากกกก",
 #: "ค่าาาา", "sooo", "!!!") collapse to one; digits stay ("1000" is a number, "555" a laugh).
-_REPEATS = re.compile(r"([^\d\s])\1{2,}")
+#: อ needs four: three in a row are two words meeting ("ขอ|ออก", "ผ้าทอ|ออนไลน์").
+_REPEATS = re.compile(r"([^\d\s\u0e2d])\1{2,}|(\u0e2d)\2{3,}")
 _SPACES = re.compile(r"\s+")
 #: Only then is PyThaiNLP's (slow) normalize needed: doubled เ, a tone mark before a vowel,
 #: repeated vowels or marks, nikhahit, ๅ, or a mark with no consonant before it.
@@ -53,6 +54,10 @@ _FOLLOWING = frozenset(
 _LEADING = frozenset("\u0e40\u0e41\u0e42\u0e43\u0e44")
 
 
+def _first_letter(found: re.Match[str]) -> str:
+    return found.group(0)[0]
+
+
 def normalise(text: str) -> str:
     """Canonical form of user text for matching (never shown to anyone).
 
@@ -65,7 +70,7 @@ def normalise(text: str) -> str:
     text = text.replace("\u0e4d\u0e32", "\u0e33").translate(_THAI_DIGITS)
     if _NEEDS_THAI_NORMALIZE.search(text):
         text = thai_normalize(text)
-    text = _REPEATS.sub(r"\1", text)
+    text = _REPEATS.sub(_first_letter, text)
     return _SPACES.sub(" ", text).strip().lower()
 
 
@@ -200,7 +205,7 @@ class WordIndex:
     same question as fast, and start-up stays short.
     """
 
-    __slots__ = ("_lengths", "words")
+    __slots__ = ("_lengths", "heads", "words")
 
     def __init__(self, words: frozenset[str]) -> None:
         self.words = words
@@ -208,6 +213,8 @@ class WordIndex:
         for w in words:
             lengths.setdefault(w[:2], set()).add(len(w))
         self._lengths = {head: tuple(sorted(n)) for head, n in lengths.items()}
+        #: The first two letters of every word of two letters or more.
+        self.heads = frozenset(h for h in self._lengths if len(h) == 2)
 
     def __bool__(self) -> bool:
         return bool(self.words)
