@@ -5,13 +5,14 @@ Chosen by cross-validation on training data only (see ``benchmarks/README.md``, 
 
 * **words**: word 1-2 grams (with start and end marks) catch phrasing, character 2-5 grams
   inside each word (weighted 0.4) catch typos and spelling variants;
-* **letters**: character 2-5 grams of the whole message with the spaces and word breaks
-  taken out (2-4 grams), so a word the tokeniser cut in an odd place ("ไลฟ|สด", "เช็ต") still counts.
+* **letters**: character 2-4 grams of the whole message with the spaces and word breaks
+  taken out, so a word the tokeniser cut in an odd place ("ไลฟ|สด", "เช็ต") still counts.
 
 Their decision values are added (an ensemble of two SVMs, stored as one weight matrix over
 both vocabularies). Class weights are the square root of "balanced" (a class of n_k of N
-examples over K classes weighs (N / (K n_k)) ** 0.5): rare intents still count, and the big
-catch-all ``out_of_scope`` is not pushed down as far as full balancing does. SVM scores are
+examples over K classes weighs (N / (K n_k)) ** 0.5): rare intents still count, and big
+classes are not pushed down as far as full balancing does; the catch-all ``out_of_scope``
+(big because it is broad, not because it is likely) weighs at least 1. SVM scores are
 not probabilities, so a softmax temperature is fitted on out-of-fold scores (the confidence
 then means what it says).
 
@@ -56,6 +57,10 @@ class ModelSettings:
     svm_c: float = 1.0
     #: Class weight (N / (K n_k)) ** power: 1 is "balanced", 0 is no weighting.
     class_weight_power: float = 0.5
+    #: The catch-all class is big because it is broad, not because it is likely: its weight
+    #: is never below this (a class of that name only; the public data sets have none).
+    catch_all: str = "out_of_scope"
+    catch_all_min_weight: float = 1.0
     calibration_folds: int = 2
     #: Newton iterations stop when the gradient has shrunk by this factor.
     tolerance: float = 1e-3
@@ -248,15 +253,20 @@ def _vectorise(docs: Sequence[Sequence[str]], settings: ModelSettings) -> _Matri
 # -- the SVM ---------------------------------------------------------------------------------
 
 
-def _costs(y: IntArray, n_classes: int, settings: ModelSettings) -> npt.NDArray[np.float32]:
+def _costs(
+    y: IntArray, n_classes: int, settings: ModelSettings, catch_all: int = -1
+) -> npt.NDArray[np.float32]:
     """Per-example, per-class costs, liblinear's one-vs-rest convention.
 
     The positive examples of class k cost C * w_k, every negative one C, with
-    w_k = (N / (K n_k)) ** power.
+    w_k = (N / (K n_k)) ** power, and the catch-all class (index ``catch_all``) at least
+    ``catch_all_min_weight``.
     """
     n = len(y)
     counts = np.bincount(y, minlength=n_classes).astype(np.float64)
     weight = (n / (n_classes * np.maximum(counts, 1.0))) ** settings.class_weight_power
+    if catch_all >= 0:
+        weight[catch_all] = max(weight[catch_all], settings.catch_all_min_weight)
     costs = np.full((n, n_classes), settings.svm_c, np.float32)
     costs[np.arange(n), y] = settings.svm_c * weight[y]
     return costs
@@ -365,11 +375,12 @@ def _fit(
     n_classes: int,
     settings: ModelSettings,
     tolerance: float,
+    catch_all: int = -1,
 ) -> npt.NDArray[np.float32]:
     """Weights of one view's SVM, the intercept as the last row."""
     signs = -np.ones((len(y), n_classes), np.float32)
     signs[np.arange(len(y)), y] = 1.0
-    return _newton(x, signs, _costs(y, n_classes, settings), tolerance)
+    return _newton(x, signs, _costs(y, n_classes, settings, catch_all), tolerance)
 
 
 def _folds(y: IntArray, k: int, seed: int) -> list[IntArray]:
@@ -386,7 +397,7 @@ def _folds(y: IntArray, k: int, seed: int) -> list[IntArray]:
 
 
 def out_of_fold_scores(
-    matrix: _Matrix, y: IntArray, n_classes: int, settings: ModelSettings
+    matrix: _Matrix, y: IntArray, n_classes: int, settings: ModelSettings, catch_all: int = -1
 ) -> npt.NDArray[np.float32] | None:
     """Decision values of each document from models that did not see it (None: too few).
 
@@ -404,7 +415,12 @@ def out_of_fold_scores(
         train_rows = np.setdiff1d(np.arange(len(y)), test)
         for view in views:
             w = _fit(
-                view[train_rows], y[train_rows], n_classes, settings, settings.calibration_tolerance
+                view[train_rows],
+                y[train_rows],
+                n_classes,
+                settings,
+                settings.calibration_tolerance,
+                catch_all,
             )
             out[test] += view[test] @ w
     return out
@@ -443,14 +459,15 @@ def train(
     position = {c: i for i, c in enumerate(classes)}
     y = np.array([position[label] for label in labels], dtype=np.intp)
     matrix = _vectorise(docs, settings)
+    catch_all = position.get(settings.catch_all, -1)
     full = [
-        _fit(_with_intercept(view), y, len(classes), settings, settings.tolerance)
+        _fit(_with_intercept(view), y, len(classes), settings, settings.tolerance, catch_all)
         if view.shape[1]
         else np.zeros((1, len(classes)), np.float32)  # a view without features adds nothing
         for view in matrix.views
     ]
     temperature = 1.0
-    oof = out_of_fold_scores(matrix, y, len(classes), settings)
+    oof = out_of_fold_scores(matrix, y, len(classes), settings, catch_all)
     if oof is not None:
         temperature = fit_temperature(oof, y)
     names = matrix.names[0] + matrix.names[1]
