@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import logging
 import time
 import uuid
@@ -161,8 +162,6 @@ class Pipeline:
         raw = outbox.get("state")
         if raw is None:
             return
-        import json
-
         data = json.loads(raw)
         state = DialogueState(step=data.get("step"), answers=data.get("answers") or {})
         await self.s.dialogue.save(event.chat_id, state, self.s.settings.dialogue_ttl_seconds)

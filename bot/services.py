@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import importlib
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -59,7 +59,6 @@ class Services:
     redis: aioredis.Redis | None = None
     bus: ReloadBus | None = None
     line: LineClient | None = None
-    extras: dict[str, Any] = field(default_factory=dict)
 
     @property
     def knowledge(self) -> Knowledge:
@@ -185,7 +184,6 @@ async def run_worker(services: Services, messenger: Messenger, stop: asyncio.Eve
     from bot.pipeline import Pipeline
 
     pipeline = Pipeline(services, messenger)
-    services.extras["pipeline"] = pipeline
     log.info(
         "worker started",
         extra={

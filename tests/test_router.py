@@ -99,19 +99,15 @@ def test_registering_an_intent_twice_is_an_error() -> None:
 
 def test_shipped_handlers_use_only_existing_reply_keys_and_intents() -> None:
     """Every reply key the handler modules name exists in knowledge/replies.yaml."""
-    import re
-
     from bot.kb.loader import load_replies
-    from bot.nlu import load_intents
-    from bot.services import HANDLER_MODULES, load_routers
+    from bot.kb.reply_usage import reply_uses
+    from bot.nlu import build_engine
+    from bot.services import load_routers
     from tests.helpers import ROOT
 
     replies = load_replies(ROOT / "knowledge" / "replies.yaml")
-    engine = load_intents(ROOT / "intents")
-    keys: set[str] = set()
-    for module in HANDLER_MODULES:
-        source = (ROOT / (module.replace(".", "/") + ".py")).read_text(encoding="utf-8")
-        keys |= set(re.findall(r"(?:say|reply_text)\(\s*\"([a-z_]+\.[a-z_.]+)\"", source))
+    engine = build_engine(ROOT / "intents")
+    keys = {use.key for use in reply_uses(ROOT) if use.where.startswith("handlers/")}
     assert keys and keys <= set(replies.texts), keys - set(replies.texts)
     dispatcher = Dispatcher(load_routers())
     assert set(dispatcher.intents) <= engine.intents | {"out_of_scope"}

@@ -14,8 +14,6 @@ code the name may mean (2 digits: province, 4: district, 6: subdistrict): ask th
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from bot.nlu.data import REQUIRED_INTENTS, Example, IntentFileError, read_intents
 from bot.nlu.engine import (
     OUT_OF_SCOPE,
@@ -40,12 +38,6 @@ __all__ = [
     "Tokeniser",
     "build_engine",
     "engine_from_examples",
-    "load_intents",
     "normalise",
     "read_intents",
 ]
-
-
-def load_intents(folder: Path) -> IntentEngine:
-    """An engine trained from ``folder`` alone (no knowledge: no entities, no cache)."""
-    return build_engine(folder, None, None)
