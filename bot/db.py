@@ -115,6 +115,64 @@ class SeenEvent(Base):
     seen_at: Mapped[float] = mapped_column(Float, index=True)
 
 
+class Assessment(Base):
+    """One finished skills assessment; every one is kept (history), the latest counts."""
+
+    __tablename__ = "assessments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    line_user_id: Mapped[str] = mapped_column(String(64), index=True)
+    #: Question id -> chosen option id (or a place code), as defined in assessment.yaml.
+    answers: Mapped[dict[str, Any]] = mapped_column(JSON)
+    stage: Mapped[int] = mapped_column(Integer)
+    #: Topic ids to learn next, most needed first.
+    topics: Mapped[list[str]] = mapped_column(JSON)
+    province_code: Mapped[str | None] = mapped_column(String(2))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Subscription(Base):
+    """A user's wish to hear about new courses: topics, provinces (empty = nationwide)."""
+
+    __tablename__ = "subscriptions"
+
+    line_user_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    topics: Mapped[list[str]] = mapped_column(JSON)
+    provinces: Mapped[list[str]] = mapped_column(JSON, default=list)
+    #: Stage from the latest assessment when subscribing (None: not assessed).
+    stage: Mapped[int | None] = mapped_column(Integer)
+    active: Mapped[bool] = mapped_column(Boolean, default=True, index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+
+
+class Handoff(Base):
+    """A user handed to staff: the bot stays quiet for them until ``until`` or staff end it."""
+
+    __tablename__ = "handoffs"
+
+    line_user_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    agency: Mapped[str | None] = mapped_column(String(32))
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    until: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class Unanswered(Base):
+    """A message the bot could not answer, kept for operators (no user id: PDPA)."""
+
+    __tablename__ = "unanswered"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    text: Mapped[str] = mapped_column(String(500))
+    best_intent: Mapped[str | None] = mapped_column(String(64))
+    confidence: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, index=True
+    )
+
+
 class Database:
     """An async engine plus session factory for one DATABASE_URL."""
 
@@ -158,12 +216,16 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 
 __all__ = [
+    "Assessment",
     "Base",
     "Database",
     "DeadLetter",
     "EventLog",
+    "Handoff",
     "LocalQueueItem",
     "SeenEvent",
+    "Subscription",
+    "Unanswered",
     "User",
     "utcnow",
 ]

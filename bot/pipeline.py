@@ -244,7 +244,7 @@ class Pipeline:
             )
 
     async def prune(self) -> tuple[int, int]:
-        """Forget finished event-log rows and old dead letters (keep only what is needed)."""
+        """Forget finished event-log rows, old dead letters, old unanswered texts, ended hand-offs."""
         st = self.s.settings
         now = utcnow()
         async with self.s.db.session() as s, s.begin():
@@ -259,6 +259,13 @@ class Pipeline:
                     DeadLetter.died_at < now - dt.timedelta(days=st.dead_letter_days)
                 )
             )
+            # Retention (PDPA): unanswered texts and ended hand-offs are not kept longer.
+            await s.execute(
+                delete(Unanswered).where(
+                    Unanswered.created_at < now - dt.timedelta(days=st.unanswered_days)
+                )
+            )
+            await s.execute(delete(Handoff).where(Handoff.until < now))
         return int(getattr(logs_gone, "rowcount", 0) or 0), int(
             getattr(dead_gone, "rowcount", 0) or 0
         )

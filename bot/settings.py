@@ -88,6 +88,8 @@ class Settings(BaseSettings):
     kb_poll_seconds: float = Field(default=5.0, gt=0)
     event_log_days: int = Field(default=7, ge=2)
     dead_letter_days: int = Field(default=30, ge=1)
+    handoff_seconds: int = Field(default=4 * 3600, ge=60)
+    unanswered_days: int = Field(default=90, ge=1)
 
     @model_validator(mode="after")
     def _refuse_placeholders_in_production(self) -> Settings:
