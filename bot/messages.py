@@ -7,9 +7,54 @@ paths agree on exactly what a user would see.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
+
+# LINE's documented limits (Messaging API reference). Every ``to_line`` keeps within
+# them, so no knowledge edit can make a request LINE would reject.
+#: Messages in one reply or push.
+MAX_MESSAGES = 5
+#: Characters of a text message.
+TEXT_MAX = 5000
+#: Quick-reply buttons under one message.
+QUICK_REPLY_MAX = 13
+#: Characters of an action label (quick reply; Flex buttons allow 40, we keep to 20).
+LABEL_MAX = 20
+#: Characters of the text a message action sends, and of a postback's display text.
+ACTION_TEXT_MAX = 300
+#: Bytes of postback data.
+POSTBACK_DATA_MAX_BYTES = 300
+#: Characters of a Flex message's alternative text (notifications, old clients).
+ALT_TEXT_MAX = 400
+#: Bubbles in one Flex carousel.
+CAROUSEL_MAX = 12
+
+
+def line_length(text: str) -> int:
+    """Length as LINE counts it: UTF-16 code units (an emoji outside the BMP counts 2)."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def fit(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` LINE characters with an ellipsis, never mid-character.
+
+    Thai vowel and tone marks are combining characters: the cut moves back so a
+    consonant never loses its marks (which would show a different word).
+    """
+    if line_length(text) <= limit:
+        return text
+    out = text
+    while out and line_length(out) > limit - 1:
+        out = out[:-1]
+    while out and unicodedata.combining(out[-1]):
+        out = out[:-1]
+    # A Thai consonant followed by a dropped mark is still whole; strip a dangling
+    # leading vowel (เ แ โ ใ ไ) whose consonant was cut off.
+    while out and out[-1] in "เแโใไ":
+        out = out[:-1]
+    return out.rstrip() + "…"
 
 
 @dataclass(frozen=True)
@@ -20,7 +65,11 @@ class MessageAction:
     text: str
 
     def to_line(self) -> dict[str, Any]:
-        return {"type": "message", "label": self.label, "text": self.text}
+        return {
+            "type": "message",
+            "label": fit(self.label, LABEL_MAX),
+            "text": fit(self.text, ACTION_TEXT_MAX),
+        }
 
 
 @dataclass(frozen=True)
@@ -32,9 +81,13 @@ class PostbackAction:
     display_text: str | None = None
 
     def to_line(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"type": "postback", "label": self.label, "data": self.data}
+        out: dict[str, Any] = {
+            "type": "postback",
+            "label": fit(self.label, LABEL_MAX),
+            "data": self.data,
+        }
         if self.display_text:
-            out["displayText"] = self.display_text
+            out["displayText"] = fit(self.display_text, ACTION_TEXT_MAX)
         return out
 
 
@@ -45,7 +98,7 @@ class LocationAction:
     label: str
 
     def to_line(self) -> dict[str, Any]:
-        return {"type": "location", "label": self.label}
+        return {"type": "location", "label": fit(self.label, LABEL_MAX)}
 
 
 @dataclass(frozen=True)
@@ -56,15 +109,21 @@ class UriAction:
     uri: str
 
     def to_line(self) -> dict[str, Any]:
-        return {"type": "uri", "label": self.label, "uri": self.uri}
+        return {"type": "uri", "label": fit(self.label, LABEL_MAX), "uri": self.uri}
 
 
 Action = MessageAction | PostbackAction | LocationAction | UriAction
 
 
 def postback_data(action: str, **params: str | int) -> str:
-    """Encode a postback payload; the router dispatches on ``action``."""
-    return urlencode({"action": action, **{k: str(v) for k, v in params.items()}})
+    """Encode a postback payload; the router dispatches on ``action``.
+
+    Raises ``ValueError`` past LINE's 300 bytes: keep ids short, never put text in.
+    """
+    data = urlencode({"action": action, **{k: str(v) for k, v in params.items()}})
+    if len(data.encode()) > POSTBACK_DATA_MAX_BYTES:
+        raise ValueError(f"postback data is {len(data.encode())} bytes (LINE allows 300)")
+    return data
 
 
 def parse_postback(data: str | None) -> dict[str, str]:
@@ -75,7 +134,8 @@ def parse_postback(data: str | None) -> dict[str, str]:
 
 
 def _quick_reply(items: tuple[Action, ...]) -> dict[str, Any]:
-    return {"items": [{"type": "action", "action": a.to_line()} for a in items]}
+    kept = items[:QUICK_REPLY_MAX]
+    return {"items": [{"type": "action", "action": a.to_line()} for a in kept]}
 
 
 @dataclass(frozen=True)
@@ -86,7 +146,7 @@ class Text:
     quick_replies: tuple[Action, ...] = ()
 
     def to_line(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"type": "text", "text": self.text}
+        out: dict[str, Any] = {"type": "text", "text": fit(self.text, TEXT_MAX)}
         if self.quick_replies:
             out["quickReply"] = _quick_reply(self.quick_replies)
         return out
@@ -101,7 +161,14 @@ class Flex:
     quick_replies: tuple[Action, ...] = ()
 
     def to_line(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"type": "flex", "altText": self.alt_text, "contents": self.contents}
+        contents = self.contents
+        if contents.get("type") == "carousel" and len(contents.get("contents", ())) > CAROUSEL_MAX:
+            contents = {**contents, "contents": contents["contents"][:CAROUSEL_MAX]}
+        out: dict[str, Any] = {
+            "type": "flex",
+            "altText": fit(self.alt_text, ALT_TEXT_MAX),
+            "contents": contents,
+        }
         if self.quick_replies:
             out["quickReply"] = _quick_reply(self.quick_replies)
         return out
@@ -138,6 +205,3 @@ class LocationMessage:
 
 
 Message = Text | Flex | Sticker | LocationMessage
-
-#: LINE accepts at most this many messages in one reply or push.
-MAX_MESSAGES = 5

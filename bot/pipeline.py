@@ -28,10 +28,10 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 
 from bot import logs
-from bot.db import DeadLetter, EventLog, utcnow
+from bot.db import DeadLetter, EventLog, Handoff, Unanswered, utcnow
 from bot.dialogue import DialogueState
 from bot.event_log import FINAL, EventLogStore
 from bot.events import InboundEvent
@@ -130,6 +130,9 @@ class Pipeline:
 
     async def _decide(self, event: InboundEvent) -> Turn | None:
         """Run the router; the loading animation starts if the answer takes a while."""
+        if event.type in ("message", "postback") and await self._handed_off(event.chat_id):
+            log.info("user is with staff; bot stays quiet", extra={"event_id": event.id})
+            return None
         state = await self.s.dialogue.load(event.chat_id)
         nlu = self.s.nlu.parse(event.text) if event.text else None
         turn = Turn(event=event, services=self.s, state=state, nlu=nlu, messenger=self.messenger)
@@ -147,6 +150,9 @@ class Pipeline:
                 "confidence": nlu.confidence if nlu else None,
             },
         )
+        notice = self.s.dispatcher.timeout_handler(turn)
+        if notice is not None:
+            await notice(turn)
         task = asyncio.ensure_future(handler(turn))
         if event.one_to_one and event.user_id and self.s.settings.loading_after_seconds > 0:
             done, _ = await asyncio.wait({task}, timeout=self.s.settings.loading_after_seconds)
@@ -157,6 +163,16 @@ class Pipeline:
                     log.info("loading animation not shown", extra={"error": type(exc).__name__})
         await task
         return turn
+
+    async def _handed_off(self, chat_id: str) -> bool:
+        """Is this chat handed to staff right now (``contact_staff``)?"""
+        async with self.s.db.engine.connect() as conn:
+            found = await conn.scalar(
+                select(Handoff.line_user_id).where(
+                    Handoff.line_user_id == chat_id, Handoff.until > utcnow()
+                )
+            )
+        return found is not None
 
     async def _apply_state(self, event: InboundEvent, outbox: dict[str, Any]) -> None:
         raw = outbox.get("state")
@@ -244,7 +260,7 @@ class Pipeline:
             )
 
     async def prune(self) -> tuple[int, int]:
-        """Forget finished event-log rows, old dead letters, old unanswered texts, ended hand-offs."""
+        """Forget old event-log rows, dead letters and unanswered texts; end hand-offs."""
         st = self.s.settings
         now = utcnow()
         async with self.s.db.session() as s, s.begin():

@@ -8,8 +8,9 @@ directly and inspect the registry.
 Dispatch order, first match wins:
 
 1. ``postback`` events: the handler registered for the ``action`` in the
-   postback data (``action=name&...``); an unknown action goes to the
-   fallback.
+   postback data (``action=name&...``); ``action=go&i=<intent>`` (menu and
+   "did you mean" buttons) runs that intent's handler; an unknown action
+   goes to the fallback.
 2. ``message`` events with text: a *global* intent (such as ``cancel``)
    recognised with confidence, then the handler of the user's current
    dialogue step, then the best intent above the engine's threshold, then
@@ -40,6 +41,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Handler = Callable[["Turn"], Awaitable[None]]
+
+#: Postback action of menu and "did you mean" buttons: ``action=go&i=<intent>``.
+GO = "go"
 
 
 @dataclass
@@ -123,6 +127,18 @@ class Router:
         self.steps: dict[str, StepHandler] = {}
         self.events: dict[str, Handler] = {}
         self.fallback_handler: Handler | None = None
+        self.timeouts: dict[str, Handler] = {}
+
+    def on_timeout(self, *step_prefixes: str) -> Callable[[Handler], Handler]:
+        """Run before the turn's own handler when the user's open step (with one of
+        these prefixes) expired since their last message: tell them it timed out."""
+
+        def register(func: Handler) -> Handler:
+            for prefix in step_prefixes:
+                self.timeouts[prefix] = func
+            return func
+
+        return register
 
     def intent(self, *names: str, global_: bool = False) -> Callable[[Handler], Handler]:
         """Handle these intents; ``global_`` ones win even inside a dialogue step."""
@@ -184,12 +200,14 @@ class Dispatcher:
         self.steps: dict[str, StepHandler] = {}
         self.events: dict[str, Handler] = {}
         self.fallback: Handler | None = None
+        self.timeouts: dict[str, Handler] = {}
         for router in routers:
             tables: list[tuple[dict[str, Any], dict[str, Any]]] = [
                 (self.intents, router.intents),
                 (self.postbacks, router.postbacks),
                 (self.steps, router.steps),
                 (self.events, router.events),
+                (self.timeouts, router.timeouts),
             ]
             for table, mine in tables:
                 clash = set(table) & set(mine)
@@ -202,12 +220,26 @@ class Dispatcher:
                     raise ValueError(f"router {router.name} declares a second fallback")
                 self.fallback = router.fallback_handler
 
+    def timeout_handler(self, turn: Turn) -> Handler | None:
+        """The handler that explains an expired step, if the user's step just expired."""
+        expired = turn.state.expired_step
+        if not expired or turn.event.type not in ("message", "postback"):
+            return None
+        for prefix, func in self.timeouts.items():
+            if expired.startswith(prefix):
+                return func
+        return None
+
     def choose(self, turn: Turn) -> tuple[str, Handler | None]:
         """Pick the handler for a turn (see the module docstring for the order)."""
         event = turn.event
         step = self.steps.get(turn.state.step or "")
         if event.type == "postback":
             action = turn.postback.get("action", "")
+            if action == GO:
+                wanted = turn.postback.get("i", "")
+                if wanted in self.intents:
+                    return f"intent:{wanted}", self.intents[wanted]
             if action in self.postbacks:
                 return f"postback:{action}", self.postbacks[action]
             return "fallback", self.fallback

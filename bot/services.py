@@ -35,6 +35,14 @@ log = logging.getLogger(__name__)
 #: Handler modules, in registration order: what the bot can do is visible here.
 HANDLER_MODULES = (
     "handlers.greeting",
+    "handlers.help",
+    "handlers.assessment",
+    "handlers.courses",
+    "handlers.export",
+    "handlers.centres",
+    "handlers.subscriptions",
+    "handlers.privacy",
+    "handlers.staff",
     "handlers.chat_events",
     "handlers.fallback",
 )

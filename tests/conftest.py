@@ -12,7 +12,7 @@ import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import redis
@@ -22,7 +22,10 @@ from bot.db import Base
 from bot.migrate import upgrade
 from bot.settings import Settings
 from tests.fakeline import FakeLine
-from tests.helpers import ROOT
+from tests.helpers import ROOT, ServerThread, user_id
+
+if TYPE_CHECKING:
+    from tests.conversation import Chat
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 PG_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -146,3 +149,28 @@ def mode_settings(
 def run(coro: Any) -> Any:
     """Run a coroutine to completion from a synchronous test."""
     return asyncio.run(coro)
+
+
+@pytest.fixture
+def chat_bot(mode_settings: Settings) -> Iterator[ServerThread]:
+    """The running bot for conversation scripts, in both deployments."""
+    from tests.conversation import serving
+
+    yield from serving(mode_settings)
+
+
+@pytest.fixture
+def chat(chat_bot: ServerThread, fake_line: FakeLine) -> Iterator[Callable[[str], Chat]]:
+    """``chat("a")``: a conversation with the running bot as user "a"."""
+    from tests.conversation import Chat
+
+    opened: list[Chat] = []
+
+    def open_chat(name: str) -> Chat:
+        c = Chat(chat_bot, fake_line, user_id(name))
+        opened.append(c)
+        return c
+
+    yield open_chat
+    for c in opened:
+        c.close()

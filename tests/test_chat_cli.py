@@ -12,7 +12,7 @@ from bot.kb.loader import load_replies
 from bot.messages import Flex, LocationAction, MessageAction, PostbackAction, Text
 from tests.helpers import ROOT
 
-REPLIES = load_replies(ROOT / "knowledge" / "replies.yaml")
+REPLIES = load_replies(ROOT / "knowledge")
 
 
 def _chat(script: str, tmp_path: Path) -> str:

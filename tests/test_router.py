@@ -105,7 +105,7 @@ def test_shipped_handlers_use_only_existing_reply_keys_and_intents() -> None:
     from bot.services import load_routers
     from tests.helpers import ROOT
 
-    replies = load_replies(ROOT / "knowledge" / "replies.yaml")
+    replies = load_replies(ROOT / "knowledge")
     engine = build_engine(ROOT / "intents")
     keys = {use.key for use in reply_uses(ROOT) if use.where.startswith("handlers/")}
     assert keys and keys <= set(replies.texts), keys - set(replies.texts)

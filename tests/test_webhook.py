@@ -33,7 +33,7 @@ from tests.helpers import (
     wait_until,
 )
 
-REPLIES = load_replies(ROOT / "knowledge" / "replies.yaml")
+REPLIES = load_replies(ROOT / "knowledge")
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 

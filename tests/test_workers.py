@@ -42,7 +42,7 @@ from tests.helpers import (
     wait_until,
 )
 
-REPLIES = load_replies(ROOT / "knowledge" / "replies.yaml")
+REPLIES = load_replies(ROOT / "knowledge")
 
 
 @pytest.fixture

@@ -55,6 +55,8 @@ FILES = (
     "replies.yaml",
 )
 PLACES = "places"
+#: Extra reply files, one per capability (``replies/assessment.yaml``, ...).
+REPLIES_DIR = "replies"
 _WORD = re.compile(r"[a-z_]+")
 
 
@@ -305,18 +307,72 @@ def _read_replies(doc: Located) -> tuple[Replies | None, list[Problem]]:
 
 
 def load_replies(path: Path) -> Replies:
-    """Just the reply texts of one file (for tools and tests); raises on any problem."""
-    doc, problems = read_yaml(path)
-    replies = None
-    if doc is not None:
-        replies, problems = _read_replies(doc)
+    """Just the reply texts (for tools and tests); raises on any problem.
+
+    ``path`` is a knowledge folder (replies.yaml plus replies/*.yaml) or one file.
+    """
+    if path.is_dir():
+        main, problems = read_yaml(path / "replies.yaml", _label(path, "replies.yaml"))
+        replies, more = _all_replies(path, main, code_root())
+        problems += more
+    else:
+        doc, problems = read_yaml(path)
+        replies = None
+        if doc is not None:
+            replies, problems = _read_replies(doc)
     if replies is None or problems:
         raise ContentError("\n".join(str(p) for p in problems))
     return replies
 
 
-def check_reply_usage(doc: Located, replies: Replies, root: Path) -> list[Problem]:
-    """Keys the code uses must exist; placeholders must be ones the code supplies."""
+def _all_replies(
+    folder: Path, main: Located | None, root: Path
+) -> tuple[Replies | None, list[Problem]]:
+    """``replies.yaml`` plus one file per capability in ``replies/``; a key lives in one file."""
+    if main is None:
+        return None, []
+    docs = [main]
+    problems: list[Problem] = []
+    for path in sorted((folder / REPLIES_DIR).glob("*.yaml")):
+        doc, found = read_yaml(path, _label(folder, f"{REPLIES_DIR}/{path.name}"))
+        problems += found
+        if doc is not None:
+            docs.append(doc)
+    texts: dict[str, tuple[str, ...]] = {}
+    owners: dict[str, Located] = {}
+    for doc in docs:
+        part, bad = _read_replies(doc)
+        problems += bad
+        if part is None:
+            continue
+        for key, variants in part.texts.items():
+            if key in owners:
+                first = owners[key]
+                problems.append(
+                    Problem(
+                        doc.file,
+                        doc.line_of(tuple(key.split("."))),
+                        key,
+                        f"this reply key is also in {first.file}:"
+                        f"{first.line_of(tuple(key.split('.')))}; keep one",
+                    )
+                )
+                continue
+            texts[key] = variants
+            owners[key] = doc
+    replies = Replies(texts=texts, source=str(folder / "replies"))
+    problems += check_reply_usage(main, replies, root, owners)
+    return replies, problems
+
+
+def check_reply_usage(
+    doc: Located, replies: Replies, root: Path, owners: dict[str, Located] | None = None
+) -> list[Problem]:
+    """Keys the code uses must exist; placeholders must be ones the code supplies.
+
+    ``owners`` maps a key to the file that defines it (default: ``doc``).
+    """
+    owners = owners or {}
     problems: list[Problem] = []
     supplied: dict[str, set[str]] = {}
     open_keys: set[str] = set()
@@ -327,7 +383,8 @@ def check_reply_usage(doc: Located, replies: Replies, root: Path) -> list[Proble
                     doc.file,
                     1,
                     use.key,
-                    f"the code uses this reply key ({use.where}) but the file does not have it",
+                    f"the code uses this reply key ({use.where}) but no reply file has it"
+                    " (replies.yaml or replies/*.yaml)",
                 )
             )
             continue
@@ -337,12 +394,13 @@ def check_reply_usage(doc: Located, replies: Replies, root: Path) -> list[Proble
     for key, names in supplied.items():
         if key in open_keys:
             continue
+        owner = owners.get(key, doc)
         for name in sorted(replies.placeholders(key) - names):
             given = ", ".join("{" + n + "}" for n in sorted(names)) or "none"
             problems.append(
                 Problem(
-                    doc.file,
-                    doc.line_of(tuple(key.split("."))),
+                    owner.file,
+                    owner.line_of(tuple(key.split("."))),
                     key,
                     f"placeholder {{{name}}} is not supplied by the code (it supplies: {given})",
                 )
@@ -563,13 +621,8 @@ def _load(folder: Path, root: Path | None, also: Sequence[Path]) -> LoadResult:
                     )
                 )
 
-    replies = None
-    replies_doc = docs.get("replies.yaml")
-    if replies_doc is not None:
-        replies, bad = _read_replies(replies_doc)
-        problems += bad
-        if replies is not None:
-            problems += check_reply_usage(replies_doc, replies, root or code_root())
+    replies, bad = _all_replies(folder, docs.get("replies.yaml"), root or code_root())
+    problems += bad
     problems += refs.problems
 
     if problems or replies is None or places is None:

@@ -1,0 +1,63 @@
+"""The main menu: what the bot can do, as buttons that start each capability.
+
+Shared by help, the welcome, cancel, the fallback and "did you mean ...?".
+Each button is a postback ``action=go&i=<intent>`` (see ``bot.router.GO``),
+so pressing it runs the intent's handler without another trip through the
+intent engine; its label comes from ``knowledge/replies.yaml`` (``menu.*``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from bot.messages import PostbackAction, postback_data
+from bot.router import GO
+
+if TYPE_CHECKING:
+    from bot.router import Turn
+
+
+def intent_labels(turn: Turn) -> dict[str, str]:
+    """Button label of each intent a person can start from a menu."""
+    r = turn.reply_text
+    return {
+        "start_assessment": r("menu.start_assessment"),
+        "find_course": r("menu.find_course"),
+        "export_programme": r("menu.export_programme"),
+        "find_centre": r("menu.find_centre"),
+        "subscribe": r("menu.subscribe"),
+        "unsubscribe": r("menu.unsubscribe"),
+        "my_profile": r("menu.my_profile"),
+        "delete_my_data": r("menu.delete_my_data"),
+        "contact_staff": r("menu.contact_staff"),
+        "help": r("menu.help"),
+    }
+
+
+def go_button(label: str, intent: str) -> PostbackAction:
+    """A button that runs ``intent``'s handler; the chat shows the label as the user's words."""
+    return PostbackAction(label=label, data=postback_data(GO, i=intent), display_text=label)
+
+
+#: The main menu, in the order a newcomer meets it.
+MAIN_MENU = (
+    "start_assessment",
+    "find_course",
+    "export_programme",
+    "find_centre",
+    "subscribe",
+    "my_profile",
+    "contact_staff",
+)
+
+
+def main_menu(turn: Turn) -> tuple[PostbackAction, ...]:
+    """The main menu as quick-reply buttons."""
+    labels = intent_labels(turn)
+    return tuple(go_button(labels[i], i) for i in MAIN_MENU)
+
+
+def intent_buttons(turn: Turn, intents: list[str]) -> tuple[PostbackAction, ...]:
+    """Buttons for these intents (those that have a menu label), in the given order."""
+    labels = intent_labels(turn)
+    return tuple(go_button(labels[i], i) for i in intents if i in labels)

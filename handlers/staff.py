@@ -1,0 +1,7 @@
+"""staff (being built)."""
+
+from __future__ import annotations
+
+from bot.router import Router
+
+router = Router("staff")
