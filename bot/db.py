@@ -173,6 +173,72 @@ class Unanswered(Base):
     )
 
 
+class NoticeCourse(Base):
+    """A course seen in the knowledge, for push notices: announced until ``done_at``."""
+
+    __tablename__ = "notice_courses"
+
+    course_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    first_seen_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    #: Every subscriber it matched has had it (or it may no longer be announced).
+    done_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class NoticeRun(Base):
+    """One notice run (``bot notify`` or the worker's job) and what it did."""
+
+    __tablename__ = "notice_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    trigger: Mapped[str] = mapped_column(String(16))
+    dry_run: Mapped[bool] = mapped_column(Boolean, default=False)
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    #: sent, deferred_quiet, deferred_daily, held_quota, failed, calls, courses ...
+    counts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class NoticeBatch(Base):
+    """One LINE call (multicast or push) of a notice, stored with its retry key *before*
+    the call, so a crash and a re-run resend the same key and LINE answers 409."""
+
+    __tablename__ = "notice_batches"
+
+    retry_key: Mapped[str] = mapped_column(String(36), primary_key=True)
+    run_id: Mapped[int] = mapped_column(Integer, index=True)
+    #: pending (stored, maybe sent) -> sent | failed
+    status: Mapped[str] = mapped_column(String(8), index=True)
+    course_ids: Mapped[list[str]] = mapped_column(JSON)
+    recipients: Mapped[list[str]] = mapped_column(JSON)
+    messages: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(String(300))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class NoticeDelivery(Base):
+    """A course announced to a user (one row per user and course): never twice."""
+
+    __tablename__ = "notice_deliveries"
+
+    line_user_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    course_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    retry_key: Mapped[str] = mapped_column(String(36), index=True)
+    status: Mapped[str] = mapped_column(String(8))
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+
+
+class NoticeLease(Base):
+    """Only one notice run at a time across every process: a lease row with an expiry."""
+
+    __tablename__ = "notice_lease"
+
+    name: Mapped[str] = mapped_column(String(16), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[float] = mapped_column(Float)
+
+
 class Database:
     """An async engine plus session factory for one DATABASE_URL."""
 
@@ -223,6 +289,11 @@ __all__ = [
     "EventLog",
     "Handoff",
     "LocalQueueItem",
+    "NoticeBatch",
+    "NoticeCourse",
+    "NoticeDelivery",
+    "NoticeLease",
+    "NoticeRun",
     "SeenEvent",
     "Subscription",
     "Unanswered",

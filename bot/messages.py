@@ -205,3 +205,31 @@ class LocationMessage:
 
 
 Message = Text | Flex | Sticker | LocationMessage
+
+
+def from_line(data: dict[str, Any]) -> Message:
+    """Rebuild a message stored in the outbox (inverse of ``to_line``)."""
+    def actions(node: dict[str, Any]) -> tuple[Any, ...]:
+        out: list[Any] = []
+        for item in (node.get("quickReply") or {}).get("items", []):
+            a = item["action"]
+            if a["type"] == "message":
+                out.append(MessageAction(a["label"], a["text"]))
+            elif a["type"] == "postback":
+                out.append(PostbackAction(a["label"], a["data"], a.get("displayText")))
+            elif a["type"] == "location":
+                out.append(LocationAction(a["label"]))
+            elif a["type"] == "uri":
+                out.append(UriAction(a["label"], a["uri"]))
+        return tuple(out)
+
+    kind = data["type"]
+    if kind == "text":
+        return Text(data["text"], actions(data))
+    if kind == "flex":
+        return Flex(data["altText"], data["contents"], actions(data))
+    if kind == "sticker":
+        return Sticker(data["packageId"], data["stickerId"])
+    if kind == "location":
+        return LocationMessage(data["title"], data["address"], data["latitude"], data["longitude"])
+    raise ValueError(f"cannot rebuild a stored {kind} message")

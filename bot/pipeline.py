@@ -37,7 +37,7 @@ from bot.event_log import FINAL, EventLogStore
 from bot.events import InboundEvent
 from bot.line import InvalidReplyToken, Messenger, PermanentLineError
 from bot.logs import user_ref
-from bot.messages import MAX_MESSAGES, Flex, LocationMessage, Message, Sticker, Text
+from bot.messages import MAX_MESSAGES, Text, from_line
 from bot.queue import QueuedEvent
 from bot.router import Turn
 
@@ -53,34 +53,6 @@ def retry_key(event_id: str) -> str:
     return str(uuid.uuid5(_RETRY_NS, event_id))
 
 
-def _message_from_line(data: dict[str, Any]) -> Message:
-    """Rebuild a message stored in the outbox (inverse of ``to_line``)."""
-    from bot.messages import LocationAction, MessageAction, PostbackAction, UriAction
-
-    def actions(node: dict[str, Any]) -> tuple[Any, ...]:
-        out: list[Any] = []
-        for item in (node.get("quickReply") or {}).get("items", []):
-            a = item["action"]
-            if a["type"] == "message":
-                out.append(MessageAction(a["label"], a["text"]))
-            elif a["type"] == "postback":
-                out.append(PostbackAction(a["label"], a["data"], a.get("displayText")))
-            elif a["type"] == "location":
-                out.append(LocationAction(a["label"]))
-            elif a["type"] == "uri":
-                out.append(UriAction(a["label"], a["uri"]))
-        return tuple(out)
-
-    kind = data["type"]
-    if kind == "text":
-        return Text(data["text"], actions(data))
-    if kind == "flex":
-        return Flex(data["altText"], data["contents"], actions(data))
-    if kind == "sticker":
-        return Sticker(data["packageId"], data["stickerId"])
-    if kind == "location":
-        return LocationMessage(data["title"], data["address"], data["latitude"], data["longitude"])
-    raise ValueError(f"cannot rebuild a stored {kind} message")
 
 
 class Pipeline:
@@ -189,7 +161,7 @@ class Pipeline:
 
         ``in_doubt`` is how an earlier try was sending it when it was cut off.
         """
-        messages = [_message_from_line(m) for m in outbox["messages"]]
+        messages = [from_line(m) for m in outbox["messages"]]
         await self._apply_state(event, outbox)
         delivery = in_doubt or self._plan(event)
         try:

@@ -199,13 +199,17 @@ async def run_worker(services: Services, messenger: Messenger, stop: asyncio.Eve
             "concurrency": services.settings.worker_concurrency,
         },
     )
-    housekeeping = asyncio.create_task(_housekeeping(pipeline, stop))
+    jobs = [asyncio.create_task(_housekeeping(pipeline, stop))]
+    if isinstance(messenger, LineClient):
+        jobs.append(asyncio.create_task(_notice_job(services, messenger, stop)))
     try:
         await services.queue.run(pipeline.process, pipeline.dead_letter, stop)
     finally:
-        housekeeping.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await housekeeping
+        for job in jobs:
+            job.cancel()
+        for job in jobs:
+            with contextlib.suppress(asyncio.CancelledError):
+                await job
     log.info("worker stopped")
 
 
@@ -217,6 +221,37 @@ async def run_worker_process(services: Services, messenger: Messenger, stop: asy
     finally:
         stop.set()
         await asyncio.gather(*background, return_exceptions=True)
+
+
+async def _notice_job(services: Services, sender: LineClient, stop: asyncio.Event) -> None:
+    """Push notices on the worker: after every knowledge reload and every
+    ``NOTIFY_INTERVAL_SECONDS`` (so notices held by quiet hours go out in the morning).
+    A lease in the database lets only one process run it at a time."""
+    from bot.notices.runner import NoticeRunner
+
+    runner = NoticeRunner(services, sender)
+    wake = asyncio.Event()
+
+    async def reloaded(_knowledge: Knowledge) -> None:
+        wake.set()
+
+    services.kb.on_change(reloaded)
+    interval = services.settings.notify_interval_seconds
+    trigger = "start"
+    while not stop.is_set():
+        if trigger != "start" or interval > 0:
+            try:
+                await runner.run(trigger=trigger)
+            except Exception as exc:  # the next wake-up tries again; nothing is lost
+                log.warning("notice run failed", extra={"error": type(exc).__name__})
+        waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
+        _done, pending = await asyncio.wait(
+            waiters, timeout=interval or None, return_when=asyncio.FIRST_COMPLETED
+        )
+        for w in pending:
+            w.cancel()
+        trigger = "reload" if wake.is_set() else "schedule"
+        wake.clear()
 
 
 async def _housekeeping(pipeline: Any, stop: asyncio.Event, every: float = 3600.0) -> None:

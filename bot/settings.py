@@ -90,6 +90,13 @@ class Settings(BaseSettings):
     dead_letter_days: int = Field(default=30, ge=1)
     handoff_seconds: int = Field(default=4 * 3600, ge=60)
     unanswered_days: int = Field(default=90, ge=1)
+    notify_quiet_hours: str = "21-08"
+    notify_timezone: str = "Asia/Bangkok"
+    notify_max_per_day: int = Field(default=1, ge=1)
+    notify_rate_per_second: float = Field(default=200.0, gt=0)
+    notify_concurrency: int = Field(default=8, ge=1)
+    notify_interval_seconds: float = Field(default=900.0, ge=0)
+    notify_stage_spread: int = Field(default=1, ge=0, le=4)
 
     @model_validator(mode="after")
     def _refuse_placeholders_in_production(self) -> Settings:

@@ -127,6 +127,8 @@ def make_settings(fake_line: FakeLine, tmp_path: Path) -> Callable[..., Settings
             "line_timeout_seconds": 2.0,
             "line_backoff_seconds": 0.05,
             "loading_after_seconds": 0.8,
+            # No notice run at worker start (tests of notices ask for one).
+            "notify_interval_seconds": 0,
         }
         values.update(overrides)
         return Settings(_env_file=None, **values)  # type: ignore[call-arg]

@@ -1,0 +1,224 @@
+"""Push notices at national scale: 100,000 subscribers and 20 new courses on PostgreSQL.
+
+Prints, from one real notice run against the fake LINE API (spec-checked, in this
+process) and a fresh PostgreSQL schema:
+
+- ``notices.selection_s``: reading subscribers and deliveries and matching them
+  (target <= 2 s), against ``notices.naive_selection_s``, a plain loop over every
+  (subscriber, course) pair measured in the same run on the same data;
+- ``notices.calls`` against ``notices.minimum_calls`` = the sum over distinct messages of
+  ceil(recipients / 500), computed here independently of the bot (target: equal);
+- ``notices.calls_per_s`` against the configured rate limit (target >= 0.8 of it);
+- every subscriber that matched got exactly one delivery (checked on the fake's records).
+
+Usage: ``.venv/bin/python benchmarks/notices_bench.py [--subscribers N] [--courses N]
+[--rate R]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import datetime as dt
+import math
+import random
+import time
+from collections import Counter, defaultdict
+from typing import Any
+
+import _common as c
+
+c.ensure_root_on_path()
+from sqlalchemy import create_engine, insert  # noqa: E402
+
+from bot.db import NoticeCourse, Subscription, User  # noqa: E402
+from bot.migrate import upgrade  # noqa: E402
+from bot.notices.runner import NoticeRunner  # noqa: E402
+from bot.notices.select import Offer, plan  # noqa: E402
+from bot.services import Services  # noqa: E402
+from bot.settings import Settings, to_sync_url  # noqa: E402
+from tests.fakeline import FakeLine  # noqa: E402
+
+
+def make_courses(kb: Any, n: int, rnd: random.Random) -> list[Any]:
+    """``n`` new courses cloned from shipped ones: varied topics, provinces and stages."""
+    base = list(kb.courses)
+    topics = sorted(kb.topics)
+    provinces = sorted(kb.places.provinces)
+    out = []
+    for i in range(n):
+        src = base[i % len(base)]
+        local = rnd.random() < 0.4
+        places = src.places.model_copy(
+            update={
+                "nationwide": not local,
+                "province_codes": rnd.sample(provinces, 3) if local else [],
+            }
+        )
+        schedule = src.schedule.model_copy(
+            update={"status": "open", "apply_to": None, "end_date": None, "start_date": None}
+        )
+        out.append(
+            src.model_copy(
+                update={
+                    "id": f"course-bench-{i:02d}",
+                    "topics": rnd.sample(topics, rnd.choice((1, 1, 2))),
+                    "format": "onsite" if local else "online",
+                    "places": places,
+                    "schedule": schedule,
+                    "stage": rnd.randint(1, 5),
+                }
+            )
+        )
+    return out
+
+
+def naive(
+    courses: list[Any], subs: list[tuple[str, list[str], list[str], int | None]], spread: int
+) -> dict[tuple[str, ...], list[str]]:
+    """Every (subscriber, course) pair checked one by one: the baseline and the oracle."""
+    digests: dict[tuple[str, ...], list[str]] = defaultdict(list)
+    for user, topics, provinces, stage in subs:
+        got = []
+        for cc in courses:
+            if not set(topics) & set(cc.topics):
+                continue
+            anywhere = cc.format == "online" or cc.places.nationwide
+            if not (anywhere or not provinces or set(provinces) & set(cc.places.province_codes)):
+                continue
+            if stage is not None and abs(cc.stage - stage) > spread:
+                continue
+            got.append(cc.id)
+        if got:
+            digests[tuple(sorted(got))].append(user)
+    return digests
+
+
+async def run(args: argparse.Namespace, url: str, fake: FakeLine) -> None:
+    rnd = random.Random(7)
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        bot_env="test",
+        line_channel_secret=c.SECRET,
+        line_channel_access_token=c.TOKEN,
+        line_api_base_url=fake.base_url,
+        database_url=url,
+        notify_quiet_hours="",
+        notify_rate_per_second=args.rate,
+        notify_interval_seconds=0,
+        log_level="WARNING",
+    )
+    upgrade(settings)
+    services = Services.build(settings)
+    kb = services.knowledge
+    new = make_courses(kb, args.courses, rnd)
+    services.kb._current = dataclasses.replace(  # the bench's own courses, served as knowledge
+        kb, courses=tuple(kb.courses) + tuple(new)
+    )
+    topics = sorted(kb.topics)
+    provinces = sorted(kb.places.provinces)
+    subs = []
+    for i in range(args.subscribers):
+        chosen = rnd.sample(topics, rnd.choice((1, 1, 2, 3)))
+        where = [] if rnd.random() < 0.6 else [rnd.choice(provinces)]
+        stage = None if rnd.random() < 0.3 else rnd.randint(1, 5)
+        subs.append((f"U{i:032x}", chosen, where, stage))
+    engine = create_engine(to_sync_url(settings.sqlalchemy_url))
+    old = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
+    with engine.begin() as conn:
+        conn.execute(
+            insert(NoticeCourse),
+            [{"course_id": x.id, "first_seen_at": old, "done_at": old} for x in kb.courses],
+        )
+        for start in range(0, len(subs), 20_000):
+            part = subs[start : start + 20_000]
+            conn.execute(insert(User), [{"line_user_id": s[0], "following": True} for s in part])
+            conn.execute(
+                insert(Subscription),
+                [
+                    {
+                        "line_user_id": s[0],
+                        "topics": s[1],
+                        "provinces": s[2],
+                        "stage": s[3],
+                        "active": True,
+                    }
+                    for s in part
+                ],
+            )
+    engine.dispose()
+    c.note(f"{len(subs)} subscribers, {len(new)} new courses, rate limit {args.rate}/s")
+
+    t0 = time.perf_counter()
+    oracle = naive(new, subs, settings.notify_stage_spread)
+    naive_s = time.perf_counter() - t0
+    minimum = sum(math.ceil(len(u) / 500) for u in oracle.values())
+    expected = {u for users in oracle.values() for u in users}
+
+    runner = NoticeRunner(services, services.line_client())
+    # The parts of the selection, timed alone first (the run below times them together).
+    now = runner.clock()
+    t = time.perf_counter()
+    found = await runner._subscribers()
+    c.emit("notices.part.read_subscribers_s", time.perf_counter() - t)
+    t = time.perf_counter()
+    await runner._delivered([x.id for x in new])
+    await runner._capped(now)
+    c.emit("notices.part.read_deliveries_s", time.perf_counter() - t)
+    t = time.perf_counter()
+    plan(
+        (Offer.of(x) for x in new), found, set(), set(), settings.notify_stage_spread
+    )
+    c.emit("notices.part.match_s", time.perf_counter() - t)
+    report = await runner.run(trigger="bench")
+    await services.close()
+
+    got: Counter[str] = Counter()
+    for rec in fake.calls("multicast"):
+        got.update(rec.body["to"])
+    for rec in fake.calls("push"):
+        got[rec.body["to"]] += 1
+    rejected = len(fake.errors)
+
+    c.emit("notices.subscribers", len(subs))
+    c.emit("notices.recipients", report.sent)
+    c.emit("notices.distinct_digests", len(oracle))
+    c.emit("notices.selection_s", report.selection_seconds)
+    c.emit("notices.naive_selection_s", naive_s)
+    c.emit("notices.selection_ratio_vs_naive", report.selection_seconds / naive_s)
+    c.emit("notices.calls", report.calls)
+    c.emit("notices.minimum_calls", minimum)
+    c.emit("notices.send_s", report.send_seconds)
+    rate = report.calls / report.send_seconds if report.send_seconds else 0.0
+    c.emit("notices.calls_per_s", rate)
+    c.emit("notices.rate_ratio", rate / args.rate)
+    c.emit(
+        "notices.recipients_per_s", report.sent / report.send_seconds if report.send_seconds else 0
+    )
+    c.emit("notices.duplicates", sum(1 for n in got.values() if n > 1))
+    c.emit("notices.missing", len(expected - set(got)))
+    c.emit("notices.rejected_by_fake_line", rejected)
+    c.target("notices.selection", report.selection_seconds <= 2.0, "selection <= 2 s")
+    c.target("notices.calls", report.calls == minimum, "LINE calls equal the minimum possible")
+    c.target("notices.rate", rate >= 0.8 * args.rate, "send rate >= 0.8 of the limit")
+    c.target(
+        "notices.exactly_once",
+        set(got) == expected and all(n == 1 for n in got.values()),
+        "every matched subscriber got exactly one notice",
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--subscribers", type=int, default=100_000)
+    parser.add_argument("--courses", type=int, default=20)
+    parser.add_argument("--rate", type=float, default=200.0)
+    args = parser.parse_args()
+    c.note(f"machine busy cores before start: {c.background_load():.2f}")
+    with c.pg_schema("notices") as url, FakeLine(max_records=None) as fake:
+        asyncio.run(run(args, url, fake))
+
+
+if __name__ == "__main__":
+    main()

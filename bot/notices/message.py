@@ -1,0 +1,35 @@
+"""The digest a subscriber reads: one short text and the new courses as cards.
+
+The same courses give exactly the same messages (no names, no per-user
+wording), so every user with the same digest is reached by one multicast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from bot.content import Replies
+from bot.kb.loader import Knowledge
+from bot.kb.schemas import Course
+from bot.messages import Message, PostbackAction, Text, postback_data
+from bot.router import GO
+
+
+def digest_messages(courses: Sequence[Course], kb: Knowledge, replies: Replies) -> list[Message]:
+    """An introduction naming the new courses, then a carousel of their cards."""
+    from bot.cards import carousel, course_bubble
+
+    if len(courses) == 1:
+        intro = replies.text("notices.intro_one", name=courses[0].name.th)
+    else:
+        intro = replies.text("notices.intro_many", count=len(courses))
+    stop_label = replies.text("notices.stop_button")
+    stop = PostbackAction(
+        label=stop_label, data=postback_data(GO, i="unsubscribe"), display_text=stop_label
+    )
+    cards = carousel(
+        [course_bubble(c, kb, replies) for c in courses],
+        alt_text=replies.text("notices.alt_text", count=len(courses)),
+        quick=(stop,),
+    )
+    return [Text(intro + "\n" + replies.text("notices.stop_hint")), cards]
