@@ -1,7 +1,328 @@
-"""courses (being built)."""
+"""Finding a course (``find_course``) and the "details" button of every recommendation card.
+
+A person says what they want to learn and, often, where they are
+("อยากเรียนขายของออนไลน์ที่เชียงใหม่"); the answer is a carousel of courses they
+can take from there: the province's own courses plus online and nationwide ones,
+open or upcoming rounds first. Without a topic the bot asks with topic buttons.
+Their latest assessment (if any) supplies the province and stage they did not say.
+When nothing fits, the bot says so and offers what is nearest: online courses,
+other provinces, or a related topic, each a button that answers at once.
+
+```mermaid
+stateDiagram-v2
+    [*] --> courses.topic: find_course without a topic
+    [*] --> carousel: find_course with a topic
+    courses.topic --> carousel: topic button / typed topic
+    courses.topic --> courses.topic: not understood (at most twice)
+    courses.topic --> [*]: third miss: buttons and the menu / back / another intent
+    carousel --> carousel: alternative or "other topic" button (postback crs)
+```
+
+Every search button is a postback ``action=crs&t=<topics>&p=<province>&m=<mode>``
+(mode ``o`` online only, ``a`` anywhere), so it works even after the step expired.
+"""
 
 from __future__ import annotations
 
-from bot.router import Router
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+
+from bot.cards import DETAILS_ACTION, carousel, course_bubble, details_for
+from bot.db import Assessment
+from bot.kb.queries import CourseHit, course_alternatives, find_courses, online_courses
+from bot.menu import go_button, intent_buttons, intent_labels, main_menu
+from bot.messages import Action, PostbackAction, Text, postback_data
+from bot.nlu.text import normalise
+from bot.router import Router, Turn
+
+if TYPE_CHECKING:
+    from bot.kb.loader import Knowledge
 
 router = Router("courses")
+
+#: Postback action of course searches (topic buttons, alternatives).
+SEARCH = "crs"
+#: Re-asks of a step before the bot offers buttons and a way out instead.
+MAX_RETRIES = 2
+#: Intents a step answer may belong to without leaving the step.
+_STAY = {None, "out_of_scope", "find_course", "back"}
+
+
+# -- shared with the export conversation ---------------------------------------------------
+
+
+async def latest_assessment(turn: Turn) -> Assessment | None:
+    """The user's most recent finished assessment (every one is kept; the latest counts)."""
+    user = turn.event.user_id or turn.user_id
+    async with turn.services.db.session() as s:
+        found: Assessment | None = await s.scalar(
+            select(Assessment)
+            .where(Assessment.line_user_id == user)
+            .order_by(Assessment.created_at.desc(), Assessment.id.desc())
+            .limit(1)
+        )
+        return found
+
+
+def province_in(turn: Turn) -> str | None:
+    """The province the message names: a province, or the province of a named district or
+    subdistrict when every place the name could mean lies in that one province."""
+    parse = turn.nlu
+    if parse is None:
+        return None
+    for kind in ("province", "district", "subdistrict"):
+        for entity in parse.entities_of(kind):
+            codes = entity.candidates or (entity.value,)
+            provinces = {code[:2] for code in codes}
+            if len(provinces) == 1:
+                return provinces.pop()
+    return None
+
+
+def other_intent(turn: Turn, stay: set[str | None]) -> str | None:
+    """An intent the user clearly switched to in the middle of a step (None: they did not)."""
+    parse = turn.nlu
+    intent = parse.intent if parse else None
+    if intent in stay or intent not in turn.services.dispatcher.intents:
+        return None
+    return intent
+
+
+async def switch_to(turn: Turn, intent: str) -> None:
+    """Leave the open step and let the other capability answer."""
+    turn.end()
+    await turn.services.dispatcher.intents[intent](turn)
+
+
+# -- pieces -------------------------------------------------------------------------------------
+
+
+def topic_label(turn: Turn, topic: str) -> str:
+    """A short button label for a topic (``courses.topic_label.<id>``, else its name)."""
+    replies = turn.services.replies
+    key = f"courses.topic_label.{topic}"
+    if key in replies:
+        return replies.text(key)
+    found = turn.services.knowledge.topics.get(topic)
+    return found.label.th if found else topic
+
+
+def topic_name(kb: Knowledge, topics: list[str]) -> str:
+    """Full topic names for a sentence ("คอร์สเรื่อง…")."""
+    return ", ".join(kb.topics[t].label.th if t in kb.topics else t for t in topics)
+
+
+def province_name(kb: Knowledge, code: str | None) -> str:
+    if not code:
+        return ""
+    found = kb.places.provinces.get(code)
+    return found.name_th if found else code
+
+
+def search_button(
+    label: str, topics: list[str] | str = "", province: str | None = None, mode: str = ""
+) -> PostbackAction:
+    """A button that runs a course search (works whether or not a step is open)."""
+    joined = ",".join(topics) if isinstance(topics, list) else topics
+    data = postback_data(SEARCH, t=joined, p=province or "", m=mode)
+    return PostbackAction(label=label, data=data, display_text=label)
+
+
+def topic_buttons(
+    turn: Turn, province: str | None, first: list[str] | None = None
+) -> tuple[PostbackAction, ...]:
+    """One button per topic (the assessment's most-needed topics first)."""
+    kb = turn.services.knowledge
+    order = [t for t in (first or []) if t in kb.topics]
+    order += [t for t in kb.topics if t not in order]
+    return tuple(search_button(topic_label(turn, t), [t], province) for t in order[:12])
+
+
+def _typed_topics(turn: Turn) -> list[str]:
+    """Topic ids in the message: the intent engine's entities, else a button label typed out."""
+    parse = turn.nlu
+    found = [e.value for e in parse.entities_of("topic")] if parse else []
+    if found:
+        return list(dict.fromkeys(found))
+    said = normalise(turn.text).replace(" ", "")
+    if not said:
+        return []
+    kb = turn.services.knowledge
+    for topic_id, topic in kb.topics.items():
+        names = {topic.label.th, topic_label(turn, topic_id)}
+        if any(said == normalise(n).replace(" ", "") for n in names):
+            return [topic_id]
+    return []
+
+
+def _why(turn: Turn, hit: CourseHit, province: str | None) -> str | None:
+    kb = turn.services.knowledge
+    if hit.local and province:
+        return turn.reply_text("courses.why_local", province=province_name(kb, province))
+    if hit.course.format == "online":
+        return turn.reply_text("courses.why_online")
+    if hit.course.places.nationwide:
+        return turn.reply_text("courses.why_nationwide")
+    return None
+
+
+def ask_topic(turn: Turn, province: str | None, first: list[str] | None = None) -> None:
+    """Ask what to learn, with a button per topic; typed answers go to ``courses.topic``."""
+    turn.goto("courses.topic", province=province, tries=0, first=first or [])
+    turn.say("courses.ask_topic", *topic_buttons(turn, province, first))
+
+
+async def show_courses(
+    turn: Turn,
+    topics: list[str],
+    province: str | None,
+    stage: int | None,
+    mode: str = "",
+) -> None:
+    """The carousel of courses for topics and place, or what to try instead."""
+    kb = turn.services.knowledge
+    replies = turn.services.replies
+    name = topic_name(kb, topics)
+    place = province_name(kb, province)
+    if mode == "o":
+        hits = online_courses(kb, topics, stage=stage)[:10]
+        if hits and topics:
+            turn.say("courses.found_online_topic", topic=name, count=len(hits))
+        elif hits:
+            turn.say("courses.found_online", count=len(hits))
+    elif mode == "a":
+        hits = find_courses(kb, topics, stage=stage)
+        if hits:
+            turn.say("courses.found_other_provinces", topic=name, count=len(hits))
+    else:
+        hits = find_courses(kb, topics, stage=stage, province=province)
+        if hits and province:
+            turn.say("courses.found_in_province", topic=name, province=place, count=len(hits))
+        elif hits:
+            turn.say("courses.found", topic=name, count=len(hits))
+    if hits:
+        scope = province if mode == "" else None
+        bubbles = [course_bubble(h.course, kb, replies, why=_why(turn, h, scope)) for h in hits]
+        quick: list[Action] = [
+            search_button(turn.reply_text("courses.button_other_topic"), "", province)
+        ]
+        if mode != "o":
+            quick.append(search_button(turn.reply_text("courses.button_online"), topics, None, "o"))
+        quick += intent_buttons(turn, ["subscribe", "help"])
+        alt = turn.reply_text("courses.alt_text", count=len(bubbles))
+        turn.send(carousel(bubbles, alt, tuple(quick)))
+        return
+    _nothing_fits(turn, topics, province, stage, mode)
+
+
+def _nothing_fits(
+    turn: Turn, topics: list[str], province: str | None, stage: int | None, mode: str
+) -> None:
+    """Say nothing fits, then offer the nearest things that do have courses."""
+    kb = turn.services.knowledge
+    name = topic_name(kb, topics)
+    if mode == "o" and not topics:
+        turn.say("courses.none_online")
+    elif province and mode == "":
+        turn.say("courses.none", topic=name, province=province_name(kb, province))
+    else:
+        turn.say("courses.none_anywhere", topic=name)
+    buttons: list[Action] = []
+    if topics:
+        alt = course_alternatives(kb, topics[0], province if mode == "" else None, stage)
+        if alt.online and mode != "o":
+            buttons.append(search_button(turn.reply_text("courses.button_online"), "", None, "o"))
+        if alt.other_provinces and mode == "":
+            label = turn.reply_text("courses.button_other_provinces")
+            buttons.append(search_button(label, topics, None, "a"))
+        scope = province if mode == "" else None
+        buttons += [search_button(topic_label(turn, t), [t], scope) for t in alt.topics]
+        if "export_trade" in topics:
+            buttons += intent_buttons(turn, ["export_programme"])
+    buttons.append(search_button(turn.reply_text("courses.button_other_topic"), "", province))
+    if len(buttons) > 1:
+        turn.say("courses.alternatives", *buttons, *intent_buttons(turn, ["subscribe"]))
+    else:
+        turn.say("courses.no_alternatives", *buttons, *intent_buttons(turn, ["subscribe", "help"]))
+
+
+# -- handlers -----------------------------------------------------------------------------------
+
+
+@router.intent("find_course")
+async def find_course(turn: Turn) -> None:
+    """Courses by topic and place; asks for the topic when the message has none."""
+    topics = _typed_topics(turn)
+    province = province_in(turn)
+    latest = await latest_assessment(turn)
+    stage = latest.stage if latest else None
+    if province is None and latest is not None and latest.province_code:
+        province = latest.province_code
+        kb = turn.services.knowledge
+        turn.say("courses.place_from_assessment", province=province_name(kb, province))
+    if not topics:
+        ask_topic(turn, province, list(latest.topics) if latest else None)
+        return
+    turn.end()
+    await show_courses(turn, topics, province, stage)
+
+
+@router.step("courses.topic")
+async def topic_answer(turn: Turn) -> None:
+    """A typed answer to "what do you want to learn?"; asks again at most twice."""
+    answers = turn.state.answers
+    province = province_in(turn) or answers.get("province")
+    if turn.nlu is not None and turn.nlu.intent == "back":
+        turn.end()
+        turn.say("courses.back", *main_menu(turn))
+        return
+    topics = _typed_topics(turn)
+    if topics:
+        turn.end()
+        latest = await latest_assessment(turn)
+        await show_courses(turn, topics, province, latest.stage if latest else None)
+        return
+    switched = other_intent(turn, _STAY)
+    if switched:
+        await switch_to(turn, switched)
+        return
+    tries = int(answers.get("tries", 0)) + 1
+    first = list(answers.get("first") or [])
+    buttons = topic_buttons(turn, province, first)
+    if tries <= MAX_RETRIES:
+        turn.goto("courses.topic", province=province, tries=tries)
+        turn.say("courses.ask_topic_again", *buttons)
+        return
+    turn.end()
+    labels = intent_labels(turn)
+    turn.say("courses.give_up", *buttons[:12], go_button(labels["help"], "help"))
+
+
+@router.postback(SEARCH)
+async def search_pressed(turn: Turn) -> None:
+    """A topic, alternative or "other topic" button: search at once (no step needed)."""
+    data = turn.postback
+    kb = turn.services.knowledge
+    topics = [t for t in data.get("t", "").split(",") if t in kb.topics]
+    province = data.get("p") or None
+    if province is not None and province not in kb.places.provinces:
+        province = None
+    mode = data.get("m", "")
+    latest = await latest_assessment(turn)
+    if not topics and mode != "o":
+        ask_topic(turn, province, list(latest.topics) if latest else None)
+        return
+    turn.end()
+    await show_courses(turn, topics, province, latest.stage if latest else None, mode)
+
+
+@router.postback(DETAILS_ACTION)
+async def details_pressed(turn: Turn) -> None:
+    """The "details" button of any course or programme card: everything we know about it."""
+    kb = turn.services.knowledge
+    text = details_for(turn.postback.get("id", ""), kb, turn.services.replies)
+    if text is None:
+        turn.say("courses.details_gone", *main_menu(turn))
+        return
+    turn.send(Text(text))

@@ -222,7 +222,7 @@ def test_reply_placeholder_not_supplied_and_key_missing(kb_copy: Path) -> None:
     _edit(replies, "  consent_thanks:", "  consent_thank_you:")
     problems = "\n".join(_problems(kb_copy))
     assert re.search(
-        rf"{re.escape(str(replies))}:1: greeting.consent_thanks: the code uses this reply key \(handlers/greeting.py:\d+\) but the file does not have it",
+        rf"{re.escape(str(replies))}:1: greeting.consent_thanks: the code uses this reply key \(handlers/greeting.py:\d+\) but no reply file has it",
         problems,
     )
 

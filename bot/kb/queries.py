@@ -19,7 +19,7 @@ from pythainlp.util import thai_strftime
 
 from bot.kb.loader import Knowledge, today
 from bot.kb.places import Subdistrict
-from bot.kb.schemas import Centre, Course, ExportProgramme, Provenance, Schedule
+from bot.kb.schemas import Centre, Contact, Course, ExportProgramme, Provenance, Schedule
 
 Availability = Literal["open", "upcoming", "unknown", "closed"]
 _RANK: dict[Availability, int] = {"open": 3, "upcoming": 2, "unknown": 1, "closed": 0}
@@ -280,3 +280,119 @@ def agency_contact_lines(kb: Knowledge, codes: Sequence[str]) -> list[str]:
         if bits:
             out.append(f"{agency.short_th or agency.name.th}: {' '.join(bits)}")
     return out
+
+
+def contact_agencies(kb: Knowledge, code: str) -> list[str]:
+    """``code`` and, when it publishes no phone or web page, its parents up to one that does.
+
+    A sub-unit such as NEA has no contact of its own in ``agencies.yaml``; sending users
+    to its parent (DITP) beats leaving a "check with the agency" note without a way to.
+    """
+    chain: list[str] = []
+    current: str | None = code
+    while current and current not in chain:
+        agency = kb.agencies.get(current)
+        if agency is None:
+            break
+        chain.append(current)
+        contact = agency.contact
+        if agency.url or (contact and (contact.phone or contact.url)):
+            break
+        current = agency.parent
+    return chain
+
+
+def entry_contact_lines(kb: Knowledge, agency: str, contact: Contact | None = None) -> list[str]:
+    """Contact details for a card's "please check" note: the entry's own, then its agency's."""
+    lines: list[str] = []
+    if contact is not None:
+        bits = [b for b in (contact.phone, contact.line, contact.email, contact.url) if b]
+        if bits:
+            lines.append(" ".join(bits))
+    for code in contact_agencies(kb, agency):
+        found = kb.agencies[code]
+        reach = found.contact
+        bits = [b for b in ((reach.phone if reach else None), found.url) if b]
+        if bits:
+            lines.append(f"{found.name.th}: {' '.join(bits)}")
+    return lines
+
+
+def course_reachable(course: Course, province: str | None) -> bool:
+    """Whether someone in ``province`` (None: anywhere) can take part (as ``find_courses``)."""
+    if not province or course.places.nationwide or province in course.places.province_codes:
+        return True
+    restricted = bool(course.places.province_codes)
+    return course.format == "online" and not restricted
+
+
+def related_topics(
+    kb: Knowledge,
+    topic: str,
+    province: str | None = None,
+    stage: int | None = None,
+    on: dt.date | None = None,
+    limit: int = 3,
+) -> list[str]:
+    """Other topics with courses one can take now, closest to ``topic`` first.
+
+    Closeness: how often the two topics are taught together in one course, then how
+    near their stages on the ladder are (logistics and online selling are both stage 2).
+    """
+    on = on or today()
+    asked = kb.topics.get(topic)
+    together: dict[str, int] = {}
+    for course in kb.courses:
+        if topic in course.topics:
+            for mate in course.topics:
+                if mate != topic:
+                    together[mate] = together.get(mate, 0) + 1
+    ranked: list[tuple[int, int, int, str]] = []
+    for other_id, other in kb.topics.items():
+        if other_id == topic:
+            continue
+        if not find_courses(kb, [other_id], stage=stage, province=province, on=on, limit=1):
+            continue
+        gap = abs((other.stage or 3) - (asked.stage or 3)) if asked else 0
+        order = list(kb.topics).index(other_id)
+        ranked.append((-together.get(other_id, 0), gap, order, other_id))
+    ranked.sort()
+    return [t for *_, t in ranked[:limit]]
+
+
+@dataclass(frozen=True)
+class CourseAlternatives:
+    """What to offer when nothing fits: each is something that does have courses."""
+
+    #: Online courses (on any topic) one can take from home.
+    online: bool
+    #: Courses on the topic elsewhere in the country (onsite in other provinces).
+    other_provinces: bool
+    #: Nearby topics with courses one can take from the asked place.
+    topics: tuple[str, ...]
+
+
+def online_courses(
+    kb: Knowledge, topics: Iterable[str] = (), stage: int | None = None, on: dt.date | None = None
+) -> list[CourseHit]:
+    """Courses taught online that anyone can join, best first (all topics when none given)."""
+    hits = find_courses(kb, topics, stage=stage, on=on, limit=len(kb.courses) or 1)
+    return [h for h in hits if course_reachable(h.course, None) and h.course.format == "online"]
+
+
+def course_alternatives(
+    kb: Knowledge,
+    topic: str,
+    province: str | None = None,
+    stage: int | None = None,
+    on: dt.date | None = None,
+) -> CourseAlternatives:
+    """The nearest things to offer when ``find_courses`` found nothing for topic and place."""
+    on = on or today()
+    anywhere = find_courses(kb, [topic], stage=stage, on=on, limit=len(kb.courses) or 1)
+    here = {h.course.id for h in find_courses(kb, [topic], stage=stage, province=province, on=on)}
+    return CourseAlternatives(
+        online=bool(online_courses(kb, stage=stage, on=on)),
+        other_provinces=bool(province) and any(h.course.id not in here for h in anywhere),
+        topics=tuple(related_topics(kb, topic, province, stage, on)),
+    )
