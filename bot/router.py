@@ -114,6 +114,9 @@ class StepHandler:
 
     func: Handler
     accepts: frozenset[str]
+    #: Reads a text as this step's answer even when it is also a global intent's phrase
+    #: ("ไม่ต้องครับ" answers "want notices?" rather than cancelling).
+    claims: Callable[[Turn], bool] | None = None
 
 
 class Router:
@@ -161,11 +164,19 @@ class Router:
 
         return register
 
-    def step(self, name: str, accepts: Iterable[str] = ()) -> Callable[[Handler], Handler]:
-        """Handle the user's messages while their dialogue is at step ``name``."""
+    def step(
+        self,
+        name: str,
+        accepts: Iterable[str] = (),
+        claims: Callable[[Turn], bool] | None = None,
+    ) -> Callable[[Handler], Handler]:
+        """Handle the user's messages while their dialogue is at step ``name``.
+
+        ``claims(turn)`` True takes a text before global intents (a clear answer wins).
+        """
 
         def register(func: Handler) -> Handler:
-            self.steps[name] = StepHandler(func, frozenset(accepts))
+            self.steps[name] = StepHandler(func, frozenset(accepts), claims)
             return func
 
         return register
@@ -247,6 +258,8 @@ class Dispatcher:
             parse = turn.nlu
             intent = parse.intent if parse else None
             if intent in self.global_intents:
+                if step is not None and step.claims is not None and step.claims(turn):
+                    return f"step:{turn.state.step}", step.func
                 return f"intent:{intent}", self.intents[intent]
             if step is not None:
                 return f"step:{turn.state.step}", step.func

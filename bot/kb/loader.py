@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from bot.content import ContentError, Replies
+from bot.kb.assessment import AssessmentDef, load_assessment
 from bot.kb.geo import GeoIndex
 from bot.kb.places import Gazetteer
 from bot.kb.reply_usage import code_root, reply_uses
@@ -77,6 +78,8 @@ class Knowledge:
     places: Gazetteer
     #: Open and unknown-status centres by location, for nearest-centre questions.
     centre_index: GeoIndex[Centre]
+    #: The skills assessment (assessment.yaml) and the answer phrases (intents/answers/).
+    assessment: AssessmentDef
     counts: dict[str, int] = field(default_factory=dict)
 
 
@@ -621,11 +624,19 @@ def _load(folder: Path, root: Path | None, also: Sequence[Path]) -> LoadResult:
                     )
                 )
 
+    assessment, bad = load_assessment(
+        folder,
+        _label(folder, "assessment.yaml"),
+        topic_ids,
+        sector_ids,
+        [p for p in (*also, folder.parent / "intents") if (p / "answers").is_dir()][:1],
+    )
+    problems += bad
     replies, bad = _all_replies(folder, docs.get("replies.yaml"), root or code_root())
     problems += bad
     problems += refs.problems
 
-    if problems or replies is None or places is None:
+    if problems or replies is None or places is None or assessment is None:
         return LoadResult(None, sorted(set(problems)))
     counts = {
         "topics": len(topics),
@@ -636,6 +647,7 @@ def _load(folder: Path, root: Path | None, also: Sequence[Path]) -> LoadResult:
         "export_programmes": len(programmes),
         "digital_centres": len(centres),
         "replies": len(replies.texts),
+        "assessment_questions": len(assessment.questions),
     }
     knowledge = Knowledge(
         version=folder_version(folder, *also),
@@ -652,6 +664,7 @@ def _load(folder: Path, root: Path | None, also: Sequence[Path]) -> LoadResult:
         centre_index=GeoIndex(
             [(c.location_lat, c.location_lng, c) for c in centres if c.status != "closed"]
         ),
+        assessment=assessment,
         counts=counts | {"load_ms": int((time.perf_counter() - started) * 1000)},
     )
     return LoadResult(knowledge, [])
