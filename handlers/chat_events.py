@@ -6,14 +6,21 @@ The bot serves one-to-one chats; in a group it says so once and stays quiet.
 from __future__ import annotations
 
 from bot.router import Router, Turn
+from handlers.subscriptions import deactivate
 
 router = Router("chat_events")
 
 
 @router.event("unfollow")
 async def unfollowed(turn: Turn) -> None:
-    """Blocked or unfriended: forget the open conversation (the user row records it)."""
+    """Blocked or unfriended: forget the open conversation and stop every push notice.
+
+    The user row records ``following=False``. Following again does not turn notices back
+    on by itself: the user subscribes again when they want them.
+    """
     await turn.services.dialogue.clear(turn.user_id)
+    if turn.event.user_id and turn.event.one_to_one:
+        await deactivate(turn.services.db, turn.event.user_id)
 
 
 @router.event("join", "memberJoined")
