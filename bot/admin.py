@@ -2,7 +2,9 @@
 
 ``GET /admin/kb`` shows the version every process serves and the problems of
 a refused edit; ``POST /admin/reload`` reloads now and moves every process
-to the new version. Without ADMIN_TOKEN set the endpoints are closed.
+to the new version. ``GET /admin/handoffs`` lists the users handed to staff
+and ``POST /admin/handoffs/{user_id}/end`` ends one (the bot answers that
+user again). Without ADMIN_TOKEN set the endpoints are closed.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import hmac
 from fastapi import APIRouter, Header, HTTPException, Request
 from fastapi.responses import JSONResponse
 
+from bot import handoff
 from bot.services import Services
 
 router = APIRouter(prefix="/admin")
@@ -59,3 +62,24 @@ async def reload_knowledge(
         "problems": [str(p) for p in outcome.problems],
     }
     return JSONResponse(body, status_code=200 if outcome.ok else 422)
+
+
+@router.get("/handoffs")
+async def list_handoffs(request: Request, authorization: str | None = Header(None)) -> JSONResponse:
+    """Users handed to staff right now (the bot is quiet for them), who waited longest first."""
+    services = _services(request)
+    _authorise(services, authorization)
+    rows = await handoff.active(services.db)
+    return JSONResponse({"handoffs": [h.to_json() for h in rows]})
+
+
+@router.post("/handoffs/{user_id}/end")
+async def end_handoff(
+    user_id: str, request: Request, authorization: str | None = Header(None)
+) -> JSONResponse:
+    """End a user's hand-off; 404 when they have none open."""
+    services = _services(request)
+    _authorise(services, authorization)
+    if not await handoff.end(services.db, user_id):
+        raise HTTPException(404, "this user has no open hand-off")
+    return JSONResponse({"ok": True, "user_id": user_id})

@@ -2,11 +2,15 @@
 
 Each line typed becomes a LINE-shaped event processed by the same
 ``Pipeline`` the workers run (intent engine, router, handlers, dialogue
-state, event log), with replies printed instead of sent to LINE. Quick-reply
-buttons are numbered: typing the number presses the button. ``@lat,lng``
-shares a location; ``/follow``, ``/unfollow`` and ``/sticker`` send those
-events. When standard input is not a terminal, one message is read per line,
-so a conversation can be scripted: ``printf 'สวัสดี\\n' | bot chat --user U1``.
+state, event log), with replies printed instead of sent to LINE. Every
+button is numbered, quick replies and the buttons on Flex cards alike:
+typing the number presses it (a link button prints its address). ``@lat,lng``
+shares a location (the answer to a "share my location" button);
+``/follow``, ``/unfollow``, ``/sticker``, ``/image``, ``/video``, ``/audio``
+and ``/file`` send those events. When the bot stays quiet (a user handed to
+staff) the console says so. When standard input is not a terminal, one
+message is read per line, so a conversation can be scripted:
+``printf 'สวัสดี\\n' | bot chat --user U1``.
 """
 
 from __future__ import annotations
@@ -38,33 +42,61 @@ from bot.settings import Settings
 _LOCATION = re.compile(r"^@\s*(-?\d+(?:\.\d+)?)\s*,\s*(-?\d+(?:\.\d+)?)\s*$")
 
 
-def _flex_texts(node: Any) -> list[str]:
-    """Text and button labels of a flex component tree, in reading order."""
+def flex_action(data: dict[str, Any]) -> Action | None:
+    """Our action for a Flex component's action JSON (None: a kind the console cannot press)."""
+    label = str(data.get("label") or "")
+    kind = data.get("type")
+    if kind == "postback" and data.get("data"):
+        return PostbackAction(label, str(data["data"]), data.get("displayText"))
+    if kind == "uri" and data.get("uri"):
+        return UriAction(label, str(data["uri"]))
+    if kind == "message" and data.get("text"):
+        return MessageAction(label or str(data["text"]), str(data["text"]))
+    return None
+
+
+def _flex_texts(node: Any, buttons: list[Action]) -> list[str]:
+    """Text and buttons of a flex component tree, in reading order.
+
+    Each pressable button is appended to ``buttons`` and shown with its number.
+    """
     out: list[str] = []
     if isinstance(node, dict):
         if node.get("type") == "text" and node.get("text"):
             out.append(str(node["text"]))
-        if node.get("type") == "button":
-            label = (node.get("action") or {}).get("label")
-            if label:
-                out.append(f"[{label}]")
+        data = node.get("action")
+        if isinstance(data, dict):
+            action = flex_action(data)
+            if action is not None and (node.get("type") == "button" or action.label):
+                buttons.append(action)
+                out.append(f"[{len(buttons)}] {action.label}".rstrip())
+            elif node.get("type") == "button" and data.get("label"):
+                out.append(f"[{data['label']}]")
         for key in ("header", "hero", "body", "footer", "contents"):
             if key in node:
-                out += _flex_texts(node[key])
+                out += _flex_texts(node[key], buttons)
     elif isinstance(node, list):
         for child in node:
-            out += _flex_texts(child)
+            out += _flex_texts(child, buttons)
     return out
 
 
+_KINDS: dict[type, str] = {LocationAction: "share location", UriAction: "open link"}
+
+
 def render(messages: Sequence[Message]) -> tuple[str, list[Action]]:
-    """Readable text for a terminal, and the quick-reply buttons to number."""
+    """Readable text for a terminal, and every button to number.
+
+    Flex card buttons are numbered where they appear; the quick replies (of
+    the last message that has any, as LINE shows them) come after them.
+    """
     lines: list[str] = []
     buttons: list[Action] = []
+    quick: list[Action] = []
     for message in messages:
         if isinstance(message, Text):
             lines.append(f"bot> {message.text}")
-            buttons = list(message.quick_replies) or buttons
+            quick = list(message.quick_replies) or quick
         elif isinstance(message, Flex):
             contents = message.contents
             bubbles = (
@@ -72,8 +104,8 @@ def render(messages: Sequence[Message]) -> tuple[str, list[Action]]:
             )
             lines.append(f"bot> [{message.alt_text}] ({len(bubbles)} card(s))")
             for i, bubble in enumerate(bubbles, 1):
-                lines.append(f"     card {i}: " + " | ".join(_flex_texts(bubble)))
-            buttons = list(message.quick_replies) or buttons
+                lines.append(f"     card {i}: " + " | ".join(_flex_texts(bubble, buttons)))
+            quick = list(message.quick_replies) or quick
         elif isinstance(message, Sticker):
             lines.append(f"bot> (sticker {message.package_id}/{message.sticker_id})")
         elif isinstance(message, LocationMessage):
@@ -81,9 +113,10 @@ def render(messages: Sequence[Message]) -> tuple[str, list[Action]]:
                 f"bot> (map) {message.title}, {message.address} "
                 f"({message.latitude:.5f}, {message.longitude:.5f})"
             )
-    for n, action in enumerate(buttons, 1):
-        kind = {LocationAction: "share location", UriAction: "open link"}.get(type(action), "")
-        lines.append(f"     [{n}] {action.label}" + (f" ({kind})" if kind else ""))
+    for action in quick:
+        buttons.append(action)
+        kind = _KINDS.get(type(action), "")
+        lines.append(f"     [{len(buttons)}] {action.label}" + (f" ({kind})" if kind else ""))
     return "\n".join(lines), buttons
 
 
@@ -93,9 +126,12 @@ class ConsoleMessenger:
     def __init__(self, out: TextIO) -> None:
         self.out = out
         self.buttons: list[Action] = []
+        #: Answers printed so far (the chat loop notices an event that got none).
+        self.answers = 0
 
     def _print(self, messages: Sequence[Message]) -> None:
         text, self.buttons = render(messages)
+        self.answers += 1
         print(text, file=self.out, flush=True)
 
     async def reply(self, reply_token: str, messages: Sequence[Message]) -> None:
@@ -112,8 +148,15 @@ class ConsoleMessenger:
         return {"userId": user_id}
 
 
-def build_event(line: str, user_id: str, buttons: list[Action]) -> dict[str, Any] | None:
-    """The LINE event a typed line stands for (None for an empty line)."""
+#: Console commands that send a media message of that kind.
+_MEDIA = ("/image", "/video", "/audio", "/file")
+
+
+def build_event(
+    line: str, user_id: str, buttons: list[Action], out: TextIO | None = None
+) -> dict[str, Any] | None:
+    """The LINE event a typed line stands for (None: nothing to send)."""
+    out = out or sys.stdout
     line = line.strip()
     if not line:
         return None
@@ -132,10 +175,10 @@ def build_event(line: str, user_id: str, buttons: list[Action]) -> dict[str, Any
         if isinstance(action, MessageAction):
             line = action.text
         elif isinstance(action, LocationAction):
-            print("     (type @latitude,longitude to share a location)")
+            print("     (type @latitude,longitude to share a location)", file=out)
             return None
         elif isinstance(action, UriAction):
-            print(f"     (link: {action.uri})")
+            print(f"     (link: {action.uri})", file=out)
             return None
     match = _LOCATION.match(line)
     message: dict[str, Any]
@@ -155,6 +198,12 @@ def build_event(line: str, user_id: str, buttons: list[Action]) -> dict[str, Any
             "packageId": "446",
             "stickerId": "1988",
         }
+    elif line in _MEDIA:
+        message = {"type": line[1:], "id": uuid.uuid4().hex[:12]}
+        if line != "/file":
+            message["contentProvider"] = {"type": "line"}
+        else:
+            message.update(fileName="document.pdf", fileSize=1024)
     else:
         message = {"type": "text", "id": uuid.uuid4().hex[:12], "text": line}
     return {**base, "type": "message", "message": message}
@@ -173,7 +222,10 @@ async def chat(settings: Settings, user_id: str, stdin: TextIO, out: TextIO) -> 
     pipeline = Pipeline(services, console)
     interactive = stdin.isatty()
     if interactive:
-        print("Type a message (numbers press buttons, @lat,lng shares a location, /quit ends).")
+        print(
+            "Type a message (numbers press buttons, @lat,lng shares a location, "
+            "/sticker /image /file send media, /quit ends)."
+        )
     try:
         while True:
             if interactive:
@@ -185,11 +237,16 @@ async def chat(settings: Settings, user_id: str, stdin: TextIO, out: TextIO) -> 
                 print(f"you> {line.rstrip()}", file=out, flush=True)
             if line.strip() == "/quit":
                 break
-            event = build_event(line, user_id, console.buttons)
+            event = build_event(line, user_id, console.buttons, out)
             if event is None:
                 continue
             item = QueuedEvent(event["webhookEventId"], user_id, event["timestamp"], event, 1)
+            before = console.answers
             await pipeline.process(item)
+            if console.answers == before and event["type"] in ("message", "postback"):
+                print(
+                    "     (no answer: the bot is quiet, e.g. while staff have the chat)", file=out
+                )
     except (EOFError, KeyboardInterrupt):
         pass
     finally:

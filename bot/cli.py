@@ -1,9 +1,11 @@
-"""The ``bot`` command: serve, worker, chat, db, events, kb and nlu.
+"""The ``bot`` command: serve, worker, chat, db, events, kb, nlu, unanswered and handoff.
 
 ``bot serve`` runs the web app (plus an embedded worker when REDIS_URL is
 unset); ``bot worker`` runs a worker; ``bot chat`` talks to the bot in the
 terminal; ``bot db upgrade`` applies migrations; ``bot events dead`` and
-``bot events replay ID`` let an operator inspect and replay dead letters.
+``bot events replay ID`` let an operator inspect and replay dead letters;
+``bot unanswered`` lists what people asked that the bot could not answer;
+``bot handoff list`` and ``bot handoff end USER_ID`` manage staff hand-offs.
 """
 
 from __future__ import annotations
@@ -166,6 +168,116 @@ def cmd_events_replay(args: argparse.Namespace) -> int:
             await services.close()
 
     return asyncio.run(main())
+
+
+def cmd_notify(args: argparse.Namespace) -> int:
+    """Announce new courses to their subscribers now (or preview, or list past runs)."""
+    from bot.notices.command import notify
+
+    return asyncio.run(
+        notify(
+            _settings(),
+            sys.stdout,
+            dry_run=args.dry_run,
+            show_history=args.history,
+            as_json=args.json,
+        )
+    )
+
+
+def cmd_unanswered(args: argparse.Namespace) -> int:
+    """Messages the bot could not answer, newest first: time, best guess, confidence, text."""
+    import csv
+    import datetime as dt
+
+    from sqlalchemy import select
+
+    from bot.db import Database, Unanswered, utcnow
+
+    settings = _settings()
+
+    async def fetch() -> list[Unanswered]:
+        db = Database(settings.sqlalchemy_url)
+        try:
+            query = select(Unanswered).order_by(Unanswered.created_at.desc(), Unanswered.id.desc())
+            if args.days is not None:
+                query = query.where(
+                    Unanswered.created_at >= utcnow() - dt.timedelta(days=args.days)
+                )
+            async with db.session() as s:
+                return list((await s.scalars(query.limit(args.limit))).all())
+        finally:
+            await db.close()
+
+    rows = asyncio.run(fetch())
+    if args.csv:
+        writer = csv.writer(sys.stdout)
+        writer.writerow(["time_utc", "best_guess", "confidence", "text"])
+        for r in rows:
+            confidence = "" if r.confidence is None else f"{r.confidence:.3f}"
+            writer.writerow(
+                [f"{r.created_at:%Y-%m-%d %H:%M:%S}", r.best_intent or "", confidence, r.text]
+            )
+        return 0
+    if not rows:
+        print("no unanswered messages")
+        return 0
+    print(f"{'TIME (UTC)':<19}  {'BEST GUESS':<18} {'CONF':>5}  TEXT")
+    for r in rows:
+        confidence = "" if r.confidence is None else f"{r.confidence:.2f}"
+        text = " ".join(r.text.split())
+        print(
+            f"{r.created_at:%Y-%m-%d %H:%M:%S}  {r.best_intent or '-':<18} {confidence:>5}  {text}"
+        )
+    return 0
+
+
+def cmd_handoff_list(_args: argparse.Namespace) -> int:
+    """Users handed to staff right now (the bot is quiet for them), who waited longest first."""
+    from bot import handoff
+    from bot.db import Database
+
+    settings = _settings()
+
+    async def fetch() -> list[handoff.OpenHandoff]:
+        db = Database(settings.sqlalchemy_url)
+        try:
+            return await handoff.active(db)
+        finally:
+            await db.close()
+
+    rows = asyncio.run(fetch())
+    if not rows:
+        print("nobody is waiting for staff")
+        return 0
+    print(f"{'USER ID':<34} {'AGENCY':<8} {'SINCE (UTC)':<19}  {'UNTIL (UTC)':<19}")
+    for h in rows:
+        print(
+            f"{h.user_id:<34} {h.agency or '-':<8} {h.started_at:%Y-%m-%d %H:%M:%S}  "
+            f"{h.until:%Y-%m-%d %H:%M:%S}"
+        )
+    return 0
+
+
+def cmd_handoff_end(args: argparse.Namespace) -> int:
+    """End a user's hand-off: the bot answers them again from their next message."""
+    from bot import handoff
+    from bot.db import Database
+
+    settings = _settings()
+
+    async def end() -> bool:
+        db = Database(settings.sqlalchemy_url)
+        try:
+            return await handoff.end(db, args.user_id)
+        finally:
+            await db.close()
+
+    if asyncio.run(end()):
+        print(f"hand-off of {args.user_id} ended; the bot answers them again")
+        return 0
+    print(f"{args.user_id} has no open hand-off", file=sys.stderr)
+    return 1
 
 
 def _print_problems(problems: Sequence[object]) -> None:
@@ -522,6 +634,29 @@ def build_parser() -> argparse.ArgumentParser:
     nlu_eval.add_argument("--json", action="store_true", help="one JSON object")
     nlu_eval.add_argument("--max-errors", type=int, default=50, help="misclassified lines shown")
     nlu_eval.set_defaults(func=cmd_nlu_eval)
+
+    notify = sub.add_parser("notify", help="push notices of new courses to their subscribers")
+    notify.add_argument(
+        "--dry-run", action="store_true", help="print who would get what, and why; send nothing"
+    )
+    notify.add_argument("--history", action="store_true", help="list past runs with their counts")
+    notify.add_argument("--json", action="store_true", help="one JSON object")
+    notify.set_defaults(func=cmd_notify)
+
+    unanswered = sub.add_parser(
+        "unanswered", help="list messages the bot could not answer (newest first)"
+    )
+    unanswered.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
+    unanswered.add_argument("--days", type=int, help="only the last DAYS days")
+    unanswered.add_argument("--csv", action="store_true", help="CSV on stdout (for a spreadsheet)")
+    unanswered.set_defaults(func=cmd_unanswered)
+
+    handoffs = sub.add_parser("handoff", help="users handed to staff: list, end")
+    ho_sub = handoffs.add_subparsers(dest="handoff_command", required=True)
+    ho_sub.add_parser("list", help="users the bot is quiet for").set_defaults(func=cmd_handoff_list)
+    ho_end = ho_sub.add_parser("end", help="end a hand-off: the bot answers the user again")
+    ho_end.add_argument("user_id", help="the LINE user id (from `bot handoff list`)")
+    ho_end.set_defaults(func=cmd_handoff_end)
     return parser
 
 

@@ -1,28 +1,102 @@
-"""What the bot says when nothing else fits: unknown text, media, odd postbacks."""
+"""What the bot says when nothing else fits: unclear text, media, odd postbacks.
+
+- Unsure (``turn.nlu.uncertain``): "did you mean ...?" with the two or three
+  best in-scope guesses as buttons, plus the main menu button as a way out.
+- ``out_of_scope``: a polite statement of what the bot can do, and the menu.
+- Anything else not understood: ask to rephrase, with the menu.
+
+Every text message that ends here is kept in ``Unanswered`` (the text cut to
+500 characters, the time and the engine's best guess, never who sent it), so
+operators can see what people ask for and teach the bot (``bot unanswered``);
+``UNANSWERED_DAYS`` limits how long (PDPA). Stickers, images, audio, video and
+files get a friendly reply that steers back to the menu.
+"""
 
 from __future__ import annotations
 
+import logging
+
+from bot.db import Unanswered
+from bot.menu import intent_buttons, intent_labels, main_menu
+from bot.messages import PostbackAction
+from bot.nlu import Parse
 from bot.router import Router, Turn
 
 router = Router("fallback")
+log = logging.getLogger(__name__)
+
+#: How many guesses "did you mean ...?" offers.
+MAX_SUGGESTIONS = 3
+#: Characters of an unanswered text that are kept (the column's size).
+KEEP_CHARS = 500
+OUT_OF_SCOPE = "out_of_scope"
 
 
-@router.event("message:sticker")
-async def sticker(turn: Turn) -> None:
-    """A sticker is friendly: answer in kind, then say what the bot understands."""
-    turn.say("fallback.sticker")
+def suggestions(turn: Turn, parse: Parse) -> list[str]:
+    """The best in-scope guesses that a person can start from a button, best first."""
+    startable = intent_labels(turn)
+    guesses = [c.intent for c in parse.candidates if c.intent != OUT_OF_SCOPE]
+    return [i for i in guesses if i in startable][:MAX_SUGGESTIONS]
 
 
-@router.event("message:*")
-async def media(turn: Turn) -> None:
-    """Images, audio, video and files: the bot reads text (and shared locations)."""
-    turn.say("fallback.media")
+async def remember(turn: Turn) -> None:
+    """Keep the text the bot could not answer for operators (no user id: PDPA)."""
+    text = turn.text.strip()
+    if not text:
+        return
+    parse = turn.nlu
+    best = parse.best if parse else None
+    confidence = None
+    if parse is not None:
+        confidence = parse.candidates[0].confidence if parse.candidates else parse.confidence
+    try:
+        async with turn.services.db.session() as s, s.begin():
+            s.add(Unanswered(text=text[:KEEP_CHARS], best_intent=best, confidence=confidence))
+    except Exception as exc:  # the user's answer matters more than the operators' log
+        log.warning("unanswered message not kept", extra={"error": type(exc).__name__})
 
 
 @router.fallback()
 async def not_understood(turn: Turn) -> None:
-    """Text the intent engine could not place, or a button from an old message."""
+    """Text the bot could not place (kept for operators), or a button from an old message."""
     if turn.event.type == "postback":
-        turn.say("fallback.stale_button")
-    else:
-        turn.say("fallback.not_understood")
+        turn.say("fallback.stale_button", *main_menu(turn))
+        return
+    await remember(turn)
+    parse = turn.nlu
+    if parse is not None and parse.intent == OUT_OF_SCOPE:
+        turn.say("fallback.out_of_scope", *main_menu(turn))
+        return
+    if parse is not None and parse.uncertain:
+        guesses = suggestions(turn, parse)
+        if guesses:
+            buttons = intent_buttons(turn, guesses)
+            options = ", ".join(f"“{b.label}”" for b in buttons)
+            # The menu button is the way out when none of the guesses is right.
+            way_out = () if "help" in guesses else _help(turn)
+            turn.say("fallback.did_you_mean", *buttons, *way_out, options=options)
+            return
+    turn.say("fallback.not_understood", *main_menu(turn))
+
+
+def _help(turn: Turn) -> tuple[PostbackAction, ...]:
+    return intent_buttons(turn, ["help"])
+
+
+@router.event("message:sticker")
+async def sticker(turn: Turn) -> None:
+    """A sticker is friendly: answer warmly and show what the bot can do."""
+    turn.say("fallback.sticker", *main_menu(turn))
+
+
+@router.event("message:*")
+async def media(turn: Turn) -> None:
+    """Images, audio, video and files: the bot reads text (and shared locations).
+
+    A location shared outside any question lands here too unless the centre
+    search registered ``message:location``: point to the centre search.
+    """
+    if turn.event.message_type == "location":
+        turn.say("fallback.location", *intent_buttons(turn, ["find_centre"]), *_help(turn))
+        return
+    turn.say("fallback.media", *main_menu(turn))

@@ -1,8 +1,8 @@
 """Greeting a user: the ``greet`` intent, a new friend (``follow``) and consent.
 
-Following the account is the first contact, so the welcome carries the
-privacy notice and a consent button; pressing it records the consent time
-(PDPA), which is all we keep about it.
+Following the account is the first contact, so the welcome carries a short
+privacy notice and the first buttons: consent, then the main menu. Pressing
+consent records the consent time (PDPA), which is all we keep about it.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from bot.db import User, utcnow
+from bot.menu import main_menu
 from bot.messages import PostbackAction, postback_data
 from bot.router import Router, Turn
 
@@ -26,19 +27,19 @@ def _consent_button(turn: Turn) -> PostbackAction:
 
 @router.intent("greet")
 async def greet(turn: Turn) -> None:
-    """Say hello and what the bot can do."""
-    turn.say("greeting.hello")
+    """Say hello and what the bot can do, with the menu to start from."""
+    turn.say("greeting.hello", *main_menu(turn))
 
 
 @router.event("follow")
 async def welcome(turn: Turn) -> None:
-    """A new (or returning) friend: welcome by name, privacy notice, consent button."""
+    """A new (or returning) friend: welcome by name, privacy notice, consent and menu buttons."""
     name = await turn.display_name()
     if name:
         turn.say("greeting.welcome_named", name=name)
     else:
         turn.say("greeting.welcome")
-    turn.say("greeting.privacy_notice", _consent_button(turn))
+    turn.say("greeting.privacy_notice", _consent_button(turn), *main_menu(turn))
 
 
 @router.postback("consent")
@@ -50,4 +51,4 @@ async def consent(turn: Turn) -> None:
         user = await s.scalar(select(User).where(User.line_user_id == turn.event.user_id))
         if user is not None and user.consent_at is None:
             user.consent_at = utcnow()
-    turn.say("greeting.consent_thanks")
+    turn.say("greeting.consent_thanks", *main_menu(turn))

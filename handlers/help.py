@@ -1,7 +1,71 @@
-"""help (being built)."""
+"""Small talk that keeps a conversation moving: help, thanks, goodbye, cancel, back.
+
+``cancel`` is global: it wins over whatever step the user is in, so "ยกเลิก"
+always gets a person out of a flow. ``back`` reaches this module only when no
+step is open (a step handler that can go back handles it itself), so here it
+just says there is nothing to go back to. Every answer that leaves the user
+without a next move carries the main menu.
+"""
 
 from __future__ import annotations
 
-from bot.router import Router
+from bot.menu import intent_buttons, main_menu
+from bot.router import Router, Turn
 
 router = Router("help")
+
+#: Capabilities the help menu offers besides the main menu (less common, still findable).
+MORE = ("unsubscribe", "delete_my_data")
+
+
+@router.intent("help")
+async def show_help(turn: Turn) -> None:
+    """What the bot can do, as buttons that start each capability."""
+    turn.say("help.menu", *main_menu(turn), *intent_buttons(turn, list(MORE)))
+
+
+@router.intent("thanks")
+async def thanks(turn: Turn) -> None:
+    """You're welcome, and the menu in case there is more to do."""
+    turn.say("help.thanks", *main_menu(turn))
+
+
+@router.intent("goodbye")
+async def goodbye(turn: Turn) -> None:
+    """Say goodbye warmly; the user can come back any time."""
+    turn.say("help.goodbye")
+
+
+def flow_name(turn: Turn, step: str) -> str | None:
+    """What a person would call the flow a step belongs to (None: a flow we don't know)."""
+    r = turn.reply_text
+    names = {
+        "assessment": r("help.flow_assessment"),
+        "courses": r("help.flow_courses"),
+        "export": r("help.flow_export"),
+        "centres": r("help.flow_centres"),
+        "subscribe": r("help.flow_subscribe"),
+        "privacy": r("help.flow_privacy"),
+    }
+    return names.get(step.split(".", 1)[0])
+
+
+@router.intent("cancel", global_=True)
+async def cancel(turn: Turn) -> None:
+    """End whatever step is open and say what was cancelled; the menu comes with it."""
+    step = turn.state.step
+    if not step:
+        turn.say("help.nothing_to_cancel", *main_menu(turn))
+        return
+    turn.end()
+    what = flow_name(turn, step)
+    if what is None:
+        turn.say("help.cancelled_step", *main_menu(turn))
+    else:
+        turn.say("help.cancelled", *main_menu(turn), what=what)
+
+
+@router.intent("back")
+async def back(turn: Turn) -> None:
+    """A "back" outside any flow: nothing to go back to, so offer the menu."""
+    turn.say("help.nothing_to_go_back", *main_menu(turn))

@@ -110,7 +110,9 @@ def test_signed_text_event_gets_one_reply(bot: ServerThread, fake_line: FakeLine
 def test_gibberish_gets_the_polite_fallback(bot: ServerThread, fake_line: FakeLine) -> None:
     post_signed(bot.base_url, SECRET, envelope(text_event("qwzx ppp 999")))
     (call,) = fake_line.wait_for("reply", 1)
-    assert call.body["messages"][0]["text"] in REPLIES.texts["fallback.not_understood"]
+    # Gibberish reads as out of scope: a polite note of what the bot can do, and the menu.
+    assert call.body["messages"][0]["text"] in REPLIES.texts["fallback.out_of_scope"]
+    assert call.body["messages"][0]["quickReply"]["items"]
 
 
 @pytest.mark.parametrize(
