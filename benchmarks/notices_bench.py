@@ -19,15 +19,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import datetime as dt
+import json
 import math
 import random
+import shutil
+import subprocess
 import time
 from collections import Counter, defaultdict
+from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import _common as c
+import yaml
 
 c.ensure_root_on_path()
 from sqlalchemy import create_engine, insert  # noqa: E402
@@ -95,7 +100,7 @@ def naive(
     return digests
 
 
-async def run(args: argparse.Namespace, url: str, fake: FakeLine) -> None:
+async def run(args: argparse.Namespace, url: str, fake: FakeLine, folder: Path) -> None:
     rnd = random.Random(7)
     settings = Settings(
         _env_file=None,  # type: ignore[call-arg]
@@ -110,12 +115,19 @@ async def run(args: argparse.Namespace, url: str, fake: FakeLine) -> None:
         log_level="WARNING",
     )
     upgrade(settings)
-    services = Services.build(settings)
-    kb = services.knowledge
+    base = Services.build(settings)
+    kb = base.knowledge
+    await base.close()
     new = make_courses(kb, args.courses, rnd)
-    services.kb._current = dataclasses.replace(  # the bench's own courses, served as knowledge
-        kb, courses=tuple(kb.courses) + tuple(new)
+    # The bench's courses go into a copy of the knowledge folder, as an operator would add them.
+    shutil.copytree(c.ROOT / "knowledge", folder)
+    doc = yaml.safe_load((folder / "courses.yaml").read_text(encoding="utf-8"))
+    doc["items"] += [x.model_dump(mode="json", exclude_none=True) for x in new]
+    (folder / "courses.yaml").write_text(
+        yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), encoding="utf-8"
     )
+    settings = settings.model_copy(update={"knowledge_dir": folder})
+    services = Services.build(settings)
     topics = sorted(kb.topics)
     provinces = sorted(kb.places.provinces)
     subs = []
@@ -148,7 +160,10 @@ async def run(args: argparse.Namespace, url: str, fake: FakeLine) -> None:
                 ],
             )
     engine.dispose()
-    c.note(f"{len(subs)} subscribers, {len(new)} new courses, rate limit {args.rate}/s")
+    c.note(
+        f"{len(subs)} subscribers, {len(new)} new courses, rate limit {args.rate}/s, "
+        f"{args.concurrency} calls in flight"
+    )
 
     t0 = time.perf_counter()
     oracle = naive(new, subs, settings.notify_stage_spread)
@@ -167,12 +182,32 @@ async def run(args: argparse.Namespace, url: str, fake: FakeLine) -> None:
     await runner._capped(now)
     c.emit("notices.part.read_deliveries_s", time.perf_counter() - t)
     t = time.perf_counter()
-    plan(
-        (Offer.of(x) for x in new), found, set(), set(), settings.notify_stage_spread
-    )
+    plan((Offer.of(x) for x in new), found, set(), set(), settings.notify_stage_spread)
     c.emit("notices.part.match_s", time.perf_counter() - t)
-    report = await runner.run(trigger="bench")
     await services.close()
+    # The real run: ``bot notify`` in its own process, so the fake LINE API in this one
+    # does not share an interpreter lock with the sender.
+    env = c.bot_env(
+        LINE_API_BASE_URL=fake.base_url,
+        DATABASE_URL=url,
+        KNOWLEDGE_DIR=str(folder),
+        DATA_DIR=str(folder.parent / "data"),
+        NOTIFY_QUIET_HOURS="",
+        NOTIFY_RATE_PER_SECOND=str(args.rate),
+        NOTIFY_CONCURRENCY=str(args.concurrency),
+        KB_WATCH="false",
+    )
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [str(c.BOT), "notify", "--json"],
+        env=env,
+        cwd=c.ROOT,
+        capture_output=True,
+        timeout=900,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(done.stderr.decode()[-2000:])
+    report = SimpleNamespace(**json.loads(done.stdout))
 
     got: Counter[str] = Counter()
     for rec in fake.calls("multicast"):
@@ -214,10 +249,15 @@ def main() -> None:
     parser.add_argument("--subscribers", type=int, default=100_000)
     parser.add_argument("--courses", type=int, default=20)
     parser.add_argument("--rate", type=float, default=200.0)
+    parser.add_argument("--concurrency", type=int, default=8)
     args = parser.parse_args()
     c.note(f"machine busy cores before start: {c.background_load():.2f}")
-    with c.pg_schema("notices") as url, FakeLine(max_records=None) as fake:
-        asyncio.run(run(args, url, fake))
+    with (
+        c.pg_schema("notices") as url,
+        FakeLine(max_records=None) as fake,
+        c.workdir("notices") as work,
+    ):
+        asyncio.run(run(args, url, fake, work / "knowledge"))
 
 
 if __name__ == "__main__":
