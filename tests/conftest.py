@@ -18,7 +18,9 @@ import pytest
 import redis
 from sqlalchemy import create_engine, text
 
+from bot.content import Replies
 from bot.db import Base
+from bot.kb.loader import Knowledge, load_knowledge, load_replies
 from bot.migrate import upgrade
 from bot.settings import Settings
 from tests.fakeline import FakeLine
@@ -176,3 +178,17 @@ def chat(chat_bot: ServerThread, fake_line: FakeLine) -> Iterator[Callable[[str]
     yield open_chat
     for c in opened:
         c.close()
+
+
+@pytest.fixture(scope="module")
+def kb() -> Knowledge:
+    """The shipped knowledge, as the bot loads it."""
+    result = load_knowledge(ROOT / "knowledge")
+    assert result.knowledge is not None, result.problems
+    return result.knowledge
+
+
+@pytest.fixture(scope="module")
+def replies() -> Replies:
+    """Every shipped reply text (tests compare with these, never with copied wording)."""
+    return load_replies(ROOT / "knowledge")

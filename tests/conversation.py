@@ -22,8 +22,10 @@ from typing import Any
 
 from sqlalchemy import create_engine, select
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 
-from bot.db import EventLog
+from bot.content import Replies
+from bot.db import Assessment, EventLog
 from bot.settings import Settings, to_sync_url
 from tests.conftest import SECRET
 from tests.fakeline import FakeLine
@@ -134,9 +136,7 @@ class Chat:
         if self._engine is None:
             self._engine = create_engine(to_sync_url(self.server.settings.sqlalchemy_url))
         with self._engine.connect() as conn:
-            return conn.scalar(
-                select(EventLog.status).where(EventLog.webhook_event_id == event_id)
-            )
+            return conn.scalar(select(EventLog.status).where(EventLog.webhook_event_id == event_id))
 
     def close(self) -> None:
         if self._engine is not None:
@@ -229,3 +229,29 @@ def find_action(answer: list[Message], label: str) -> dict[str, Any]:
             return action
     labels = [a.get("label") for a in actions]
     raise AssertionError(f"no button {label!r} in {labels}; answer: {texts(answer)}")
+
+
+def variants(replies: Replies, key: str, **params: Any) -> list[str]:
+    """Every wording of a reply key (keys may hold several variants)."""
+    return [v.format_map(params) for v in replies.texts[key]]
+
+
+def said(answer: list[Message], replies: Replies, key: str, **params: Any) -> bool:
+    """The answer contains one of the wordings of reply ``key``."""
+    text = joined(answer)
+    return any(v in text for v in variants(replies, key, **params))
+
+
+def card_names(answer: list[Message]) -> list[str]:
+    """The bold first line (the name) of every card in the answer."""
+    return [b["body"]["contents"][0]["text"] for b in bubbles(answer)]
+
+
+def save_assessment(server: ServerThread, user: str, **fields: Any) -> None:
+    """A finished assessment row, as the assessment flow stores it."""
+    engine = create_engine(to_sync_url(server.settings.sqlalchemy_url))
+    try:
+        with Session(engine) as s, s.begin():
+            s.add(Assessment(line_user_id=user, **fields))
+    finally:
+        engine.dispose()

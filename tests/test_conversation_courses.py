@@ -8,56 +8,23 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
-import pytest
-from sqlalchemy import create_engine
-from sqlalchemy.orm import Session
-
 from bot.content import Replies
-from bot.db import Assessment
-from bot.kb.loader import Knowledge, load_knowledge, load_replies
+from bot.kb.loader import Knowledge
 from bot.kb.queries import find_courses, online_courses
-from bot.settings import to_sync_url
-from tests.conversation import Chat, bubbles, find_action, joined, quick_labels, texts
-from tests.helpers import ROOT, ServerThread
+from tests.conversation import (
+    Chat,
+    bubbles,
+    card_names,
+    find_action,
+    quick_labels,
+    said,
+    save_assessment,
+    texts,
+    variants,
+)
+from tests.helpers import ServerThread
 
 Answer = list[dict[str, Any]]
-
-
-@pytest.fixture(scope="module")
-def kb() -> Knowledge:
-    result = load_knowledge(ROOT / "knowledge")
-    assert result.knowledge is not None, result.problems
-    return result.knowledge
-
-
-@pytest.fixture(scope="module")
-def replies() -> Replies:
-    return load_replies(ROOT / "knowledge")
-
-
-def variants(replies: Replies, key: str, **params: Any) -> list[str]:
-    """Every wording of a reply key (keys may hold several variants)."""
-    return [v.format_map(params) for v in replies.texts[key]]
-
-
-def said(answer: Answer, replies: Replies, key: str, **params: Any) -> bool:
-    text = joined(answer)
-    return any(v in text for v in variants(replies, key, **params))
-
-
-def card_names(answer: Answer) -> list[str]:
-    """The bold first line (the name) of every card in the answer."""
-    return [b["body"]["contents"][0]["text"] for b in bubbles(answer)]
-
-
-def save_assessment(server: ServerThread, user: str, **fields: Any) -> None:
-    """A finished assessment row, as the assessment flow stores it."""
-    engine = create_engine(to_sync_url(server.settings.sqlalchemy_url))
-    try:
-        with Session(engine) as s, s.begin():
-            s.add(Assessment(line_user_id=user, **fields))
-    finally:
-        engine.dispose()
 
 
 def test_topic_and_province_in_one_message(

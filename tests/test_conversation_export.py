@@ -12,59 +12,28 @@ from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
-import pytest
-from sqlalchemy import create_engine
-from sqlalchemy.orm import Session
-
 from bot.cards import reason_text
 from bot.content import Replies
-from bot.db import Assessment
 from bot.dialogue import DialogueState
 from bot.events import InboundEvent
-from bot.kb.loader import Knowledge, load_knowledge, load_replies
+from bot.kb.loader import Knowledge
 from bot.kb.queries import BusinessProfile, find_programmes
 from bot.router import Turn
-from bot.settings import to_sync_url
 from handlers import export
-from tests.conversation import Chat, bubbles, joined, quick_labels, texts
+from tests.conversation import (
+    Chat,
+    bubbles,
+    card_names,
+    joined,
+    quick_labels,
+    said,
+    save_assessment,
+    texts,
+)
 from tests.fakeline.validate import load_validator
-from tests.helpers import ROOT, ServerThread
+from tests.helpers import ServerThread
 
 Answer = list[dict[str, Any]]
-
-
-@pytest.fixture(scope="module")
-def kb() -> Knowledge:
-    result = load_knowledge(ROOT / "knowledge")
-    assert result.knowledge is not None, result.problems
-    return result.knowledge
-
-
-@pytest.fixture(scope="module")
-def replies() -> Replies:
-    return load_replies(ROOT / "knowledge")
-
-
-def variants(replies: Replies, key: str, **params: Any) -> list[str]:
-    return [v.format_map(params) for v in replies.texts[key]]
-
-
-def said(answer: Answer, replies: Replies, key: str, **params: Any) -> bool:
-    text = joined(answer)
-    return any(v in text for v in variants(replies, key, **params))
-
-
-def card_names(answer: Answer) -> list[str]:
-    return [b["body"]["contents"][0]["text"] for b in bubbles(answer)]
-
-
-def save_assessment(server: ServerThread, user: str, **fields: Any) -> None:
-    engine = create_engine(to_sync_url(server.settings.sqlalchemy_url))
-    try:
-        with Session(engine) as s, s.begin():
-            s.add(Assessment(line_user_id=user, **fields))
-    finally:
-        engine.dispose()
 
 
 def test_market_and_sector_in_one_message(
