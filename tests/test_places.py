@@ -14,7 +14,6 @@ import pytest
 
 from bot.kb.geo import haversine_km, in_thailand
 from bot.kb.places import (
-    DEFAULT_FOLDER,
     Gazetteer,
     PlaceMatch,
     PlaceResult,
