@@ -209,6 +209,7 @@ Message = Text | Flex | Sticker | LocationMessage
 
 def from_line(data: dict[str, Any]) -> Message:
     """Rebuild a message stored in the outbox (inverse of ``to_line``)."""
+
     def actions(node: dict[str, Any]) -> tuple[Any, ...]:
         out: list[Any] = []
         for item in (node.get("quickReply") or {}).get("items", []):

@@ -53,8 +53,6 @@ def retry_key(event_id: str) -> str:
     return str(uuid.uuid5(_RETRY_NS, event_id))
 
 
-
-
 class Pipeline:
     """Turns queued events into answers; one instance per process."""
 
