@@ -331,18 +331,23 @@ async def shared_location(turn: Turn) -> None:
     await answer_location(turn, location.latitude, location.longitude)
 
 
-@router.step(WHERE, accepts=("location",))
-async def where_answer(turn: Turn) -> None:
-    """The answer to "where are you?": a shared location or a typed place."""
+async def _answered_before_place(turn: Turn) -> bool:
+    """What both place questions handle first: a shared location, "back", another capability."""
     location = turn.event.location
     if location is not None:
         await answer_location(turn, location.latitude, location.longitude)
-        return
+        return True
     if turn.nlu is not None and turn.nlu.intent == "back":
         turn.end()
         turn.say("centres.left", *main_menu(turn))
-        return
-    if await _hand_over(turn):
+        return True
+    return await _hand_over(turn)
+
+
+@router.step(WHERE, accepts=("location",))
+async def where_answer(turn: Turn) -> None:
+    """The answer to "where are you?": a shared location or a typed place."""
+    if await _answered_before_place(turn):
         return
     if await _answer_choice(turn, _place(turn, whole=True)):
         return
@@ -352,15 +357,7 @@ async def where_answer(turn: Turn) -> None:
 @router.step(WHICH, accepts=("location",))
 async def which_answer(turn: Turn) -> None:
     """Typed instead of pressed: a province narrows the options; another place is a new ask."""
-    location = turn.event.location
-    if location is not None:
-        await answer_location(turn, location.latitude, location.longitude)
-        return
-    if turn.nlu is not None and turn.nlu.intent == "back":
-        turn.end()
-        turn.say("centres.left", *main_menu(turn))
-        return
-    if await _hand_over(turn):
+    if await _answered_before_place(turn):
         return
     options = [str(c) for c in turn.state.answers.get("ctr_options", [])]
     choice = _place(turn, whole=True)

@@ -242,6 +242,12 @@ def said(answer: list[Message], replies: Replies, key: str, **params: Any) -> bo
     return any(v in text for v in variants(replies, key, **params))
 
 
+def says_exactly(answer: list[Message], replies: Replies, key: str, **params: Any) -> bool:
+    """One text message of the answer is exactly a wording of reply ``key``."""
+    wanted = {v.format_map(params) for v in replies.texts[key]}
+    return any(t in wanted for t in texts(answer))
+
+
 def card_names(answer: list[Message]) -> list[str]:
     """The bold first line (the name) of every card in the answer."""
     return [b["body"]["contents"][0]["text"] for b in bubbles(answer)]

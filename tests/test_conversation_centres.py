@@ -17,7 +17,7 @@ from bot.kb.queries import centres_in
 from bot.messages import postback_data
 from bot.nlu.entities import Entity
 from handlers.centres import PICK, PlaceChoice, from_entities, narrow
-from tests.conversation import Chat, all_actions, bubbles, quick_replies, texts
+from tests.conversation import Chat, all_actions, bubbles, quick_replies, says_exactly, texts
 from tests.helpers import ROOT
 
 R = load_replies(ROOT / "knowledge")
@@ -46,9 +46,7 @@ def area(kb: Knowledge, code: str) -> str:
 
 
 def said(answer: list[dict[str, Any]], key: str, **params: Any) -> bool:
-    """Some text of the answer is one of ``key``'s variants with these params."""
-    wanted = {v.format_map(params) for v in variants(key)}
-    return any(t in wanted for t in texts(answer))
+    return says_exactly(answer, R, key, **params)
 
 
 def distances(answer: list[dict[str, Any]]) -> list[float]:

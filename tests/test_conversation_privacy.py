@@ -32,7 +32,7 @@ from bot.messages import LABEL_MAX, fit, postback_data
 from bot.privacy import ANONYMOUS, scrub
 from bot.settings import to_sync_url
 from handlers.privacy import DELETE
-from tests.conversation import Chat, quick_labels, texts
+from tests.conversation import Chat, quick_labels, says_exactly, texts
 from tests.helpers import ROOT
 
 R = load_replies(ROOT / "knowledge")
@@ -61,9 +61,8 @@ def add(c: Chat, *rows: Any) -> None:
         s.commit()
 
 
-def said(answer: Answer, key: str, **params: Any) -> bool:
-    wanted = {v.format_map(params) for v in R.texts[key]}
-    return any(t in wanted for t in texts(answer))
+def said(answer: list[dict[str, Any]], key: str, **params: Any) -> bool:
+    return says_exactly(answer, R, key, **params)
 
 
 def label(key: str, **params: Any) -> str:

@@ -19,7 +19,7 @@ from bot.kb.loader import Knowledge, load_knowledge, load_replies
 from bot.menu import go_button
 from bot.messages import LABEL_MAX, fit
 from bot.settings import to_sync_url
-from tests.conversation import Chat, quick_labels, texts
+from tests.conversation import Chat, quick_labels, says_exactly
 from tests.helpers import ROOT
 
 R = load_replies(ROOT / "knowledge")
@@ -49,9 +49,8 @@ def subscription(c: Chat) -> Subscription | None:
         return s.get(Subscription, c.user)
 
 
-def said(answer: Answer, key: str, **params: Any) -> bool:
-    wanted = {v.format_map(params) for v in R.texts[key]}
-    return any(t in wanted for t in texts(answer))
+def said(answer: list[dict[str, Any]], key: str, **params: Any) -> bool:
+    return says_exactly(answer, R, key, **params)
 
 
 def label(key: str, **params: Any) -> str:

@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from bot.content import Replies
 from bot.kb.loader import Knowledge
 from bot.kb.schemas import Course
-from bot.messages import Message, PostbackAction, Text, postback_data
-from bot.router import GO
+from bot.menu import go_button
+from bot.messages import Message, Text
 
 
 def digest_messages(courses: Sequence[Course], kb: Knowledge, replies: Replies) -> list[Message]:
@@ -23,10 +23,7 @@ def digest_messages(courses: Sequence[Course], kb: Knowledge, replies: Replies) 
         intro = replies.text("notices.intro_one", name=courses[0].name.th)
     else:
         intro = replies.text("notices.intro_many", count=len(courses))
-    stop_label = replies.text("notices.stop_button")
-    stop = PostbackAction(
-        label=stop_label, data=postback_data(GO, i="unsubscribe"), display_text=stop_label
-    )
+    stop = go_button(replies.text("notices.stop_button"), "unsubscribe")
     cards = carousel(
         [course_bubble(c, kb, replies) for c in courses],
         alt_text=replies.text("notices.alt_text", count=len(courses)),
