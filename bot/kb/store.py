@@ -234,13 +234,13 @@ class ReloadBus:
                 log.warning("knowledge bus: Redis unreachable", extra={"error": type(exc).__name__})
                 if pubsub is not None:
                     with contextlib.suppress(Exception):
-                        await pubsub.aclose()  # type: ignore[no-untyped-call]
+                        await pubsub.aclose()
                 pubsub = None
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), 2.0)
         if pubsub is not None:
             with contextlib.suppress(Exception):
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
+                await pubsub.aclose()
 
     async def processes(self) -> list[dict[str, Any]]:
         """Every process's last report, newest first."""
