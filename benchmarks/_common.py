@@ -131,7 +131,7 @@ def make_shots(
     import base64
 
     ensure_root_on_path()
-    from bot.app import sign
+    from bot.web.app import sign
 
     rnd = random.Random(seed if seed is not None else secrets.randbits(64))
     destination = user_id(rnd)

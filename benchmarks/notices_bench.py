@@ -37,12 +37,12 @@ import yaml
 c.ensure_root_on_path()
 from sqlalchemy import create_engine, insert  # noqa: E402
 
-from bot.db import NoticeCourse, Subscription, User  # noqa: E402
-from bot.migrate import upgrade  # noqa: E402
 from bot.notices.runner import NoticeRunner  # noqa: E402
 from bot.notices.select import Offer, plan  # noqa: E402
 from bot.services import Services  # noqa: E402
 from bot.settings import Settings, to_sync_url  # noqa: E402
+from bot.storage.db import NoticeCourse, Subscription, User  # noqa: E402
+from bot.storage.migrate import upgrade  # noqa: E402
 from tests.fakeline import FakeLine  # noqa: E402
 
 

@@ -54,7 +54,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     settings = _settings()
-    from bot.app import create_app
+    from bot.web.app import create_app
 
     app = create_app(settings)
     uvicorn.run(app, host=args.host, port=args.port, log_config=None, access_log=False)
@@ -90,7 +90,7 @@ def cmd_worker(_args: argparse.Namespace) -> int:
 
 def cmd_chat(args: argparse.Namespace) -> int:
     """Talk to the bot in this terminal."""
-    from bot import chat
+    from bot.tools import chat
 
     settings = _settings()
     if not args.verbose:
@@ -101,7 +101,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
 def cmd_db_upgrade(_args: argparse.Namespace) -> int:
     """Apply database migrations (the Procfile's release step)."""
-    from bot.migrate import upgrade
+    from bot.storage.migrate import upgrade
 
     settings = _settings()
     upgrade(settings)
@@ -113,7 +113,7 @@ def cmd_events_dead(args: argparse.Namespace) -> int:
     """List dead-lettered events, newest first."""
     from sqlalchemy import select
 
-    from bot.db import Database, DeadLetter
+    from bot.storage.db import Database, DeadLetter
 
     settings = _settings()
 
@@ -144,8 +144,8 @@ def cmd_events_dead(args: argparse.Namespace) -> int:
 
 def cmd_events_replay(args: argparse.Namespace) -> int:
     """Put a dead event back on the queue (it is answered once, by push if its token expired)."""
-    from bot.db import DeadLetter
     from bot.services import Services
+    from bot.storage.db import DeadLetter
 
     settings = _settings()
 
@@ -192,7 +192,7 @@ def cmd_unanswered(args: argparse.Namespace) -> int:
 
     from sqlalchemy import select
 
-    from bot.db import Database, Unanswered, utcnow
+    from bot.storage.db import Database, Unanswered, utcnow
 
     settings = _settings()
 
@@ -234,8 +234,8 @@ def cmd_unanswered(args: argparse.Namespace) -> int:
 
 def cmd_handoff_list(_args: argparse.Namespace) -> int:
     """Users handed to staff right now (the bot is quiet for them), who waited longest first."""
-    from bot import handoff
-    from bot.db import Database
+    from bot.storage import handoff
+    from bot.storage.db import Database
 
     settings = _settings()
 
@@ -261,8 +261,8 @@ def cmd_handoff_list(_args: argparse.Namespace) -> int:
 
 def cmd_handoff_end(args: argparse.Namespace) -> int:
     """End a user's hand-off: the bot answers them again from their next message."""
-    from bot import handoff
-    from bot.db import Database
+    from bot.storage import handoff
+    from bot.storage.db import Database
 
     settings = _settings()
 
@@ -302,7 +302,7 @@ def cmd_kb_validate(args: argparse.Namespace) -> int:
 
 def cmd_kb_import_centres(args: argparse.Namespace) -> int:
     """Import the official list of community digital centres (CSV or .xlsx) into the knowledge."""
-    from bot.kb.import_centres import ImportOptions, run_import
+    from bot.tools.import_centres import ImportOptions, run_import
 
     folder = Path(args.into) if args.into else Settings().knowledge_dir
     report = run_import(
@@ -357,7 +357,7 @@ def cmd_kb_reload(args: argparse.Namespace) -> int:
 
         async def announce() -> list[dict[str, Any]]:
             from bot.kb.store import KnowledgeStore, ReloadBus
-            from bot.redis_queue import connect
+            from bot.queue.redis_queue import connect
 
             client = connect(settings.redis_url or "")
             try:
@@ -412,7 +412,7 @@ def cmd_kb_status(args: argparse.Namespace) -> int:
 
         async def read() -> tuple[str | None, list[dict[str, Any]]]:
             from bot.kb.store import KnowledgeStore, ReloadBus
-            from bot.redis_queue import connect
+            from bot.queue.redis_queue import connect
 
             client = connect(settings.redis_url or "")
             try:

@@ -17,18 +17,18 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from bot.content import Replies
-from bot.db import Database
-from bot.dialogue import DialogueStore, MemoryDialogueStore, RedisDialogueStore
+from bot.content.replies import Replies
+from bot.dialogue.router import Dispatcher, Router
+from bot.dialogue.state import DialogueStore, MemoryDialogueStore, RedisDialogueStore
 from bot.kb.loader import Knowledge
 from bot.kb.store import KnowledgeStore, ReloadBus, ReloadOutcome, watch
-from bot.line import LineClient, Messenger, RetryPolicy
-from bot.local_queue import LocalQueue
+from bot.line.client import LineClient, Messenger, RetryPolicy
 from bot.nlu import IntentEngine, build_engine
-from bot.queue import EventQueue
-from bot.redis_queue import RedisQueue, connect
-from bot.router import Dispatcher, Router
+from bot.queue.base import EventQueue
+from bot.queue.local_queue import LocalQueue
+from bot.queue.redis_queue import RedisQueue, connect
 from bot.settings import Settings
+from bot.storage.db import Database
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 HANDLER_MODULES = (
     "handlers.greeting",
     "handlers.help",
-    "handlers.assessment",
+    "handlers.assessment_dialogue",
     "handlers.courses",
     "handlers.export",
     "handlers.centres",
@@ -189,7 +189,7 @@ class Services:
 
 async def run_worker(services: Services, messenger: Messenger, stop: asyncio.Event) -> None:
     """Work the queue with this process's pipeline until ``stop`` is set."""
-    from bot.pipeline import Pipeline
+    from bot.pipeline.process import Pipeline
 
     pipeline = Pipeline(services, messenger)
     log.info(

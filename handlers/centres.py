@@ -24,14 +24,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bot.cards import carousel, centre_bubble
+from bot.content.cards import carousel, centre_bubble
+from bot.content.menu import intent_buttons, main_menu
+from bot.dialogue.router import Router, Turn
 from bot.kb.loader import Knowledge
 from bot.kb.queries import centres_in, nearest_centres, where_am_i
 from bot.kb.schemas import Centre
-from bot.menu import intent_buttons, main_menu
-from bot.messages import Action, LocationAction, PostbackAction, postback_data
+from bot.line.messages import Action, LocationAction, PostbackAction, postback_data
 from bot.nlu.entities import Entity
-from bot.router import Router, Turn
 
 router = Router("centres")
 

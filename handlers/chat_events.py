@@ -5,7 +5,7 @@ The bot serves one-to-one chats; in a group it says so once and stays quiet.
 
 from __future__ import annotations
 
-from bot.router import Router, Turn
+from bot.dialogue.router import Router, Turn
 from handlers.subscriptions import deactivate
 
 router = Router("chat_events")

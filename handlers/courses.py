@@ -28,13 +28,13 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
-from bot.cards import DETAILS_ACTION, carousel, course_bubble, details_for
-from bot.db import Assessment
+from bot.content.cards import DETAILS_ACTION, carousel, course_bubble, details_for
+from bot.content.menu import go_button, intent_buttons, intent_labels, main_menu
+from bot.dialogue.router import Router, Turn
 from bot.kb.queries import CourseHit, course_alternatives, find_courses, online_courses
-from bot.menu import go_button, intent_buttons, intent_labels, main_menu
-from bot.messages import Action, PostbackAction, Text, postback_data
+from bot.line.messages import Action, PostbackAction, Text, postback_data
 from bot.nlu.text import normalise
-from bot.router import Router, Turn
+from bot.storage.db import Assessment
 
 if TYPE_CHECKING:
     from bot.kb.loader import Knowledge

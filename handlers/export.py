@@ -28,13 +28,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from bot.cards import carousel, programme_bubble, reason_text
-from bot.db import Assessment
+from bot.content.cards import carousel, programme_bubble, reason_text
+from bot.content.menu import go_button, intent_buttons, intent_labels, main_menu
+from bot.dialogue.router import Router, Turn
 from bot.kb.queries import BusinessProfile, ProgrammeHit, find_programmes
-from bot.menu import go_button, intent_buttons, intent_labels, main_menu
-from bot.messages import Action, PostbackAction, Text, postback_data
+from bot.line.messages import Action, PostbackAction, Text, postback_data
 from bot.nlu.text import normalise
-from bot.router import Router, Turn
+from bot.storage.db import Assessment
 from handlers.courses import latest_assessment, other_intent, search_button, switch_to
 
 if TYPE_CHECKING:

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import logging
 
-from bot.db import Unanswered
-from bot.menu import intent_buttons, intent_labels, main_menu
-from bot.messages import PostbackAction
+from bot.content.menu import intent_buttons, intent_labels, main_menu
+from bot.dialogue.router import Router, Turn
+from bot.line.messages import PostbackAction
 from bot.nlu import Parse
-from bot.router import Router, Turn
+from bot.storage.db import Unanswered
 
 router = Router("fallback")
 log = logging.getLogger(__name__)

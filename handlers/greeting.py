@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from bot.db import User, utcnow
-from bot.menu import main_menu
-from bot.messages import PostbackAction, postback_data
-from bot.router import Router, Turn
+from bot.content.menu import main_menu
+from bot.dialogue.router import Router, Turn
+from bot.line.messages import PostbackAction, postback_data
+from bot.storage.db import User, utcnow
 
 router = Router("greeting")
 

@@ -9,8 +9,8 @@ without a next move carries the main menu.
 
 from __future__ import annotations
 
-from bot.menu import intent_buttons, main_menu
-from bot.router import Router, Turn
+from bot.content.menu import intent_buttons, main_menu
+from bot.dialogue.router import Router, Turn
 
 router = Router("help")
 

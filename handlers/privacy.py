@@ -2,7 +2,7 @@
 
 ``my_profile`` shows what we keep that matters to them: the latest assessment
 (stage, topics to learn, date, province) and the subscription. ``delete_my_data``
-asks first (buttons), then erases everything through ``bot.privacy`` (database
+asks first (buttons), then erases everything through ``bot.storage.privacy`` (database
 rows and Redis keys) and says what went, per kind. Only a press of "yes" (or
 typing its exact label) while the question is open deletes anything; an old
 "yes" button asks again.
@@ -13,12 +13,12 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-from bot.db import Assessment, Subscription
+from bot.content.menu import intent_buttons, main_menu
+from bot.dialogue.router import Router, Turn
 from bot.kb.queries import thai_date
-from bot.menu import intent_buttons, main_menu
-from bot.messages import PostbackAction, postback_data
-from bot.privacy import erase_user, load_profile, summary
-from bot.router import Router, Turn
+from bot.line.messages import PostbackAction, postback_data
+from bot.storage.db import Assessment, Subscription
+from bot.storage.privacy import erase_user, load_profile, summary
 
 router = Router("privacy")
 

@@ -6,7 +6,7 @@ about, else the one behind what the user's latest assessment says they need
 next, else the ministry's general contact. Agencies without a phone number
 of their own also show their parent agency's.
 
-Then the user is handed to staff (``bot.handoff``): the bot stays quiet for
+Then the user is handed to staff (``bot.storage.handoff``): the bot stays quiet for
 them until staff end it (``bot handoff end``, ``POST /admin/handoffs/{id}/end``)
 or ``HANDOFF_SECONDS`` pass, so it never talks over a person.
 """
@@ -19,13 +19,13 @@ from collections.abc import Iterable, Sequence
 
 from sqlalchemy import select
 
-from bot import handoff
-from bot.content import Replies
-from bot.db import Assessment
+from bot.content.replies import Replies
+from bot.dialogue.router import Router, Turn
 from bot.kb.loader import Knowledge
 from bot.kb.queries import agency_contact_lines
 from bot.nlu import Parse
-from bot.router import Router, Turn
+from bot.storage import handoff
+from bot.storage.db import Assessment
 
 router = Router("staff")
 

@@ -31,11 +31,11 @@ from collections.abc import Iterable, Sequence
 
 from sqlalchemy import update
 
-from bot.db import Database, Subscription, utcnow
-from bot.menu import go_button, intent_buttons, main_menu
-from bot.messages import Action, PostbackAction, postback_data
-from bot.privacy import latest_assessment
-from bot.router import Router, Turn
+from bot.content.menu import go_button, intent_buttons, main_menu
+from bot.dialogue.router import Router, Turn
+from bot.line.messages import Action, PostbackAction, postback_data
+from bot.storage.db import Database, Subscription, utcnow
+from bot.storage.privacy import latest_assessment
 
 router = Router("subscriptions")
 

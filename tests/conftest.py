@@ -18,11 +18,11 @@ import pytest
 import redis
 from sqlalchemy import create_engine, text
 
-from bot.content import Replies
-from bot.db import Base
+from bot.content.replies import Replies
 from bot.kb.loader import Knowledge, load_knowledge, load_replies
-from bot.migrate import upgrade
 from bot.settings import Settings
+from bot.storage.db import Base
+from bot.storage.migrate import upgrade
 from tests.fakeline import FakeLine
 from tests.helpers import ROOT, ServerThread, user_id
 

@@ -24,9 +24,9 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from bot.content import Replies
-from bot.db import Assessment, EventLog
+from bot.content.replies import Replies
 from bot.settings import Settings, to_sync_url
+from bot.storage.db import Assessment, EventLog
 from tests.conftest import SECRET
 from tests.fakeline import FakeLine
 from tests.helpers import ServerThread, WorkerThread, envelope, event_of, post_signed, text_event

@@ -23,9 +23,9 @@ from typing import Any
 import httpx
 import uvicorn
 
-from bot.app import create_app, sign
 from bot.services import Services, run_worker_process
 from bot.settings import Settings
+from bot.web.app import create_app, sign
 
 ROOT = Path(__file__).resolve().parent.parent
 

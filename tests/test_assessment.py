@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.assessment import (
+from bot.assessment.scoring import (
     AnswerMatcher,
     Match,
     PlaceAnswer,
@@ -22,11 +22,11 @@ from bot.assessment import (
     score,
     similarity,
 )
-from bot.kb.assessment import DONE, QUESTION_IDS, SKIP, AssessmentDef
+from bot.kb.assessment_schema import DONE, QUESTION_IDS, SKIP, AssessmentDef
 from bot.kb.loader import Knowledge, load_knowledge
 from bot.kb.queries import BusinessProfile, find_courses, find_programmes, nearest_centres
 from bot.kb.store import KnowledgeStore
-from bot.messages import LABEL_MAX, QUICK_REPLY_MAX, line_length
+from bot.line.messages import LABEL_MAX, QUICK_REPLY_MAX, line_length
 from bot.nlu import IntentEngine, build_engine
 from tests.helpers import ROOT
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from bot.cards import (
+from bot.content.cards import (
     BUBBLE_MAX_BYTES,
     CAROUSEL_MAX_BYTES,
     DETAILS_ACTION,
@@ -25,7 +25,7 @@ from bot.cards import (
     size_of,
     tel_uri,
 )
-from bot.content import Replies
+from bot.content.replies import Replies
 from bot.kb.loader import Knowledge, load_knowledge, load_replies
 from bot.kb.queries import (
     BusinessProfile,
@@ -38,7 +38,7 @@ from bot.kb.queries import (
     thai_date,
 )
 from bot.kb.schemas import Contact, Course, ExportProgramme
-from bot.messages import Flex, parse_postback
+from bot.line.messages import Flex, parse_postback
 from tests.fakeline.validate import load_validator
 from tests.helpers import ROOT
 

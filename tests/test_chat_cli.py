@@ -8,9 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bot.chat import build_event, render
 from bot.kb.loader import load_replies
-from bot.messages import Flex, LocationAction, MessageAction, PostbackAction, Text, UriAction
+from bot.line.messages import Flex, LocationAction, MessageAction, PostbackAction, Text, UriAction
+from bot.tools.chat import build_event, render
 from tests.helpers import ROOT
 
 REPLIES = load_replies(ROOT / "knowledge")

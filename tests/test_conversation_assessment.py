@@ -16,11 +16,11 @@ import pytest
 import redis
 from sqlalchemy import create_engine, select
 
-from bot.db import Assessment, Subscription
 from bot.kb.loader import Knowledge, load_knowledge, load_replies
 from bot.kb.queries import needs_check
-from bot.messages import postback_data
+from bot.line.messages import postback_data
 from bot.settings import Settings, to_sync_url
+from bot.storage.db import Assessment, Subscription
 from tests.conversation import Chat, bubbles, find_action, joined, quick_replies, serving, texts
 from tests.fakeline import FakeLine
 from tests.helpers import ROOT, user_id

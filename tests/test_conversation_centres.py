@@ -14,7 +14,7 @@ import pytest
 
 from bot.kb.loader import Knowledge, load_knowledge, load_replies
 from bot.kb.queries import centres_in
-from bot.messages import postback_data
+from bot.line.messages import postback_data
 from bot.nlu.entities import Entity
 from handlers.centres import PICK, PlaceChoice, from_entities, narrow
 from tests.conversation import Chat, all_actions, bubbles, quick_replies, says_exactly, texts

@@ -8,7 +8,7 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
-from bot.content import Replies
+from bot.content.replies import Replies
 from bot.kb.loader import Knowledge
 from bot.kb.queries import find_courses, online_courses
 from tests.conversation import (

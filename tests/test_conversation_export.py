@@ -12,13 +12,13 @@ from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
-from bot.cards import reason_text
-from bot.content import Replies
-from bot.dialogue import DialogueState
-from bot.events import InboundEvent
+from bot.content.cards import reason_text
+from bot.content.replies import Replies
+from bot.dialogue.router import Turn
+from bot.dialogue.state import DialogueState
 from bot.kb.loader import Knowledge
 from bot.kb.queries import BusinessProfile, find_programmes
-from bot.router import Turn
+from bot.line.events import InboundEvent
 from handlers import export
 from tests.conversation import (
     Chat,

@@ -10,11 +10,11 @@ from collections.abc import Callable
 import pytest
 from sqlalchemy import create_engine, select
 
-from bot.db import Unanswered
+from bot.content.menu import MAIN_MENU
 from bot.kb.loader import load_replies
-from bot.menu import MAIN_MENU
-from bot.messages import postback_data
+from bot.line.messages import postback_data
 from bot.settings import to_sync_url
+from bot.storage.db import Unanswered
 from tests.conversation import Chat, quick_labels, texts
 from tests.helpers import ROOT, ServerThread, settings_env
 

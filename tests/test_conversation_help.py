@@ -11,9 +11,9 @@ from collections.abc import Callable
 
 import redis.asyncio as aioredis
 
-from bot.dialogue import DialogueState, RedisDialogueStore
+from bot.content.menu import MAIN_MENU
+from bot.dialogue.state import DialogueState, RedisDialogueStore
 from bot.kb.loader import load_replies
-from bot.menu import MAIN_MENU
 from tests.conversation import Chat, find_action, quick_labels, quick_replies, texts
 from tests.helpers import ROOT, ServerThread
 

@@ -2,7 +2,7 @@
 
 The erasure test fills every place a user leaves traces (rows of several tables, a
 push batch's recipient list, a dead letter, a queued event, Redis keys), erases one
-user by buttons, and then reads every table of ``bot.db.Base.metadata`` and every
+user by buttons, and then reads every table of ``bot.storage.db.Base.metadata`` and every
 Redis key of the bot: nothing may still name that user, and the other user's data
 must be exactly as it was.
 """
@@ -23,14 +23,22 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-import bot.db as db
-from bot.db import Assessment, Base, DeadLetter, EventLog, Handoff, LocalQueueItem, Subscription
+import bot.storage.db as db
+from bot.content.menu import go_button
 from bot.kb.loader import Knowledge, load_knowledge, load_replies
 from bot.kb.queries import thai_date
-from bot.menu import go_button
-from bot.messages import LABEL_MAX, fit, postback_data
-from bot.privacy import ANONYMOUS, scrub
+from bot.line.messages import LABEL_MAX, fit, postback_data
 from bot.settings import to_sync_url
+from bot.storage.db import (
+    Assessment,
+    Base,
+    DeadLetter,
+    EventLog,
+    Handoff,
+    LocalQueueItem,
+    Subscription,
+)
+from bot.storage.privacy import ANONYMOUS, scrub
 from handlers.privacy import DELETE
 from tests.conversation import Chat, quick_labels, says_exactly, texts
 from tests.helpers import ROOT

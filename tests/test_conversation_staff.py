@@ -16,12 +16,12 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, insert, select, update
 
-from bot import handoff
-from bot.db import Assessment, Base, Database, Handoff, utcnow
 from bot.kb.loader import Knowledge, load_knowledge, load_replies
 from bot.kb.queries import agency_contact_lines
 from bot.nlu import Entity, Parse
 from bot.settings import Settings, to_sync_url
+from bot.storage import handoff
+from bot.storage.db import Assessment, Base, Database, Handoff, utcnow
 from handlers.staff import (
     GENERAL_AGENCY,
     agency_for_topic,

@@ -14,11 +14,11 @@ import pytest
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
-from bot.db import Assessment, Subscription, User
+from bot.content.menu import go_button
 from bot.kb.loader import Knowledge, load_knowledge, load_replies
-from bot.menu import go_button
-from bot.messages import LABEL_MAX, fit
+from bot.line.messages import LABEL_MAX, fit
 from bot.settings import to_sync_url
+from bot.storage.db import Assessment, Subscription, User
 from tests.conversation import Chat, quick_labels, says_exactly
 from tests.helpers import ROOT
 

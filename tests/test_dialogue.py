@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio as aioredis
 
-from bot.dialogue import DialogueState, DialogueStore, MemoryDialogueStore, RedisDialogueStore
+from bot.dialogue.state import DialogueState, DialogueStore, MemoryDialogueStore, RedisDialogueStore
 
 
 class Clock:

@@ -19,7 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.kb.import_centres import (
+from bot.kb.loader import load_knowledge
+from bot.kb.places import Gazetteer
+from bot.kb.schemas import CENTRE_COLUMNS
+from bot.tools.import_centres import (
     COLUMNS_FILE,
     ImportOptions,
     ImportReport,
@@ -29,9 +32,6 @@ from bot.kb.import_centres import (
     run_import,
     thai_digits_to_ascii,
 )
-from bot.kb.loader import load_knowledge
-from bot.kb.places import Gazetteer
-from bot.kb.schemas import CENTRE_COLUMNS
 from tests.helpers import ROOT
 
 SHIPPED = ROOT / "knowledge"

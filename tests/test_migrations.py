@@ -10,9 +10,9 @@ from pathlib import Path
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect
 
-from bot.db import Base
-from bot.migrate import alembic_config, current
 from bot.settings import Settings
+from bot.storage.db import Base
+from bot.storage.migrate import alembic_config, current
 from tests.helpers import ROOT
 
 
@@ -53,7 +53,7 @@ def test_models_and_migrations_agree(tmp_path: Path) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    from bot.migrate import upgrade
+    from bot.storage.migrate import upgrade
 
     settings = Settings(database_url=f"sqlite:///{tmp_path}/m.db", _env_file=None)  # type: ignore[call-arg]
     upgrade(settings)

@@ -25,7 +25,6 @@ import yaml
 from sqlalchemy import create_engine, insert, select, update
 from sqlalchemy.engine import Engine
 
-from bot.db import NoticeBatch, NoticeCourse, NoticeDelivery, NoticeRun, Subscription, User
 from bot.kb.loader import load_knowledge
 from bot.kb.queries import availability
 from bot.notices.command import notify
@@ -33,6 +32,7 @@ from bot.notices.quiet import QuietHours
 from bot.notices.runner import NoticeRunner, RunReport
 from bot.services import Services
 from bot.settings import Settings, to_sync_url
+from bot.storage.db import NoticeBatch, NoticeCourse, NoticeDelivery, NoticeRun, Subscription, User
 from tests.conftest import REDIS_URL
 from tests.fakeline import FakeLine
 from tests.helpers import ROOT, WorkerThread, settings_env, user_id, wait_until

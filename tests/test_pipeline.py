@@ -7,11 +7,11 @@ from collections.abc import Callable
 
 from sqlalchemy import select
 
-from bot.db import DeadLetter, EventLog, utcnow
-from bot.migrate import upgrade
-from bot.pipeline import Pipeline
+from bot.pipeline.process import Pipeline
 from bot.services import Services
 from bot.settings import Settings
+from bot.storage.db import DeadLetter, EventLog, utcnow
+from bot.storage.migrate import upgrade
 from tests.conftest import run
 
 

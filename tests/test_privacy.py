@@ -1,4 +1,4 @@
-"""``bot.privacy`` on its own: export and erasure on a database and a real Redis.
+"""``bot.storage.privacy`` on its own: export and erasure on a database and a real Redis.
 
 The conversation tests erase through the chat; these check the parts a chat turn
 cannot reach directly: what the queue keeps for the event being handled, and the
@@ -14,8 +14,8 @@ from pathlib import Path
 import redis.asyncio as aioredis
 from sqlalchemy import create_engine
 
-from bot.db import Assessment, Base, Database, EventLog, LocalQueueItem, Subscription, User
-from bot.privacy import ANONYMOUS, erase_user, export_user_data, load_profile, summary
+from bot.storage.db import Assessment, Base, Database, EventLog, LocalQueueItem, Subscription, User
+from bot.storage.privacy import ANONYMOUS, erase_user, export_user_data, load_profile, summary
 
 ALICE = "U" + "a" * 32
 BOB = "U" + "b" * 32

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from bot.dialogue import DialogueState
-from bot.events import InboundEvent
+from bot.dialogue.router import Dispatcher, Router, Turn
+from bot.dialogue.state import DialogueState
+from bot.line.events import InboundEvent
 from bot.nlu import Parse
-from bot.router import Dispatcher, Router, Turn
 from tests.helpers import event_of, text_event
 
 flow = Router("flow")

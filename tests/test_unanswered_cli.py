@@ -11,9 +11,9 @@ from collections.abc import Callable
 
 from sqlalchemy import create_engine, insert
 
-from bot.db import Unanswered, utcnow
-from bot.migrate import upgrade
 from bot.settings import Settings, to_sync_url
+from bot.storage.db import Unanswered, utcnow
+from bot.storage.migrate import upgrade
 from tests.helpers import ROOT, settings_env
 
 

@@ -16,9 +16,9 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from bot.db import DeadLetter, EventLog, User
 from bot.kb.loader import load_replies
 from bot.settings import Settings
+from bot.storage.db import DeadLetter, EventLog, User
 from tests.conftest import SECRET, run
 from tests.fakeline import FakeLine
 from tests.helpers import (
@@ -52,7 +52,7 @@ def _rows(server: ServerThread, model: Any) -> list[Any]:
     """Every row of a table, read with this test's own connection."""
 
     async def fetch() -> list[Any]:
-        from bot.db import Database
+        from bot.storage.db import Database
 
         db = Database(server.settings.sqlalchemy_url)
         try:
@@ -73,9 +73,9 @@ def _pending(server: ServerThread) -> int:
     """Events stored and not finished, read with this test's own connections."""
 
     async def count() -> int:
-        from bot.db import Database
-        from bot.local_queue import LocalQueue
-        from bot.redis_queue import RedisQueue, connect
+        from bot.queue.local_queue import LocalQueue
+        from bot.queue.redis_queue import RedisQueue, connect
+        from bot.storage.db import Database
 
         st = server.settings
         if st.redis_url:

@@ -21,8 +21,8 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from bot.content import ContentError, Replies
-from bot.kb.assessment import AssessmentDef, load_assessment
+from bot.content.replies import ContentError, Replies
+from bot.kb.assessment_schema import AssessmentDef, load_assessment
 from bot.kb.geo import GeoIndex
 from bot.kb.places import Gazetteer
 from bot.kb.reply_usage import code_root, reply_uses

@@ -8,16 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bot.content import Replies
+from bot.content.menu import go_button
+from bot.content.replies import Replies
 from bot.kb.loader import Knowledge
 from bot.kb.schemas import Course
-from bot.menu import go_button
-from bot.messages import Message, Text
+from bot.line.messages import Message, Text
 
 
 def digest_messages(courses: Sequence[Course], kb: Knowledge, replies: Replies) -> list[Message]:
     """An introduction naming the new courses, then a carousel of their cards."""
-    from bot.cards import carousel, course_bubble
+    from bot.content.cards import carousel, course_bubble
 
     if len(courses) == 1:
         intro = replies.text("notices.intro_one", name=courses[0].name.th)

@@ -37,7 +37,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from bot.db import (
+from bot.kb.queries import availability
+from bot.kb.schemas import Course
+from bot.line.client import LineError, PermanentLineError
+from bot.line.messages import Message, from_line
+from bot.notices.message import digest_messages
+from bot.notices.quiet import QuietHours
+from bot.notices.select import CourseMatch, Offer, Subscriber, plan
+from bot.storage.db import (
     NoticeBatch,
     NoticeCourse,
     NoticeDelivery,
@@ -47,13 +54,6 @@ from bot.db import (
     User,
     utcnow,
 )
-from bot.kb.queries import availability
-from bot.kb.schemas import Course
-from bot.line import LineError, PermanentLineError
-from bot.messages import Message, from_line
-from bot.notices.message import digest_messages
-from bot.notices.quiet import QuietHours
-from bot.notices.select import CourseMatch, Offer, Subscriber, plan
 
 if TYPE_CHECKING:
     from bot.services import Services
@@ -69,7 +69,7 @@ ANNOUNCEABLE = ("open", "upcoming", "unknown")
 
 
 class NoticeSender(Protocol):
-    """The LINE calls a run needs (``bot.line.LineClient`` has them)."""
+    """The LINE calls a run needs (``bot.line.client.LineClient`` has them)."""
 
     async def push(self, to: str, messages: Sequence[Message], retry_key: str) -> bool: ...
 

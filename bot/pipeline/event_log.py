@@ -15,8 +15,8 @@ from typing import Any
 from sqlalchemy import String, Table, bindparam, case, func, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from bot.db import Database, DeadLetter, EventLog, User, utcnow
-from bot.events import InboundEvent
+from bot.line.events import InboundEvent
+from bot.storage.db import Database, DeadLetter, EventLog, User, utcnow
 
 _LOG: Table = EventLog.__table__  # type: ignore[assignment]
 _USERS: Table = User.__table__  # type: ignore[assignment]

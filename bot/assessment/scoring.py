@@ -33,7 +33,7 @@ from typing import Any, Literal
 from pythainlp.tokenize import newmm
 from rapidfuzz import fuzz
 
-from bot.kb.assessment import DONE, SKIP, AssessmentDef, Option, Question
+from bot.kb.assessment_schema import DONE, SKIP, AssessmentDef, Option, Question
 from bot.kb.places import Gazetteer
 from bot.kb.queries import CourseHit, ProgrammeHit
 from bot.kb.schemas import Centre

@@ -14,8 +14,8 @@ import hmac
 from fastapi import APIRouter, Header, HTTPException, Request
 from fastapi.responses import JSONResponse
 
-from bot import handoff
 from bot.services import Services
+from bot.storage import handoff
 
 router = APIRouter(prefix="/admin")
 

@@ -1,6 +1,6 @@
 """The bot's own outgoing message types.
 
-Handlers build these small values; ``bot.line`` turns them into SDK models and
+Handlers build these small values; ``bot.line.client`` turns them into SDK models and
 ``bot chat`` prints them. Each knows its LINE JSON form, so both delivery
 paths agree on exactly what a user would see.
 """

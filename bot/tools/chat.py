@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from bot.messages import (
+from bot.line.messages import (
     Action,
     Flex,
     LocationAction,
@@ -35,7 +35,7 @@ from bot.messages import (
     Text,
     UriAction,
 )
-from bot.queue import QueuedEvent
+from bot.queue.base import QueuedEvent
 from bot.services import Services
 from bot.settings import Settings
 
@@ -211,10 +211,10 @@ def build_event(
 
 async def chat(settings: Settings, user_id: str, stdin: TextIO, out: TextIO) -> None:
     """Run the conversation loop until end of input (or ``/quit``)."""
-    from bot.pipeline import Pipeline
+    from bot.pipeline.process import Pipeline
 
     if settings.uses_sqlite:
-        from bot.migrate import upgrade
+        from bot.storage.migrate import upgrade
 
         await asyncio.to_thread(upgrade, settings)
     services = Services.build(settings)

@@ -22,7 +22,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from bot.kb.schemas import Meta, Slug, Stage, Strict, friendly
 from bot.kb.sources import Located, Problem, dotted, read_yaml
-from bot.messages import LABEL_MAX, QUICK_REPLY_MAX, line_length
+from bot.line.messages import LABEL_MAX, QUICK_REPLY_MAX, line_length
 
 FILE = "assessment.yaml"
 #: Folder (inside an intents folder) of the phrases people type for each option.

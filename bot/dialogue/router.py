@@ -29,10 +29,10 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from bot.dialogue import DialogueState
-from bot.events import InboundEvent
-from bot.line import LineError, Messenger
-from bot.messages import Action, Message, Text, parse_postback
+from bot.dialogue.state import DialogueState
+from bot.line.client import LineError, Messenger
+from bot.line.events import InboundEvent
+from bot.line.messages import Action, Message, Text, parse_postback
 from bot.nlu import Parse
 
 if TYPE_CHECKING:

@@ -1,7 +1,7 @@
 """The skills assessment: seven short questions, then a result with recommendations.
 
 The questions, buttons and scoring come from ``knowledge/assessment.yaml``; typed answers
-are read by ``bot.assessment.AnswerMatcher``; every sentence is in
+are read by ``bot.assessment.scoring.AnswerMatcher``; every sentence is in
 ``knowledge/replies/assessment.yaml``. Each question is a dialogue step
 ``assessment.<question id>`` (saved with the dialogue TTL on every turn, so an unanswered
 assessment times out); the answers so far live in the dialogue state, and only the
@@ -35,10 +35,11 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bot.assessment import AnswerMatcher, Pick, match_place, rank, score
-from bot.cards import carousel, centre_bubble, course_bubble, programme_bubble
-from bot.db import Assessment, Subscription
-from bot.kb.assessment import DONE, SKIP, AssessmentDef, Question
+from bot.assessment.scoring import AnswerMatcher, Pick, match_place, rank, score
+from bot.content.cards import carousel, centre_bubble, course_bubble, programme_bubble
+from bot.content.menu import go_button, main_menu
+from bot.dialogue.router import Router, Turn
+from bot.kb.assessment_schema import DONE, SKIP, AssessmentDef, Question
 from bot.kb.loader import Knowledge
 from bot.kb.queries import (
     BusinessProfile,
@@ -50,9 +51,8 @@ from bot.kb.queries import (
     where_am_i,
 )
 from bot.kb.schemas import Centre
-from bot.menu import go_button, main_menu
-from bot.messages import Action, LocationAction, PostbackAction, postback_data
-from bot.router import Router, Turn
+from bot.line.messages import Action, LocationAction, PostbackAction, postback_data
+from bot.storage.db import Assessment, Subscription
 
 router = Router("assessment")
 

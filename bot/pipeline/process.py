@@ -31,15 +31,15 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import delete, select
 
 from bot import logs
-from bot.db import DeadLetter, EventLog, Handoff, Unanswered, utcnow
-from bot.dialogue import DialogueState
-from bot.event_log import FINAL, EventLogStore
-from bot.events import InboundEvent
-from bot.line import InvalidReplyToken, Messenger, PermanentLineError
+from bot.dialogue.router import Turn
+from bot.dialogue.state import DialogueState
+from bot.line.client import InvalidReplyToken, Messenger, PermanentLineError
+from bot.line.events import InboundEvent
+from bot.line.messages import MAX_MESSAGES, Text, from_line
 from bot.logs import user_ref
-from bot.messages import MAX_MESSAGES, Text, from_line
-from bot.queue import QueuedEvent
-from bot.router import Turn
+from bot.pipeline.event_log import FINAL, EventLogStore
+from bot.queue.base import QueuedEvent
+from bot.storage.db import DeadLetter, EventLog, Handoff, Unanswered, utcnow
 
 if TYPE_CHECKING:
     from bot.services import Services

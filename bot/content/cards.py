@@ -8,7 +8,7 @@ dates, Buddhist-era years), what it costs, and, for sample or unconfirmed entrie
 is built from news, and nobody should travel or apply on the strength of it alone.
 
 Builders return plain Flex JSON that always fits LINE's limits whatever the
-knowledge holds: texts are capped, buttons go through ``bot.messages`` actions
+knowledge holds: texts are capped, buttons go through ``bot.line.messages`` actions
 (labels cut to 20 characters, postback data checked), links are made valid
 http(s) URIs or dropped, and ``carousel`` keeps at most 10 bubbles and drops
 trailing ones if the carousel would pass LINE's 50 KB. All wording comes from
@@ -29,7 +29,7 @@ from urllib.parse import quote, urlencode, urlsplit
 
 from pythainlp.util import thai_strftime
 
-from bot.content import Replies
+from bot.content.replies import Replies
 from bot.kb.loader import Knowledge, today
 from bot.kb.queries import (
     Reason,
@@ -48,7 +48,7 @@ from bot.kb.schemas import (
     Provenance,
     Schedule,
 )
-from bot.messages import Action, Flex, PostbackAction, UriAction, fit, postback_data
+from bot.line.messages import Action, Flex, PostbackAction, UriAction, fit, postback_data
 
 #: Bubbles we show in one carousel (LINE allows 12; ten is plenty to read on a phone).
 MAX_BUBBLES = 10

@@ -1,7 +1,7 @@
 """The main menu: what the bot can do, as buttons that start each capability.
 
 Shared by help, the welcome, cancel, the fallback and "did you mean ...?".
-Each button is a postback ``action=go&i=<intent>`` (see ``bot.router.GO``),
+Each button is a postback ``action=go&i=<intent>`` (see ``bot.dialogue.router.GO``),
 so pressing it runs the intent's handler without another trip through the
 intent engine; its label comes from ``knowledge/replies.yaml`` (``menu.*``).
 """
@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from bot.messages import PostbackAction, postback_data
-from bot.router import GO
+from bot.dialogue.router import GO
+from bot.line.messages import PostbackAction, postback_data
 
 if TYPE_CHECKING:
-    from bot.router import Turn
+    from bot.dialogue.router import Turn
 
 
 def intent_labels(turn: Turn) -> dict[str, str]:

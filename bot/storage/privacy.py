@@ -3,7 +3,7 @@
 Both the chat (``my_profile``, ``delete_my_data``) and, later, an operator's command
 line use these functions, so there is one definition of "everything we keep about
 a user". It is found from the schema rather than from a hand-kept list: every table
-in ``bot.db.Base.metadata`` with a user column (``line_user_id``, ``chat_id``,
+in ``bot.storage.db.Base.metadata`` with a user column (``line_user_id``, ``chat_id``,
 ``user_id``), plus any other text or JSON value that mentions the id (a dead
 letter's payload, a push batch's recipient list). A table added later is covered
 without anyone remembering to come back here.
@@ -27,7 +27,7 @@ import redis.asyncio as aioredis
 from sqlalchemy import JSON, String, Table, Text, cast, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.db import Assessment, Base, Database, Subscription
+from bot.storage.db import Assessment, Base, Database, Subscription
 
 #: Columns that name the user a row belongs to.
 USER_COLUMNS = ("line_user_id", "chat_id", "user_id")
@@ -37,7 +37,7 @@ ANONYMOUS = "deleted"
 ANONYMISE_TABLES = frozenset({"event_log"})
 #: The queue table, whose row for the event being handled must stay until the turn ends.
 QUEUE_TABLE = "local_queue"
-#: Redis keys of the queue (see ``bot.redis_queue``): the chat's pending event ids
+#: Redis keys of the queue (see ``bot.queue.redis_queue``): the chat's pending event ids
 #: (``{prefix}:q:{chat}``), each event (``{prefix}:ev:{id}``) and the chat's lock.
 _QUEUE_SET = "q"
 _QUEUE_EVENT = "ev"

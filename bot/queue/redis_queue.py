@@ -40,7 +40,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from bot.queue import DeadLetterSink, Process, QueuedEvent, QueueUnavailable, attempt, describe
+from bot.queue.base import DeadLetterSink, Process, QueuedEvent, QueueUnavailable, attempt, describe
 
 log = logging.getLogger(__name__)
 GROUP = "workers"

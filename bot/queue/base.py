@@ -12,8 +12,8 @@ Guarantees, whichever backend runs:
 * Every try counts (a crash mid-event too); after ``max_attempts`` the event
   goes to the dead-letter list, from which an operator can replay it.
 
-Backends: ``bot.redis_queue`` (Redis streams with a consumer group, shared by
-any number of processes) and ``bot.local_queue`` (the embedded mode: a table
+Backends: ``bot.queue.redis_queue`` (Redis streams with a consumer group, shared by
+any number of processes) and ``bot.queue.local_queue`` (the embedded mode: a table
 in the SQLite/PostgreSQL database, worked inside ``bot serve``).
 """
 
@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from bot.events import source_key
+from bot.line.events import source_key
 from bot.logs import user_ref
 
 log = logging.getLogger(__name__)

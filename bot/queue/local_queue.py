@@ -4,7 +4,7 @@
 the SQLite file, so a restart loses nothing; the same table lets
 ``bot events replay`` (a separate process) hand an event back to the
 running server, which polls for such rows every second. Ordering, per-chat
-exclusivity, retries and dead letters follow ``bot.queue``'s rules, with an
+exclusivity, retries and dead letters follow ``bot.queue.base``'s rules, with an
 ``asyncio`` task per busy chat instead of Redis locks.
 """
 
@@ -17,8 +17,8 @@ from typing import Any
 
 from sqlalchemy import delete, func, select, update
 
-from bot.db import Database, LocalQueueItem, SeenEvent
-from bot.queue import DeadLetterSink, Process, QueuedEvent, QueueUnavailable, attempt, describe
+from bot.queue.base import DeadLetterSink, Process, QueuedEvent, QueueUnavailable, attempt, describe
+from bot.storage.db import Database, LocalQueueItem, SeenEvent
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import delete, select
 
-from bot.db import Database, Handoff, utcnow
+from bot.storage.db import Database, Handoff, utcnow
 
 
 def aware(moment: dt.datetime) -> dt.datetime:

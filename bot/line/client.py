@@ -1,6 +1,6 @@
 """The only module that imports the LINE SDK (``linebot.v3``).
 
-Everything else speaks the bot's own types (``bot.messages``), so SDK
+Everything else speaks the bot's own types (``bot.line.messages``), so SDK
 upgrades stay contained here. Every call has a timeout; 5xx answers and
 timeouts are retried with exponential backoff, 429 backs off (honouring
 ``Retry-After``), and any other 4xx is raised at once as a permanent error.
@@ -30,7 +30,7 @@ from linebot.v3.messaging import (
 )
 from linebot.v3.messaging.exceptions import ApiException
 
-from bot.messages import MAX_MESSAGES, Message
+from bot.line.messages import MAX_MESSAGES, Message
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

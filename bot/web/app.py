@@ -23,12 +23,13 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from bot import admin, logs
-from bot.events import EnvelopeError, parse_envelope
-from bot.line import Messenger
-from bot.queue import QueueUnavailable
+from bot import logs
+from bot.line.client import Messenger
+from bot.line.events import EnvelopeError, parse_envelope
+from bot.queue.base import QueueUnavailable
 from bot.services import Services, run_worker
 from bot.settings import Settings
+from bot.web import admin
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +112,7 @@ def create_app(settings: Settings | None = None, messenger: Messenger | None = N
                 extra={"line_api": settings.line_api_base_url},
             )
         if settings.uses_sqlite:
-            from bot.migrate import upgrade
+            from bot.storage.migrate import upgrade
 
             await asyncio.to_thread(upgrade, settings)
         stop = asyncio.Event()

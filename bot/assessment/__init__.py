@@ -1,0 +1,1 @@
+"""The skills assessment's logic: reading answers, scoring and ranking recommendations."""

@@ -1,0 +1,1 @@
+"""One event from the queue to the reply LINE accepted, exactly once (event log and outbox)."""

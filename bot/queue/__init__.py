@@ -1,0 +1,2 @@
+"""Accepted events waiting for a worker: the queue contract, and its Redis and in-process
+implementations."""

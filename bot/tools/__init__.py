@@ -1,0 +1,1 @@
+"""Operator and developer tools that never run inside the serving processes."""

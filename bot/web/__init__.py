@@ -1,0 +1,1 @@
+"""HTTP entry points: the LINE webhook and the operator endpoints."""
