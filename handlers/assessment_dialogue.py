@@ -39,6 +39,7 @@ from bot.assessment.scoring import AnswerMatcher, Pick, match_place, rank, score
 from bot.content.cards import carousel, centre_bubble, course_bubble, programme_bubble
 from bot.content.menu import go_button, main_menu
 from bot.dialogue.router import Router, Turn
+from bot.dialogue.steps import Step, StepGroup
 from bot.kb.assessment_schema import DONE, SKIP, AssessmentDef, Question
 from bot.kb.loader import Knowledge
 from bot.kb.queries import (
@@ -54,11 +55,25 @@ from bot.kb.schemas import Centre
 from bot.line.messages import Action, LocationAction, PostbackAction, postback_data
 from bot.storage.db import Assessment, Subscription
 
-router = Router("assessment")
+
+class AssessmentSteps(StepGroup, prefix="assessment"):
+    """One step per question of knowledge/assessment.yaml (its ids are fixed by the schema,
+    ``bot.kb.assessment_schema.QUESTION_IDS``; their order and wording are the operators')."""
+
+    business_stage = Step()
+    sector = Step()
+    sales_channels = Step()
+    digital_skill = Step()
+    goal = Step()
+    province = Step()
+    notify = Step()
+
+
+router = Router("assessment", steps=AssessmentSteps)
 
 #: Postback action of every assessment button.
 ACTION = "asm"
-PREFIX = "assessment."
+PREFIX = AssessmentSteps.prefix + "."
 #: Dialogue-state keys besides the question ids: answers not understood in a row, and a
 #: shared location (kept only for the nearest centre; never stored in the database).
 MISSES = "_misses"
@@ -166,7 +181,7 @@ def _ask(turn: Turn, qid: str, answers: dict[str, Any]) -> None:
 
 def _stay(turn: Turn, qid: str, **changes: Any) -> None:
     """Keep the user at ``qid`` (refreshing the time-out) with some state changed."""
-    turn.goto(PREFIX + qid, **changes)
+    turn.goto(AssessmentSteps.get(qid), **changes)
 
 
 # -- starting, resuming, leaving -------------------------------------------------------------------
@@ -177,7 +192,7 @@ def _begin(turn: Turn) -> None:
     a = _def(turn)
     first = a.ids[0]
     turn.end()
-    turn.goto(PREFIX + first, **{MISSES: 0})
+    turn.goto(AssessmentSteps.get(first), **{MISSES: 0})
     turn.say("assessment.intro", total=len(a.ids))
     _ask(turn, first, {})
 
@@ -208,7 +223,7 @@ def _back(turn: Turn, qid: str) -> None:
         turn.say("assessment.first_question")
         _ask(turn, qid, _answers(turn))
         return
-    turn.goto(PREFIX + prev, **{prev: None, qid: None, MISSES: 0})
+    turn.goto(AssessmentSteps.get(prev), **{prev: None, qid: None, MISSES: 0})
     _ask(turn, prev, _answers(turn))
 
 
@@ -249,7 +264,7 @@ async def _accept(turn: Turn, qid: str, value: Any, **extra: Any) -> None:
     if nxt is None:
         await _finish(turn, answers)
         return
-    turn.goto(PREFIX + nxt, **{qid: value, MISSES: 0, **extra})
+    turn.goto(AssessmentSteps.get(nxt), **{qid: value, MISSES: 0, **extra})
     _ask(turn, nxt, answers)
 
 
@@ -385,9 +400,11 @@ def claims(turn: Turn) -> bool:
     return matcher(turn).match(q, turn.text).how in ("number", "exact")
 
 
-for _qid in ("business_stage", "sector", "sales_channels", "digital_skill", "goal", "notify"):
-    router.step(PREFIX + _qid, claims=claims)(answer)
-router.step(PREFIX + "province", accepts=("location",))(answer)
+for _step in AssessmentSteps.steps():
+    if _step == AssessmentSteps.province:
+        router.step(_step, accepts=("location",))(answer)
+    else:
+        router.step(_step, claims=claims)(answer)
 
 
 async def _answered(turn: Turn, q: Question, options: tuple[str, ...], special: str | None) -> None:

@@ -27,16 +27,25 @@ from dataclasses import dataclass
 from bot.content.cards import carousel, centre_bubble
 from bot.content.menu import intent_buttons, main_menu
 from bot.dialogue.router import Router, Turn
+from bot.dialogue.steps import Step, StepGroup
 from bot.kb.loader import Knowledge
 from bot.kb.queries import centres_in, nearest_centres, where_am_i
 from bot.kb.schemas import Centre
 from bot.line.messages import Action, LocationAction, PostbackAction, postback_data
 from bot.nlu.entities import Entity
 
-router = Router("centres")
 
-WHERE = "centres.where"
-WHICH = "centres.which_place"
+class CentreSteps(StepGroup, prefix="centres"):
+    """Asking where the user is, then which of several places of that name."""
+
+    where = Step()
+    which_place = Step()
+
+
+router = Router("centres", steps=CentreSteps)
+
+WHERE = CentreSteps.where
+WHICH = CentreSteps.which_place
 #: Postback of a place button: ``action=ctrp&c=<DOPA code>``.
 PICK = "ctrp"
 PLACE_TYPES = ("province", "district", "subdistrict")

@@ -31,6 +31,7 @@ from sqlalchemy import select
 from bot.content.cards import DETAILS_ACTION, carousel, course_bubble, details_for
 from bot.content.menu import go_button, intent_buttons, intent_labels, main_menu
 from bot.dialogue.router import Router, Turn
+from bot.dialogue.steps import Step, StepGroup
 from bot.kb.queries import CourseHit, course_alternatives, find_courses, online_courses
 from bot.line.messages import Action, PostbackAction, Text, postback_data
 from bot.nlu.text import normalise
@@ -39,7 +40,14 @@ from bot.storage.db import Assessment
 if TYPE_CHECKING:
     from bot.kb.loader import Knowledge
 
-router = Router("courses")
+
+class CourseSteps(StepGroup, prefix="courses"):
+    """Asking which topic, when the message named none."""
+
+    topic = Step()
+
+
+router = Router("courses", steps=CourseSteps)
 
 #: Postback action of course searches (topic buttons, alternatives).
 SEARCH = "crs"
@@ -169,7 +177,7 @@ def _why(turn: Turn, hit: CourseHit, province: str | None) -> str | None:
 
 def ask_topic(turn: Turn, province: str | None, first: list[str] | None = None) -> None:
     """Ask what to learn, with a button per topic; typed answers go to ``courses.topic``."""
-    turn.goto("courses.topic", province=province, tries=0, first=first or [])
+    turn.goto(CourseSteps.topic, province=province, tries=0, first=first or [])
     turn.say("courses.ask_topic", *topic_buttons(turn, province, first))
 
 
@@ -268,7 +276,7 @@ async def find_course(turn: Turn) -> None:
     await show_courses(turn, topics, province, stage)
 
 
-@router.step("courses.topic")
+@router.step(CourseSteps.topic)
 async def topic_answer(turn: Turn) -> None:
     """A typed answer to "what do you want to learn?"; asks again at most twice."""
     answers = turn.state.answers
@@ -291,7 +299,7 @@ async def topic_answer(turn: Turn) -> None:
     first = list(answers.get("first") or [])
     buttons = topic_buttons(turn, province, first)
     if tries <= MAX_RETRIES:
-        turn.goto("courses.topic", province=province, tries=tries)
+        turn.goto(CourseSteps.topic, province=province, tries=tries)
         turn.say("courses.ask_topic_again", *buttons)
         return
     turn.end()

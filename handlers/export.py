@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 from bot.content.cards import carousel, programme_bubble, reason_text
 from bot.content.menu import go_button, intent_buttons, intent_labels, main_menu
 from bot.dialogue.router import Router, Turn
+from bot.dialogue.steps import Step, StepGroup
 from bot.kb.queries import BusinessProfile, ProgrammeHit, find_programmes
 from bot.line.messages import Action, PostbackAction, Text, postback_data
 from bot.nlu.text import normalise
@@ -40,7 +41,15 @@ from handlers.courses import latest_assessment, other_intent, search_button, swi
 if TYPE_CHECKING:
     from bot.kb.loader import Knowledge
 
-router = Router("export")
+
+class ExportSteps(StepGroup, prefix="export"):
+    """Asking the target market, or the sector, whichever the message did not name."""
+
+    market = Step()
+    sector = Step()
+
+
+router = Router("export", steps=ExportSteps)
 
 #: Postback action of market and sector buttons.
 CHOOSE = "exp"
@@ -162,11 +171,11 @@ def eligibility_text(turn: Turn, hits: list[ProgrammeHit], latest: Assessment | 
 async def answer(turn: Turn, market: str, sector: str, latest: Assessment | None) -> None:
     """Ask what is missing, or show the programmes with the pre-screen's verdicts."""
     if not market:
-        turn.goto("export.market", sector=sector, tries=0)
+        turn.goto(ExportSteps.market, sector=sector, tries=0)
         turn.say("export.ask_market", *market_buttons(turn, sector))
         return
     if not sector:
-        turn.goto("export.sector", market=market, tries=0)
+        turn.goto(ExportSteps.sector, market=market, tries=0)
         turn.say("export.ask_sector", *sector_buttons(turn, market))
         return
     turn.end()
@@ -234,13 +243,13 @@ async def export_programme(turn: Turn) -> None:
     await answer(turn, market, sector, latest)
 
 
-@router.step("export.market")
+@router.step(ExportSteps.market)
 async def market_answer(turn: Turn) -> None:
     """A typed market; also takes a sector said in the same breath."""
     await _step(turn, "market")
 
 
-@router.step("export.sector")
+@router.step(ExportSteps.sector)
 async def sector_answer(turn: Turn) -> None:
     """A typed sector; "back" returns to the market question."""
     await _step(turn, "sector")
@@ -252,7 +261,7 @@ async def _step(turn: Turn, asking: str) -> None:
     sector = str(answers.get("sector") or "")
     if turn.nlu is not None and turn.nlu.intent == "back":
         if asking == "sector":
-            turn.goto("export.market", sector="", market="", tries=0)
+            turn.goto(ExportSteps.market, sector="", market="", tries=0)
             turn.say("export.ask_market", *market_buttons(turn, ""))
         else:
             turn.end()
@@ -273,7 +282,7 @@ async def _step(turn: Turn, asking: str) -> None:
     tries = int(answers.get("tries", 0)) + 1
     buttons = market_buttons(turn, sector) if asking == "market" else sector_buttons(turn, market)
     if tries <= MAX_RETRIES:
-        turn.goto(f"export.{asking}", market=market, sector=sector, tries=tries)
+        turn.goto(ExportSteps.get(asking), market=market, sector=sector, tries=tries)
         if asking == "market":
             turn.say("export.ask_market_again", *buttons)
         else:

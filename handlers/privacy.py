@@ -15,14 +15,22 @@ from zoneinfo import ZoneInfo
 
 from bot.content.menu import intent_buttons, main_menu
 from bot.dialogue.router import Router, Turn
+from bot.dialogue.steps import Step, StepGroup
 from bot.kb.queries import thai_date
 from bot.line.messages import PostbackAction, postback_data
 from bot.storage.db import Assessment, Subscription
 from bot.storage.privacy import erase_user, load_profile, summary
 
-router = Router("privacy")
 
-CONFIRM_DELETE = "privacy.confirm_delete"
+class PrivacySteps(StepGroup, prefix="privacy"):
+    """Confirming a deletion before anything is erased."""
+
+    confirm_delete = Step()
+
+
+router = Router("privacy", steps=PrivacySteps)
+
+CONFIRM_DELETE = PrivacySteps.confirm_delete
 #: Postback of the delete question: ``action=pdel&a=yes|no``.
 DELETE = "pdel"
 MAX_TRIES = 2

@@ -33,16 +33,27 @@ from sqlalchemy import update
 
 from bot.content.menu import go_button, intent_buttons, main_menu
 from bot.dialogue.router import Router, Turn
+from bot.dialogue.steps import Step, StepGroup
 from bot.line.messages import Action, PostbackAction, postback_data
 from bot.storage.db import Database, Subscription, utcnow
 from bot.storage.privacy import latest_assessment
 
-router = Router("subscriptions")
 
-TOPICS = "subscribe.topics"
-AREA = "subscribe.area"
-CONFIRM = "subscribe.confirm"
-STOP_SOME = "subscribe.stop_some"
+class SubscribeSteps(StepGroup, prefix="subscribe"):
+    """Choosing topics, then the area, then confirming; or choosing topics to stop."""
+
+    topics = Step()
+    area = Step()
+    confirm = Step()
+    stop_some = Step()
+
+
+router = Router("subscriptions", steps=SubscribeSteps)
+
+TOPICS = SubscribeSteps.topics
+AREA = SubscribeSteps.area
+CONFIRM = SubscribeSteps.confirm
+STOP_SOME = SubscribeSteps.stop_some
 
 #: Postback actions (``action=<name>&...``).
 TOGGLE = "subt"  # t=<topic id>: choose or un-choose a topic

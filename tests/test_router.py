@@ -6,11 +6,17 @@ import pytest
 
 from bot.dialogue.router import Dispatcher, Router, Turn
 from bot.dialogue.state import DialogueState
+from bot.dialogue.steps import Step, StepGroup
 from bot.line.events import InboundEvent
 from bot.nlu import Parse
 from tests.helpers import event_of, text_event
 
-flow = Router("flow")
+
+class FlowSteps(StepGroup):
+    ask_goal = Step()
+
+
+flow = Router("flow", steps=FlowSteps)
 basics = Router("basics")
 
 
@@ -18,7 +24,7 @@ basics = Router("basics")
 async def cancel(turn: Turn) -> None: ...
 
 
-@flow.step("ask_goal", accepts=["location"])
+@flow.step(FlowSteps.ask_goal, accepts=["location"])
 async def ask_goal(turn: Turn) -> None: ...
 
 
@@ -111,3 +117,51 @@ def test_shipped_handlers_use_only_existing_reply_keys_and_intents() -> None:
     assert keys and keys <= set(replies.texts), keys - set(replies.texts)
     dispatcher = Dispatcher(load_routers())
     assert set(dispatcher.intents) <= engine.intents | {"out_of_scope"}
+
+
+def test_declared_steps_are_named_by_their_conversation() -> None:
+    class Orders(StepGroup, prefix="orders"):
+        ask_size = Step()
+        confirm = Step()
+
+    assert Orders.ask_size == "orders.ask_size"
+    assert Orders.steps() == ("orders.ask_size", "orders.confirm")
+    assert Orders.get("confirm") == "orders.confirm"
+    with pytest.raises(KeyError):
+        Orders.get("nowhere")
+
+
+def test_a_declared_step_without_a_handler_stops_the_bot_at_start_up() -> None:
+    class Orders(StepGroup, prefix="orders"):
+        ask_size = Step()
+        confirm = Step()
+
+    orders = Router("orders", steps=Orders)
+
+    @orders.step(Orders.ask_size)
+    async def ask_size(turn: Turn) -> None:
+        turn.goto(Orders.confirm)  # would strand the user: nothing answers "orders.confirm"
+
+    with pytest.raises(ValueError, match=r"orders\.confirm of Orders has no handler"):
+        Dispatcher([orders])
+
+
+def test_a_handled_step_that_no_router_declares_stops_the_bot_at_start_up() -> None:
+    class Stray(StepGroup, prefix="stray"):
+        somewhere = Step()
+
+    loose = Router("loose")  # declares no conversation
+
+    @loose.step(Stray.somewhere)
+    async def somewhere(turn: Turn) -> None: ...
+
+    with pytest.raises(ValueError, match=r"stray\.somewhere"):
+        Dispatcher([loose])
+
+
+def test_every_shipped_conversation_step_has_a_handler() -> None:
+    from bot.services import load_routers
+
+    dispatcher = Dispatcher(load_routers())
+    assert "assessment.business_stage" in dispatcher.steps
+    assert "courses.topic" in dispatcher.steps

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from bot.dialogue.state import DialogueState
+from bot.dialogue.steps import Step, StepGroup
 from bot.line.client import LineError, Messenger
 from bot.line.events import InboundEvent
 from bot.line.messages import Action, Message, Text, parse_postback
@@ -97,8 +98,8 @@ class Turn:
         """Answer with a prepared message (Flex, sticker, location, ...)."""
         self.messages.append(message)
 
-    def goto(self, step: str, **answers: Any) -> None:
-        """Move the user's dialogue to ``step``, merging ``answers``."""
+    def goto(self, step: Step, **answers: Any) -> None:
+        """Move the user's dialogue to a declared ``step``, merging ``answers``."""
         merged = dict((self.next_state or self.state).answers)
         merged.update(answers)
         self.next_state = DialogueState(step=step, answers=merged)
@@ -106,6 +107,19 @@ class Turn:
     def end(self) -> None:
         """Close the user's open dialogue."""
         self.next_state = DialogueState()
+
+    async def hand_over(self, intent: str) -> bool:
+        """Let the handler of ``intent`` answer this turn instead (the user changed subject
+        mid-conversation); False when no handler is registered for it."""
+        handler = self.services.dispatcher.intents.get(intent)
+        if handler is None:
+            return False
+        await handler(self)
+        return True
+
+    def can_hand_over(self, intent: str | None) -> bool:
+        """Is there a handler that ``hand_over(intent)`` would run?"""
+        return bool(intent) and intent in self.services.dispatcher.intents
 
 
 @dataclass(frozen=True)
@@ -122,8 +136,12 @@ class StepHandler:
 class Router:
     """A named group of handlers, one per capability module."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, steps: Iterable[type[StepGroup]] | type[StepGroup] = ()) -> None:
         self.name = name
+        #: The conversations this router answers: each of their steps must have a handler.
+        self.step_groups: tuple[type[StepGroup], ...] = (
+            (steps,) if isinstance(steps, type) else tuple(steps)
+        )
         self.intents: dict[str, Handler] = {}
         self.global_intents: set[str] = set()
         self.postbacks: dict[str, Handler] = {}
@@ -166,7 +184,7 @@ class Router:
 
     def step(
         self,
-        name: str,
+        name: Step,
         accepts: Iterable[str] = (),
         claims: Callable[[Turn], bool] | None = None,
     ) -> Callable[[Handler], Handler]:
@@ -205,6 +223,7 @@ class Dispatcher:
     """All routers merged; a duplicate registration is an error at start-up."""
 
     def __init__(self, routers: Iterable[Router]) -> None:
+        routers = list(routers)
         self.intents: dict[str, Handler] = {}
         self.global_intents: set[str] = set()
         self.postbacks: dict[str, Handler] = {}
@@ -230,6 +249,23 @@ class Dispatcher:
                 if self.fallback is not None:
                     raise ValueError(f"router {router.name} declares a second fallback")
                 self.fallback = router.fallback_handler
+        self._check_steps(routers)
+
+    def _check_steps(self, routers: Iterable[Router]) -> None:
+        """Every declared step has a handler and every handled step is declared, so a
+        ``goto`` can never strand a user in a step nothing answers (checked at start-up)."""
+        declared: set[str] = set()
+        for router in routers:
+            for group in router.step_groups:
+                for step in group.steps():
+                    declared.add(step)
+                    if step not in self.steps:
+                        raise ValueError(
+                            f"router {router.name}: step {step} of {group.__name__} has no handler"
+                        )
+        undeclared = sorted(set(self.steps) - declared)
+        if undeclared:
+            raise ValueError(f"steps {undeclared} are handled but no router declares them")
 
     def timeout_handler(self, turn: Turn) -> Handler | None:
         """The handler that explains an expired step, if the user's step just expired."""
