@@ -72,7 +72,8 @@ def cmd_worker(_args: argparse.Namespace) -> int:
         return 2
 
     async def main() -> None:
-        from bot.services import Services, run_worker_process
+        from bot.services import Services
+        from bot.workers import run_worker_process
 
         services = Services.build(settings)
         stop = asyncio.Event()

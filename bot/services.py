@@ -1,5 +1,8 @@
 """The running bot's parts, built once per process from ``Settings``.
 
+This module only builds and holds parts; the loops a process runs with them (the queue
+worker, push notices, housekeeping, following knowledge reloads) are in ``bot.workers``.
+
 Embedded mode (no ``REDIS_URL``): SQLite (or any DATABASE_URL), the
 database-backed local queue and in-memory dialogue state. Shared mode:
 Redis for the queue, de-duplication, locks and dialogue state; any number
@@ -9,11 +12,9 @@ of web and worker processes build the same ``Services`` and cooperate.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import importlib
 import logging
 from dataclasses import dataclass
-from typing import Any
 
 import redis.asyncio as aioredis
 
@@ -21,9 +22,9 @@ from bot.content.replies import Replies
 from bot.dialogue.router import Dispatcher, Router
 from bot.dialogue.state import DialogueStore, MemoryDialogueStore, RedisDialogueStore
 from bot.kb.loader import Knowledge
-from bot.kb.store import KnowledgeStore, ReloadBus, ReloadOutcome, watch
-from bot.line.client import LineClient, Messenger, RetryPolicy
-from bot.nlu import IntentEngine, build_engine
+from bot.kb.store import KnowledgeStore, ReloadBus, ReloadOutcome
+from bot.line.client import LineClient, RetryPolicy
+from bot.nlu import IntentEngine, IntentFileError, build_engine
 from bot.queue.base import EventQueue
 from bot.queue.local_queue import LocalQueue
 from bot.queue.redis_queue import RedisQueue, connect
@@ -134,8 +135,6 @@ class Services:
         The intent files are read again too; if they are broken now, the engine being served
         stays (the problems are logged), exactly like a refused knowledge edit.
         """
-        from bot.nlu import IntentFileError
-
         settings = self.settings
         try:
             engine = await asyncio.to_thread(
@@ -154,15 +153,6 @@ class Services:
         if self.bus is not None:
             return await self.bus.reload_and_announce()
         return await self.kb.reload()
-
-    def start_background(self, stop: asyncio.Event) -> list[asyncio.Task[None]]:
-        """Tasks every process runs: follow knowledge announcements; watch files in development."""
-        tasks: list[asyncio.Task[None]] = []
-        if self.bus is not None:
-            tasks.append(asyncio.create_task(self.bus.run(stop)))
-        if self.settings.kb_watch_enabled:
-            tasks.append(asyncio.create_task(watch(self.kb, stop, self.reload_knowledge)))
-        return tasks
 
     def line_client(self) -> LineClient:
         """The LINE API client (created on first use, closed with the services)."""
@@ -185,83 +175,3 @@ class Services:
             await self.line.close()
         await self.queue.close()
         await self.db.close()
-
-
-async def run_worker(services: Services, messenger: Messenger, stop: asyncio.Event) -> None:
-    """Work the queue with this process's pipeline until ``stop`` is set."""
-    from bot.pipeline.process import Pipeline
-
-    pipeline = Pipeline(services, messenger)
-    log.info(
-        "worker started",
-        extra={
-            "queue": type(services.queue).__name__,
-            "concurrency": services.settings.worker_concurrency,
-        },
-    )
-    jobs = [asyncio.create_task(_housekeeping(pipeline, stop))]
-    if isinstance(messenger, LineClient):
-        jobs.append(asyncio.create_task(_notice_job(services, messenger, stop)))
-    try:
-        await services.queue.run(pipeline.process, pipeline.dead_letter, stop)
-    finally:
-        for job in jobs:
-            job.cancel()
-        for job in jobs:
-            with contextlib.suppress(asyncio.CancelledError):
-                await job
-    log.info("worker stopped")
-
-
-async def run_worker_process(services: Services, messenger: Messenger, stop: asyncio.Event) -> None:
-    """A whole worker process: the queue worker plus the knowledge follower and watcher."""
-    background = services.start_background(stop)
-    try:
-        await run_worker(services, messenger, stop)
-    finally:
-        stop.set()
-        await asyncio.gather(*background, return_exceptions=True)
-
-
-async def _notice_job(services: Services, sender: LineClient, stop: asyncio.Event) -> None:
-    """Push notices on the worker: after every knowledge reload and every
-    ``NOTIFY_INTERVAL_SECONDS`` (so notices held by quiet hours go out in the morning).
-    A lease in the database lets only one process run it at a time."""
-    from bot.notices.runner import NoticeRunner
-
-    runner = NoticeRunner(services, sender)
-    wake = asyncio.Event()
-
-    async def reloaded(_knowledge: Knowledge) -> None:
-        wake.set()
-
-    services.kb.on_change(reloaded)
-    interval = services.settings.notify_interval_seconds
-    trigger = "start"
-    while not stop.is_set():
-        if trigger != "start" or interval > 0:
-            try:
-                await runner.run(trigger=trigger)
-            except Exception as exc:  # the next wake-up tries again; nothing is lost
-                log.warning("notice run failed", extra={"error": type(exc).__name__})
-        waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
-        _done, pending = await asyncio.wait(
-            waiters, timeout=interval or None, return_when=asyncio.FIRST_COMPLETED
-        )
-        for w in pending:
-            w.cancel()
-        trigger = "reload" if wake.is_set() else "schedule"
-        wake.clear()
-
-
-async def _housekeeping(pipeline: Any, stop: asyncio.Event, every: float = 3600.0) -> None:
-    """Prune old event-log rows and dead letters, hourly, while the worker runs."""
-    while not stop.is_set():
-        try:
-            logs_gone, dead_gone = await pipeline.prune()
-            if logs_gone or dead_gone:
-                log.info("pruned old records", extra={"event_log": logs_gone, "dead": dead_gone})
-        except Exception as exc:
-            log.warning("pruning failed", extra={"error": type(exc).__name__})
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), every)

@@ -23,9 +23,10 @@ from typing import Any
 import httpx
 import uvicorn
 
-from bot.services import Services, run_worker_process
+from bot.services import Services
 from bot.settings import Settings
 from bot.web.app import create_app, sign
+from bot.workers import run_worker_process
 
 ROOT = Path(__file__).resolve().parent.parent
 

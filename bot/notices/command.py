@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import TextIO
 
+from bot.notices.runner import NoticeRunner, history
 from bot.services import Services
 from bot.settings import Settings
 
@@ -18,8 +19,6 @@ async def notify(
     settings: Settings, out: TextIO, *, dry_run: bool, show_history: bool, as_json: bool
 ) -> int:
     """Run (or preview) one notice run and print what it did; exit status 0 unless it failed."""
-    from bot.notices.runner import NoticeRunner, history
-
     services = Services.build(settings)
     try:
         if show_history:

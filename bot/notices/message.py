@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from bot.content.cards import carousel, course_bubble
 from bot.content.menu import go_button
 from bot.content.replies import Replies
 from bot.kb.loader import Knowledge
@@ -17,8 +18,6 @@ from bot.line.messages import Message, Text
 
 def digest_messages(courses: Sequence[Course], kb: Knowledge, replies: Replies) -> list[Message]:
     """An introduction naming the new courses, then a carousel of their cards."""
-    from bot.content.cards import carousel, course_bubble
-
     if len(courses) == 1:
         intro = replies.text("notices.intro_one", name=courses[0].name.th)
     else:

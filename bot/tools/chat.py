@@ -35,9 +35,11 @@ from bot.line.messages import (
     Text,
     UriAction,
 )
+from bot.pipeline.process import Pipeline
 from bot.queue.base import QueuedEvent
 from bot.services import Services
 from bot.settings import Settings
+from bot.storage.migrate import upgrade
 
 _LOCATION = re.compile(r"^@\s*(-?\d+(?:\.\d+)?)\s*,\s*(-?\d+(?:\.\d+)?)\s*$")
 
@@ -211,11 +213,7 @@ def build_event(
 
 async def chat(settings: Settings, user_id: str, stdin: TextIO, out: TextIO) -> None:
     """Run the conversation loop until end of input (or ``/quit``)."""
-    from bot.pipeline.process import Pipeline
-
     if settings.uses_sqlite:
-        from bot.storage.migrate import upgrade
-
         await asyncio.to_thread(upgrade, settings)
     services = Services.build(settings)
     console = ConsoleMessenger(out)

@@ -27,9 +27,10 @@ from bot import logs
 from bot.line.client import Messenger
 from bot.line.events import EnvelopeError, parse_envelope
 from bot.queue.base import QueueUnavailable
-from bot.services import Services, run_worker
+from bot.services import Services
 from bot.settings import Settings
 from bot.web import admin
+from bot.workers import run_worker, start_background
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +122,7 @@ def create_app(settings: Settings | None = None, messenger: Messenger | None = N
             target = messenger or services.line_client()
             worker = asyncio.create_task(run_worker(services, target, stop))
         app.state.services = services
-        background = services.start_background(stop)
+        background = start_background(services, stop)
         try:
             yield
         finally:
