@@ -15,6 +15,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.paths import default_folder
+
 #: Secret used to sign webhook bodies in local mode (documented in README; never valid on LINE).
 LOCAL_DEV_SECRET = "local-development-secret"
 LOCAL_DEV_TOKEN = "local-development-token"
@@ -64,8 +66,10 @@ class Settings(BaseSettings):
     redis_prefix: str = "bot"
     data_dir: Path = Path("data")
     database_url: str | None = None
-    knowledge_dir: Path = Path("knowledge")
-    intents_dir: Path = Path("intents")
+    #: ./knowledge and ./intents when the working directory has them, else the copies an
+    #: installed package carries (see bot/paths.py).
+    knowledge_dir: Path = Field(default_factory=lambda: default_folder("knowledge"))
+    intents_dir: Path = Field(default_factory=lambda: default_folder("intents"))
     admin_token: SecretStr | None = None
 
     log_level: str = "INFO"
