@@ -276,3 +276,25 @@ def test_buddhist_era_year_in_a_date_is_explained(kb_copy: Path) -> None:
         rf"{re.escape(str(courses))}:{line}: course-[a-z0-9-]+\.schedule\.start_date: '{int(match[1]) + 543}-{match[2]}' looks like a Buddhist-era year; dates here use the Gregorian year",
         problems,
     )
+
+
+def test_reply_key_missing_from_a_capability_file_is_named_there(kb_copy: Path) -> None:
+    subscriptions = kb_copy / "replies" / "subscriptions.yaml"
+    _edit(subscriptions, "  button_done: ", "  button_finished: ")
+    problems = "\n".join(_problems(kb_copy))
+    assert re.search(
+        rf"{re.escape(str(subscriptions))}:1: subscribe.button_done: the code uses this reply key"
+        r" \(handlers/subscriptions.py:\d+\) but no reply file has it; put it back under subscribe:",
+        problems,
+    )
+
+
+def test_placeholder_in_a_menu_label_is_refused(kb_copy: Path) -> None:
+    """Menu labels are read through ``r = turn.reply_text``; the code fills nothing in."""
+    replies = kb_copy / "replies.yaml"
+    line = _edit(replies, 'help: "เมนูหลัก"', 'help: "เมนูหลัก {name}"')
+    problems = "\n".join(_problems(kb_copy))
+    assert (
+        f"{replies}:{line}: menu.help: placeholder {{name}} is not supplied by the code"
+        " (it supplies: none)"
+    ) in problems

@@ -15,6 +15,30 @@ import string
 from dataclasses import dataclass
 from typing import Any
 
+#: The first part of every reply key (the top-level groups of replies.yaml and replies/*.yaml).
+#: Declared here, in code, so that ``bot kb validate`` recognises a key wherever the code names
+#: it, even when an operator has deleted the whole group from the files.
+REPLY_NAMESPACES = frozenset(
+    {
+        "greeting",
+        "chat_events",
+        "fallback",
+        "errors",
+        "menu",
+        "assessment",
+        "cards",
+        "centres",
+        "courses",
+        "export",
+        "help",
+        "notices",
+        "privacy",
+        "staff",
+        "subscribe",
+        "unsubscribe",
+    }
+)
+
 
 class ContentError(ValueError):
     """A knowledge file is unusable; the message names the file, line and field."""

@@ -25,7 +25,7 @@ from bot.content.replies import ContentError, Replies
 from bot.kb.assessment_schema import AssessmentDef, load_assessment
 from bot.kb.geo import GeoIndex
 from bot.kb.places import Gazetteer
-from bot.kb.reply_usage import code_root, reply_uses
+from bot.kb.reply_usage import code_root, scan_code
 from bot.kb.schemas import (
     CENTRE_COLUMNS,
     CENTRE_REQUIRED_COLUMNS,
@@ -315,9 +315,7 @@ def load_replies(path: Path) -> Replies:
     ``path`` is a knowledge folder (replies.yaml plus replies/*.yaml) or one file.
     """
     if path.is_dir():
-        main, problems = read_yaml(path / "replies.yaml", _label(path, "replies.yaml"))
-        replies, more = _all_replies(path, main, code_root())
-        problems += more
+        replies, problems = validate_replies(path)
     else:
         doc, problems = read_yaml(path)
         replies = None
@@ -326,6 +324,18 @@ def load_replies(path: Path) -> Replies:
     if replies is None or problems:
         raise ContentError("\n".join(str(p) for p in problems))
     return replies
+
+
+def validate_replies(
+    folder: Path, root: Path | None = None
+) -> tuple[Replies | None, list[Problem]]:
+    """The reply files of a knowledge folder, checked as ``bot kb validate`` checks them.
+
+    Only the replies (milliseconds, no places or intents), so a test can try every key.
+    """
+    main, problems = read_yaml(folder / "replies.yaml", _label(folder, "replies.yaml"))
+    replies, more = _all_replies(folder, main, root or code_root())
+    return replies, problems + more
 
 
 def _all_replies(
@@ -343,7 +353,11 @@ def _all_replies(
             docs.append(doc)
     texts: dict[str, tuple[str, ...]] = {}
     owners: dict[str, Located] = {}
+    groups: dict[str, Located] = {}
     for doc in docs:
+        if isinstance(doc.data, dict):
+            for name in doc.data:
+                groups.setdefault(str(name), doc)
         part, bad = _read_replies(doc)
         problems += bad
         if part is None:
@@ -363,35 +377,82 @@ def _all_replies(
                 continue
             texts[key] = variants
             owners[key] = doc
+            parts = key.split(".")
+            for end in range(1, len(parts)):
+                groups.setdefault(".".join(parts[:end]), doc)
     replies = Replies(texts=texts, source=str(folder / "replies"))
-    problems += check_reply_usage(main, replies, root, owners)
+    problems += check_reply_usage(main, replies, root, owners, groups)
     return replies, problems
 
 
 def check_reply_usage(
-    doc: Located, replies: Replies, root: Path, owners: dict[str, Located] | None = None
+    doc: Located,
+    replies: Replies,
+    root: Path,
+    owners: dict[str, Located] | None = None,
+    groups: dict[str, Located] | None = None,
 ) -> list[Problem]:
     """Keys the code uses must exist; placeholders must be ones the code supplies.
 
-    ``owners`` maps a key to the file that defines it (default: ``doc``).
+    ``owners`` maps a key to the file that defines it, ``groups`` a group (``menu``,
+    ``cards.status``) to the file that holds it (default: ``doc``): a missing key is reported
+    in the file of its nearest group, where the operator deleted or renamed it. A key the
+    code builds at run time without a fallback is reported at its Python line: no edit of
+    the files can be checked against it.
     """
     owners = owners or {}
-    problems: list[Problem] = []
+    groups = groups or {}
+    scan = scan_code(root)
+    if not scan.files:
+        return [
+            Problem(
+                str(root),
+                1,
+                "(code)",
+                "no Python source of bot/ or handlers/ here: the reply keys cannot be checked",
+            )
+        ]
+    problems: list[Problem] = [
+        Problem(
+            built.file,
+            built.line,
+            built.source,
+            "a reply key built at run time that validation cannot check; write each key out"
+            " in full, or test `key in replies` first and fall back when it is missing",
+        )
+        for built in scan.unchecked
+    ]
     supplied: dict[str, set[str]] = {}
     open_keys: set[str] = set()
-    for use in reply_uses(root):
+    reported: set[str] = set()
+    for use in scan.uses:
         if use.key not in replies.texts:
+            if use.key in reported:
+                continue
+            reported.add(use.key)
+            parts = use.key.split(".")
+            group = next(
+                (
+                    g
+                    for end in range(len(parts) - 1, 0, -1)
+                    if (g := ".".join(parts[:end])) in groups
+                ),
+                None,
+            )
+            home = groups[group] if group else doc
+            hint = f"; put it back under {group}:" if group else " (replies.yaml or replies/*.yaml)"
             problems.append(
                 Problem(
-                    doc.file,
+                    home.file,
                     1,
                     use.key,
-                    f"the code uses this reply key ({use.where}) but no reply file has it"
-                    " (replies.yaml or replies/*.yaml)",
+                    f"the code uses this reply key ({use.where}) but no reply file has it{hint}",
                 )
             )
             continue
-        supplied.setdefault(use.key, set()).update(use.params)
+        names = supplied.setdefault(use.key, set())
+        if use.params_known:
+            names.update(use.params)
         if use.open_params:
             open_keys.add(use.key)
     for key, names in supplied.items():
