@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
+from jsonschema import Draft202012Validator
 from linebot.v3.messaging import (
     ApiClient,
     ApiException,
@@ -43,8 +44,9 @@ from linebot.v3.messaging import (
 from . import FakeLine, Recorded
 from .validate import (
     SPEC_PATH,
-    SchemaCompiler,
+    ComponentSchemas,
     SpecError,
+    format_path,
     load_validator,
     utf16_len,
 )
@@ -987,8 +989,8 @@ def test_validator_is_compiled_once() -> None:
         assert a._validator is b._validator
 
 
-def test_compiler_nullable_and_additional_properties() -> None:
-    compiler = SchemaCompiler(
+def test_schemas_nullable_and_additional_properties() -> None:
+    schemas = ComponentSchemas(
         {
             "Thing": {
                 "type": "object",
@@ -1001,7 +1003,7 @@ def test_compiler_nullable_and_additional_properties() -> None:
             },
         }
     )
-    check = compiler.ref("#/components/schemas/Thing")
+    check = schemas.check({"$ref": "#/components/schemas/Thing"})
 
     def problems(value: Any) -> list[str]:
         out: list[tuple[tuple[str | int, ...], str]] = []
@@ -1016,11 +1018,160 @@ def test_compiler_nullable_and_additional_properties() -> None:
     assert problems({}) == ["is required"]
 
 
-def test_compiler_rejects_unknown_keywords() -> None:
+def test_schemas_reject_unknown_keywords() -> None:
     with pytest.raises(SpecError):
-        SchemaCompiler({"X": {"type": "object", "patternProperties": {}}}).ref(
-            "#/components/schemas/X"
+        ComponentSchemas({"X": {"type": "object", "patternProperties": {}}}).check(
+            {"$ref": "#/components/schemas/X"}
         )
+
+
+def _problems(schemas: ComponentSchemas, name: str, value: Any) -> list[str]:
+    out: list[tuple[tuple[str | int, ...], str]] = []
+    schemas.check({"$ref": f"#/components/schemas/{name}"})(value, (), out)
+    return [f"{format_path(p)}: {m}" if p else m for p, m in out]
+
+
+def test_schemas_convert_the_openapi_dialect() -> None:
+    schemas = ComponentSchemas(
+        {
+            "Thing": {
+                "type": "object",
+                "properties": {
+                    "size": {"type": "string", "enum": ["s", "m"], "nullable": True},
+                    "ratio": {"type": "number", "minimum": 0, "exclusiveMinimum": True},
+                    "cap": {"type": "integer", "maximum": 10, "exclusiveMaximum": False},
+                    "big": {"type": "integer", "format": "int64"},
+                    "at": {"type": "string", "format": "date-time"},
+                    "link": {"$ref": "#/components/schemas/Link", "nullable": False},
+                },
+            },
+            "Link": {"type": "string", "format": "uri", "nullable": True},
+        }
+    )
+    assert _problems(schemas, "Thing", {"size": None, "ratio": 0.5, "cap": 10, "link": None}) == []
+    assert (
+        _problems(schemas, "Thing", {"link": "tel:+6621234567", "at": "2026-01-02T03:04:05Z"}) == []
+    )
+    assert _problems(schemas, "Thing", {"size": "xl", "ratio": 0, "cap": 11}) == [
+        "size: must be one of: 's', 'm', None (got 'xl')",
+        "ratio: must be > 0 (got 0)",
+        "cap: must be <= 10 (got 11)",
+    ]
+    assert _problems(schemas, "Thing", {"big": 2**63, "at": "yesterday", "link": "no scheme"}) == [
+        "big: must be an int64 (-2**63 to 2**63-1), got 9223372036854775808",
+        "at: must be an RFC 3339 date-time (got 'yesterday')",
+        "link: must be an absolute URI (got 'no scheme')",
+    ]
+    assert _problems(schemas, "Thing", []) == ["must be an object"]
+
+
+PETS: dict[str, Any] = {
+    "Pet": {
+        "type": "object",
+        "required": ["kind"],
+        "properties": {"kind": {"type": "string"}, "name": {"type": "string"}},
+        "discriminator": {
+            "propertyName": "kind",
+            "mapping": {
+                "cat": "#/components/schemas/Cat",
+                "kitten": "#/components/schemas/Cat",
+                "dog": "#/components/schemas/Dog",
+            },
+        },
+    },
+    "Cat": {"allOf": [{"$ref": "#/components/schemas/Pet"}, {"required": ["meow"]}]},
+    "Dog": {
+        "type": "object",
+        "allOf": [
+            {"$ref": "#/components/schemas/Pet"},
+            {
+                "type": "object",
+                "properties": {
+                    "friends": {"type": "array", "items": {"$ref": "#/components/schemas/Pet"}}
+                },
+            },
+        ],
+    },
+}
+
+
+def test_schemas_dispatch_on_the_discriminator() -> None:
+    schemas = ComponentSchemas(PETS)
+    assert _problems(schemas, "Pet", {"kind": "kitten", "meow": True}) == []
+    assert _problems(schemas, "Pet", {"kind": "cat", "name": 5}) == [
+        "meow: is required",
+        "name: must be a string",  # the base's own properties are checked too
+    ]
+    assert _problems(schemas, "Pet", {"kind": "fish"}) == [
+        "kind: unknown Pet kind 'fish'; expected one of: cat, dog, kitten"
+    ]
+    assert _problems(schemas, "Pet", {"name": "x"}) == [
+        "kind: is required (Pet kind: one of cat, dog, kitten)"
+    ]
+    # Recursion through the base dispatches again, inside the concrete schema too.
+    assert _problems(schemas, "Dog", {"kind": "dog", "friends": [{"kind": "cat"}]}) == [
+        "friends[0].meow: is required"
+    ]
+    # A concrete schema used directly checks that the value maps to it.
+    assert _problems(schemas, "Cat", {"kind": "dog", "meow": 1}) == [
+        "kind: must be 'cat' or 'kitten' here (Cat), got 'dog'"
+    ]
+    assert _problems(schemas, "Cat", {"meow": 1}) == ["kind: is required"]
+
+
+@pytest.mark.parametrize(
+    "schemas",
+    [
+        {"X": {"type": "object", "discriminator": {"propertyName": "t"}}},
+        {"X": {"type": "object", "properties": {"a": {"$ref": "#/components/schemas/Nope"}}}},
+        {"X": {"type": "object", "properties": {"a": {"$ref": "other.yml#/X"}}}},
+        {"X": {"type": "number", "minimum": 0, "exclusiveMinimum": 0}},
+        {"X": {"type": ["string", "null"]}},
+        {"X": {"type": "object", "const": {}}},
+    ],
+)
+def test_schemas_refuse_what_they_cannot_convert(schemas: dict[str, Any]) -> None:
+    with pytest.raises(SpecError):
+        ComponentSchemas(schemas)
+
+
+def test_converted_spec_is_plain_json_schema() -> None:
+    """Every converted component is valid JSON Schema 2020-12, with no OpenAPI keyword
+    left for jsonschema to ignore silently."""
+    schemas = load_validator().schemas
+    resources = schemas.resources
+    assert len(resources) == len(schemas.schemas) > 200
+    left: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            left.update(k for k in node if k in ("nullable", "discriminator", "externalDocs"))
+            for k, v in node.items():
+                if k != "x-discriminator":  # its mapping holds the concrete schemas
+                    walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    for schema in resources.values():
+        Draft202012Validator.check_schema(schema)
+        walk(schema)
+    assert left == set()
+    assert "x-discriminator" in resources["https://fakeline.invalid/schemas/Message"]
+
+
+def test_message_problems_are_cached_per_message_not_per_path() -> None:
+    validator = load_validator()
+    op = validator.operations["pushMessage"]
+    bad = {"type": "text", "text": "x", "emojis": "nope"}
+    body = {"to": "U" + "1" * 32, "messages": [text(), bad, bad]}
+    raw = json.dumps(body).encode()
+    for _ in range(2):  # the second time every message comes from the cache
+        _, issues = validator.validate(op, {}, {}, {}, "application/json", raw)
+        assert [(i.property, i.message) for i in issues if i.property != "X-Line-Retry-Key"] == [
+            ("messages[1].emojis", "must be an array"),
+            ("messages[2].emojis", "must be an array"),
+        ]
 
 
 def test_spec_body_schemas_cover_discriminated_bases() -> None:

@@ -4,28 +4,50 @@ Why this exists: the fake is the only stand-in for LINE in the test suite, so a 
 that real LINE would reject has to be caught here, not in production. Three layers:
 
 1. LINE's own OpenAPI 3.0 spec (``messaging-api.yml`` beside this file, vendored and
-   unmodified). Schemas are compiled once into plain Python closures (one per schema,
-   cached), so a request costs a walk over its JSON and nothing else.
+   unmodified), checked by the maintained ``jsonschema`` library (Draft 2020-12) with a
+   ``referencing`` registry holding the spec's component schemas.
 2. Documented limits the spec does not encode (text length, quick reply labels, flex
    size, postback data bytes, ...): :func:`message_limit_issues`.
 3. Our product policy (retry key required on push/multicast/narrowcast/broadcast) and
    LINE's id formats: :func:`policy_issues`.
 
-Polymorphism: the spec writes it as ``discriminator`` + ``mapping`` on a base schema
-(``Message``, ``Action``, ``FlexComponent``...) whose concrete schemas ``allOf`` the
-base. Plain JSON-Schema validators ignore ``discriminator`` and would accept a text
-message without ``text``. Here, validating against a discriminated base picks the
-concrete schema by the property value (an unknown value is an error) and validates
-against it; inside that concrete schema the base is checked *without* dispatching again
-(no infinite recursion), but the discriminator value must be one that maps to that
-concrete schema, so e.g. a carousel item ``{"type": "box"}`` (items are ``FlexBubble``)
-is rejected too.
+Why jsonschema: schema validation is a solved problem, and a home-made compiler of the
+spec was over 600 lines to keep correct. How: jsonschema speaks JSON Schema, not OpenAPI
+3.0's dialect of it, so :class:`ComponentSchemas` converts each component schema once,
+at load time, into one registry resource:
 
-OpenAPI 3.0 specifics handled: ``nullable``, boolean ``exclusiveMinimum/Maximum``,
-``$ref`` siblings ignored, ``format`` (int32/int64 ranges, uri, uuid, date-time).
-``additionalProperties`` is applied exactly as written (absent means allowed). Any
-schema keyword this module does not understand makes loading fail, so a future spec
-cannot silently be checked less strictly.
+- ``nullable: true`` adds ``"null"`` to ``type`` (and ``None`` to ``enum``); boolean
+  ``exclusiveMinimum/Maximum`` take the numeric form; siblings of ``$ref`` are dropped
+  (OpenAPI 3.0 ignores them), and so are annotations.
+- ``format``: our own ``FormatChecker`` checks int32/int64 ranges, uri, uuid, date-time
+  and date (jsonschema's ``uri`` needs an optional package and is stricter than LINE,
+  which takes ``tel:`` and ``line:`` URIs); other formats (``double``) are annotations.
+- ``discriminator`` + ``mapping``: JSON Schema ignores it and would accept a text
+  message without ``text``. A discriminated base (``Message``, ``Action``,
+  ``FlexComponent``...) becomes a dispatching schema with the keyword ``x-discriminator``,
+  added with :func:`jsonschema.validators.extend`: it picks the concrete schema by the
+  property value (an unknown value is an error) and validates against it. A concrete
+  schema ``allOf``-s its base; there the base is inlined without its dispatch (which
+  would lead back to the concrete schema), plus an ``enum`` of the values that map to
+  this concrete schema, so e.g. a carousel item ``{"type": "box"}`` (items are
+  ``FlexBubble``) is rejected too. ``allOf`` members are merged into their parent where
+  that means the same (:func:`_fold`): fewer levels for jsonschema to walk.
+- ``required`` is replaced by a keyword that reports the missing property's own path,
+  as LINE's error ``details`` do; every other error is reworded LINE-style by
+  :func:`_describe` (``messages[0].text: is required``).
+
+Keywords outside OpenAPI 3.0's Schema Object (``patternProperties``, ``const``...) make
+loading fail with :class:`SpecError`, so a future spec cannot silently be checked less
+strictly.
+
+Speed: jsonschema interprets the schema on every call, one ``descend`` per JSON value, so
+it is about 12 times slower than the closures this module used to compile (a typical
+reply, two text messages and six quick replies: 0.5 ms instead of 0.04; a 12-bubble flex
+carousel: 9-10 ms instead of 0.8). A validator is built once per schema (each
+operation's body and parameters) and shared, and the problems found in each message are
+cached by its JSON text (:data:`MESSAGE_CACHE_SIZE`): bots send the same cards again and
+again, and then a reply costs 0.06 ms and the carousel 0.6 ms, mostly JSON parsing and
+the layer-2 walk.
 """
 
 from __future__ import annotations
@@ -33,12 +55,15 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
 import yaml
+from jsonschema import Draft202012Validator, FormatChecker, ValidationError, validators
+from referencing import Registry
+from referencing.jsonschema import DRAFT202012
 
 SPEC_PATH: Final = Path(__file__).with_name("messaging-api.yml")
 
@@ -46,10 +71,7 @@ PathT = tuple[str | int, ...]
 """Location of a value inside a request body, e.g. ``("messages", 0, "text")``."""
 
 Sink = list[tuple[PathT, str]]
-"""Where compiled checks append ``(path, message)`` problems."""
-
-Check = Callable[[Any, PathT, Sink], None]
-"""A compiled schema: ``check(value, path, sink)`` appends problems to ``sink``."""
+"""Where checks append ``(path, message)`` problems."""
 
 
 class SpecError(Exception):
@@ -95,6 +117,11 @@ UUID_RE: Final = re.compile(
     r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 )
 
+MESSAGE_CACHE_SIZE: Final = 512
+"""Messages whose schema problems are remembered, by their JSON text (jsonschema takes
+about 0.2 ms for a small message and 10 ms for a big carousel; the benchmarks send
+hundreds of requests per second through the fake, mostly the same messages)."""
+
 RETRY_KEY_HEADER: Final = "x-line-retry-key"
 RETRY_KEY_REQUIRED_FOR: Final = frozenset({"pushMessage", "multicast", "narrowcast", "broadcast"})
 """Product policy: every send that LINE lets us make idempotent must carry a retry key."""
@@ -117,626 +144,379 @@ def format_path(path: PathT) -> str:
 
 
 # --------------------------------------------------------------------------------------
-# Schema compiler
+# jsonschema, extended for OpenAPI: discriminator dispatch, required at the property's
+# path, OpenAPI's formats, LINE-style messages
 # --------------------------------------------------------------------------------------
-_MISSING: Final = object()
+# `validator` is Any: jsonschema's Validator protocol does not declare `descend`.
+def _discriminate(
+    validator: Any, disc: Mapping[str, Any], instance: Any, schema: Mapping[str, Any]
+) -> Iterator[ValidationError]:
+    """``x-discriminator``: validate against the schema the property value maps to."""
+    if not isinstance(instance, dict):
+        return  # `type` reports it
+    prop, mapping = disc["propertyName"], disc["mapping"]
+    value = instance.get(prop)
+    target = mapping.get(value) if isinstance(value, str) else None
+    if target is not None:
+        yield from validator.descend(instance, target)
+        return
+    allowed = ", ".join(sorted(mapping))
+    if prop not in instance:
+        yield ValidationError(f"is required ({disc['name']} {prop}: one of {allowed})", path=[prop])
+    else:
+        problem = f"unknown {disc['name']} {prop} {value!r}; expected one of: {allowed}"
+        yield ValidationError(problem, path=[prop])
 
-_IGNORED_KEYWORDS: Final = frozenset(
-    {
-        "description",
-        "externalDocs",
-        "example",
-        "examples",
-        "default",
-        "title",
-        "readOnly",
-        "writeOnly",
-        "deprecated",
-        "xml",
-    }
-)
-_KNOWN_KEYWORDS: Final = (
-    frozenset(
-        {
-            "type",
-            "nullable",
-            "enum",
-            "format",
-            "minLength",
-            "maxLength",
-            "pattern",
-            "minimum",
-            "maximum",
-            "exclusiveMinimum",
-            "exclusiveMaximum",
-            "multipleOf",
-            "items",
-            "minItems",
-            "maxItems",
-            "uniqueItems",
-            "properties",
-            "required",
-            "additionalProperties",
-            "minProperties",
-            "maxProperties",
-            "allOf",
-            "oneOf",
-            "anyOf",
-            "not",
-            "$ref",
-            "discriminator",
-        }
-    )
-    | _IGNORED_KEYWORDS
-)
 
-_INT_RANGES: Final = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1)}
+def _required(
+    validator: Any, required: Sequence[str], instance: Any, schema: Mapping[str, Any]
+) -> Iterator[ValidationError]:
+    """``required``, reported at the missing property (LINE's ``details`` do so)."""
+    if isinstance(instance, dict):
+        for name in required:
+            if name not in instance:
+                yield ValidationError("is required", path=[name])
+
+
+_LineValidator: Final = validators.extend(
+    Draft202012Validator, {"x-discriminator": _discriminate, "required": _required}
+)
+_WORDED_HERE: Final = frozenset({"x-discriminator", "required"})
+
+
+def _matches(rx: re.Pattern[str]) -> Callable[[Any], bool]:
+    return lambda x: not isinstance(x, str) or rx.match(x) is not None
+
+
+def _within(lo: int, hi: int) -> Callable[[Any], bool]:
+    return lambda x: isinstance(x, bool) or not isinstance(x, (int, float)) or lo <= x <= hi
+
+
 # A URI needs a scheme and no whitespace/control characters. Deliberately no stricter:
 # LINE accepts https, http, tel and line schemes in actions, and the spec says only "uri".
 _URI_RE: Final = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:[^\s\x00-\x1f\x7f]*$")
 _DATE_TIME_RE: Final = re.compile(
     r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"
 )
-_DATE_RE: Final = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_STRING_FORMATS: Final[dict[str, tuple[re.Pattern[str], str]]] = {
-    "uri": (_URI_RE, "must be an absolute URI"),
-    "uuid": (UUID_RE, "must be a UUID (hex with hyphens)"),
-    "date-time": (_DATE_TIME_RE, "must be an RFC 3339 date-time"),
-    "date": (_DATE_RE, "must be a date (YYYY-MM-DD)"),
+_FORMATS: Final[dict[str, tuple[Callable[[Any], bool], str]]] = {
+    "int32": (_within(-(2**31), 2**31 - 1), "must be an int32 (-2**31 to 2**31-1)"),
+    "int64": (_within(-(2**63), 2**63 - 1), "must be an int64 (-2**63 to 2**63-1)"),
+    "uri": (_matches(_URI_RE), "must be an absolute URI"),
+    "uuid": (_matches(UUID_RE), "must be a UUID (hex with hyphens)"),
+    "date-time": (_matches(_DATE_TIME_RE), "must be an RFC 3339 date-time"),
+    "date": (_matches(re.compile(r"^\d{4}-\d{2}-\d{2}$")), "must be a date (YYYY-MM-DD)"),
 }
+FORMATS: Final = FormatChecker(formats=())
+"""The formats this module checks; the spec's others (``double``...) are annotations."""
+for _format, (_test, _) in _FORMATS.items():
+    FORMATS.checks(_format)(_test)
 
-
-def _is_integer(x: Any) -> bool:
-    if isinstance(x, bool):
-        return False
-    return isinstance(x, int) or (isinstance(x, float) and x.is_integer())
-
-
-def _is_number(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool)
-
-
-_TYPE_TESTS: Final[dict[str, tuple[Callable[[Any], bool], str]]] = {
-    "object": (lambda x: isinstance(x, dict), "must be an object"),
-    "array": (lambda x: isinstance(x, list), "must be an array"),
-    "string": (lambda x: isinstance(x, str), "must be a string"),
-    "integer": (_is_integer, "must be an integer"),
-    "number": (_is_number, "must be a number"),
-    "boolean": (lambda x: isinstance(x, bool), "must be a boolean"),
+_TYPE_MESSAGES: Final = {
+    t: f"must be {'an' if t[0] in 'aeiou' else 'a'} {t}"
+    for t in ("object", "array", "string", "integer", "number", "boolean")
 }
+_MESSAGES: Final = {
+    "enum": "must be one of: {shown} (got {x!r})",
+    "minLength": "must be at least {want} characters",
+    "maxLength": "must be at most {want} characters (got {n})",
+    "minItems": "must have at least {want} item(s)",
+    "maxItems": "must have at most {want} items (got {n})",
+    "pattern": "must match {want}",
+    "minimum": "must be >= {want} (got {x})",
+    "maximum": "must be <= {want} (got {x})",
+    "exclusiveMinimum": "must be > {want} (got {x})",
+    "exclusiveMaximum": "must be < {want} (got {x})",
+    "multipleOf": "must be a multiple of {want}",
+    "uniqueItems": "items must be unique",
+    "minProperties": "must have at least {want} properties",
+    "maxProperties": "must have at most {want} properties",
+    "oneOf": "must match exactly one allowed schema",
+    "anyOf": "must match at least one allowed schema",
+    "not": "must not match the excluded schema",
+}
+"""LINE-style wording of jsonschema's errors, by keyword."""
+
+
+def _describe(error: ValidationError) -> Iterator[tuple[PathT, str]]:
+    """One jsonschema error as ``(path, message)`` problems."""
+    path: PathT = tuple(error.path)
+    kw, want, x = error.validator, error.validator_value, error.instance
+    if kw == "additionalProperties":  # `false` (a schema descends): name each extra
+        known = error.schema.get("properties") or {}
+        yield from (
+            ((*path, name), "is not an allowed property") for name in x if name not in known
+        )
+        return
+    if kw in _WORDED_HERE:
+        message = error.message
+    elif kw == "type":
+        type_name = want if isinstance(want, str) else want[0]  # [type, "null"]: nullable
+        message = _TYPE_MESSAGES[type_name] + (", not null" if x is None else "")
+    elif kw == "enum" and "x-concrete" in error.schema:  # see ComponentSchemas._base_of
+        expected = " or ".join(repr(v) for v in want)
+        message = f"must be {expected} here ({error.schema['x-concrete']}), got {x!r}"
+    elif kw == "format":
+        message = _FORMATS[want][1] + (f" (got {x[:80]!r})" if isinstance(x, str) else f", got {x}")
+    elif kw in ("minLength", "minItems") and want <= 1:
+        message = "may not be empty"
+    elif kw in _MESSAGES:
+        shown = ", ".join(repr(v) for v in want) if kw == "enum" else ""
+        n = len(x) if isinstance(x, (str, list, dict)) else 0
+        message = _MESSAGES[kw].format(want=want, x=x, n=n, shown=shown)
+    else:  # a keyword the conversion does not produce
+        message = error.message
+    yield path, message
+
+
+class SchemaCheck:
+    """A jsonschema validator for one schema, built once and shared between threads;
+    ``check(value, path, sink)`` appends the value's problems to ``sink``.
+
+    With ``cache_size``, problems are remembered by the value's JSON text (an exact key:
+    ``true`` is not ``1``), least recently used out first: validation is a pure function
+    of the value, and jsonschema interprets the schema anew on every call.
+    """
+
+    def __init__(
+        self, schema: Mapping[str, Any], registry: Registry[Any], cache_size: int = 0
+    ) -> None:
+        self._validator = _LineValidator(schema, registry=registry, format_checker=FORMATS)
+        self._cached = functools.lru_cache(cache_size)(self._issues_in) if cache_size else None
+
+    def _issues(self, value: Any) -> tuple[tuple[PathT, str], ...]:
+        return tuple(i for e in self._validator.iter_errors(value) for i in _describe(e))
+
+    def _issues_in(self, text: str) -> tuple[tuple[PathT, str], ...]:
+        return self._issues(json.loads(text))
+
+    def __call__(self, value: Any, path: PathT, out: Sink) -> None:
+        if self._cached is None:
+            found = self._issues(value)
+        else:
+            found = self._cached(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
+        out.extend(((*path, *p), m) for p, m in found)
+
+
+# --------------------------------------------------------------------------------------
+# OpenAPI 3.0 schemas -> JSON Schema 2020-12
+# --------------------------------------------------------------------------------------
+_REF_PREFIX: Final = "#/components/schemas/"
+_URI: Final = "https://fakeline.invalid/schemas/"
+"""Registry URI of a converted component: ``_URI + name``."""
+_ANNOTATIONS: Final = frozenset(
+    [
+        "description",
+        "externalDocs",
+        "example",
+        "default",
+        "title",
+        "readOnly",
+        "writeOnly",
+        "deprecated",
+        "xml",
+    ]
+)
+_SAME_MEANING: Final = frozenset(
+    [
+        "format",
+        "minLength",
+        "maxLength",
+        "pattern",
+        "multipleOf",
+        "minItems",
+        "maxItems",
+        "uniqueItems",
+        "required",
+        "minProperties",
+        "maxProperties",
+    ]
+)
+"""OpenAPI 3.0 keywords that mean the same in JSON Schema 2020-12 (copied as they are)."""
+_CONVERTED: Final = frozenset(
+    [
+        "type",
+        "nullable",
+        "enum",
+        "minimum",
+        "maximum",
+        "exclusiveMinimum",
+        "exclusiveMaximum",
+        "items",
+        "properties",
+        "additionalProperties",
+        "allOf",
+        "oneOf",
+        "anyOf",
+        "not",
+        "discriminator",
+    ]
+)
 
 
 def _ref_name(ref: str) -> str:
-    prefix = "#/components/schemas/"
-    if not ref.startswith(prefix):
-        raise SpecError(f"unsupported $ref {ref!r} (only {prefix}... is supported)")
-    return ref[len(prefix) :]
+    if not ref.startswith(_REF_PREFIX):
+        raise SpecError(f"unsupported $ref {ref!r} (only {_REF_PREFIX}... is supported)")
+    return ref[len(_REF_PREFIX) :]
 
 
-def _same_json(a: Any, b: Any) -> bool:
-    """JSON equality (``True`` is not ``1``) for ``enum`` membership."""
-    if isinstance(a, bool) or isinstance(b, bool):
-        return type(a) is type(b) and a == b
-    return bool(a == b)
+def _discriminator(disc: Any, where: str) -> tuple[str, dict[str, str]]:
+    """``(propertyName, {value: concrete schema name})``; the mapping must be explicit."""
+    prop = disc.get("propertyName") if isinstance(disc, Mapping) else None
+    mapping = disc.get("mapping") if isinstance(disc, Mapping) else None
+    if not isinstance(prop, str) or not isinstance(mapping, Mapping) or not mapping:
+        raise SpecError(f"{where}: discriminator needs propertyName and an explicit mapping")
+    return prop, {str(k): _ref_name(v) for k, v in mapping.items()}
 
 
-def _run_all(checks: Sequence[Check]) -> Check:
-    if not checks:
-        return lambda x, p, out: None
-    if len(checks) == 1:
-        return checks[0]
-    checks_t = tuple(checks)
-
-    def run(x: Any, p: PathT, out: Sink) -> None:
-        for c in checks_t:
-            c(x, p, out)
-
-    return run
-
-
-@dataclass(slots=True)
-class _Shape:
-    """A schema with its ``allOf`` members merged: the conjunction of all of them."""
-
-    type_name: str | None
-    nullable: bool
-    required: list[str]
-    props: dict[str, list[Check]]
-    extra: list[Check]  # other keyword checks, each guarding its own type
-
-    def merge(self, other: _Shape) -> bool:
-        """AND ``other`` into this shape; False if the types conflict (keep separate)."""
-        if other.type_name is not None:
-            if self.type_name is None:
-                self.type_name, self.nullable = other.type_name, other.nullable
-            elif self.type_name == other.type_name:
-                self.nullable = self.nullable and other.nullable
-            else:
-                return False
-        self.required.extend(other.required)
-        for name, chks in other.props.items():
-            self.props.setdefault(name, []).extend(chks)
-        self.extra.extend(other.extra)
-        return True
-
-
-class SchemaCompiler:
-    """Compiles the spec's component schemas into closures, once, with caching."""
+class ComponentSchemas:
+    """The spec's ``components/schemas``, converted to JSON Schema 2020-12 once and
+    registered in a ``referencing`` registry, one resource per component."""
 
     def __init__(self, schemas: Mapping[str, Any]) -> None:
-        self._schemas = schemas
-        self._shapes: dict[tuple[str, str | None], _Shape] = {}
-        self._shaping: set[tuple[str, str | None]] = set()
-        # key: (schema name, concrete schema it is the allOf-base of, or None = dispatch)
-        self._cache: dict[tuple[str, str | None], Check] = {}
+        self.schemas = schemas
+        self.resources: dict[str, dict[str, Any]] = {}
+        self._unlinked: list[dict[str, Any]] = []
+        self._inlining: set[str] = set()
+        for name, schema in schemas.items():
+            self.resources[_URI + name] = self.convert(schema, name, owner=name)
+        self._link()
+        self.registry: Registry[Any] = Registry().with_resources(
+            (uri, DRAFT202012.create_resource(s)) for uri, s in self.resources.items()
+        )
 
-    def ref(self, ref: str, base_of: str | None = None) -> Check:
-        """Compiled check for ``#/components/schemas/NAME`` (recursion-safe)."""
+    def check(
+        self, schema: Mapping[str, Any], where: str = "schema", cache_size: int = 0
+    ) -> SchemaCheck:
+        """A check for an OpenAPI schema object, e.g. ``{"$ref": "#/components/..."}``."""
+        converted = self.convert(schema, where)
+        self._link()
+        return SchemaCheck(converted, self.registry, cache_size)
+
+    def _link(self) -> None:
+        """Point dispatch mappings straight at the converted concrete schemas (saves a
+        ``$ref`` lookup per polymorphic object)."""
+        for targets in self._unlinked:
+            for value, target in targets.items():
+                targets[value] = self.resources[target["$ref"]]
+        self._unlinked.clear()
+
+    def _uri(self, ref: str, where: str) -> str:
         name = _ref_name(ref)
-        if name not in self._schemas:
-            raise SpecError(f"$ref to unknown schema {name!r}")
-        key = (name, base_of)
-        found = self._cache.get(key)
-        if found is not None:
-            return found
-        holder: list[Check] = []
+        if name not in self.schemas:
+            raise SpecError(f"{where}: $ref to unknown schema {name!r}")
+        return _URI + name
 
-        def forward(x: Any, p: PathT, out: Sink) -> None:
-            holder[0](x, p, out)
-
-        self._cache[key] = forward  # recursive references resolve through this
-        compiled = self.compile(self._schemas[name], where=name, owner=name, base_of=base_of)
-        holder.append(compiled)
-        self._cache[key] = compiled
-        return compiled
-
-    def compile(
-        self,
-        schema: Mapping[str, Any],
-        where: str,
-        owner: str | None = None,
-        base_of: str | None = None,
-    ) -> Check:
-        """Compile one schema object. ``owner`` names the component being compiled (its
-        top-level ``allOf`` bases are checked without dispatch); ``base_of`` says this
-        discriminated schema is being checked as the base of that concrete schema."""
+    def convert(
+        self, schema: Any, where: str, owner: str | None = None, as_base: bool = False
+    ) -> dict[str, Any]:
+        """One schema object. ``owner`` names the component whose top level this is (its
+        discriminated ``allOf`` bases are inlined); ``as_base``: convert a discriminated
+        schema as a plain base, without its dispatch."""
         if not isinstance(schema, Mapping):
             raise SpecError(f"{where}: schema must be a mapping")
         if "$ref" in schema:  # OpenAPI 3.0: siblings of $ref are ignored
-            return self.ref(schema["$ref"])
-        disc = schema.get("discriminator")
-        if disc is not None and base_of is None:
-            self._check_keywords(schema, where)
-            return self._dispatch(schema, disc, where)
-        return self._finish(self._shape(schema, where, owner, base_of), where)
-
-    @staticmethod
-    def _check_keywords(schema: Mapping[str, Any], where: str) -> None:
-        unknown = {k for k in schema if k not in _KNOWN_KEYWORDS and not k.startswith("x-")}
+            return {"$ref": self._uri(schema["$ref"], where)}
+        unknown = [
+            k
+            for k in schema
+            if k not in _SAME_MEANING | _CONVERTED | _ANNOTATIONS and not k.startswith("x-")
+        ]
         if unknown:
             raise SpecError(f"{where}: unsupported schema keywords {sorted(unknown)}")
-        type_name = schema.get("type")
-        if type_name is not None and type_name not in _TYPE_TESTS:
+        type_name = schema.get("type", "object")
+        if not isinstance(type_name, str) or type_name not in _TYPE_MESSAGES:
             raise SpecError(f"{where}: unsupported type {type_name!r}")
+        nullable = schema.get("nullable") is True
+        if "discriminator" in schema and not as_base:
+            prop, mapping = _discriminator(schema["discriminator"], where)
+            targets = {v: {"$ref": self._uri(_REF_PREFIX + n, where)} for v, n in mapping.items()}
+            self._unlinked.append(targets)
+            return {
+                "type": ["object", "null"] if nullable else "object",
+                "x-discriminator": {"propertyName": prop, "mapping": targets, "name": where},
+            }
+        out: dict[str, Any] = {}
+        for key, value in schema.items():
+            if key in _SAME_MEANING:
+                out[key] = value
+            elif key == "type":
+                out[key] = [value, "null"] if nullable else value
+            elif key == "enum":
+                out[key] = [*value, None] if nullable and None not in value else list(value)
+            elif key in ("minimum", "maximum"):
+                exclusive = "exclusiveMinimum" if key == "minimum" else "exclusiveMaximum"
+                out[exclusive if schema.get(exclusive) is True else key] = value
+            elif key in ("exclusiveMinimum", "exclusiveMaximum"):
+                bound = "minimum" if key == "exclusiveMinimum" else "maximum"
+                if not isinstance(value, bool) or (value and bound not in schema):
+                    raise SpecError(f"{where}: {key} must be a boolean next to {bound}")
+            elif key == "properties":
+                out[key] = {n: self.convert(s, f"{where}.{n}") for n, s in value.items()}
+            elif key in ("items", "not"):
+                out[key] = self.convert(value, f"{where}.{key}")
+            elif key == "additionalProperties":
+                out[key] = value if isinstance(value, bool) else self.convert(value, f"{where}.*")
+            elif key == "allOf" and owner is not None:
+                out[key] = [self._base_of(owner, s, f"{where}.allOf") for s in value]
+            elif key in ("allOf", "oneOf", "anyOf"):
+                out[key] = [self.convert(s, f"{where}.{key}") for s in value]
+        if "allOf" in out:  # fewer levels for jsonschema to walk through
+            out["allOf"] = [member for member in out["allOf"] if not _fold(out, member)]
+            if not out["allOf"]:
+                del out["allOf"]
+        return out
 
-    def _shape(
-        self, schema: Mapping[str, Any], where: str, owner: str | None, base_of: str | None
-    ) -> _Shape:
-        """Collect a schema's keywords, with ``allOf`` members merged in (flattened), so
-        that an object is checked in one pass instead of once per ``allOf`` layer."""
-        self._check_keywords(schema, where)
-        shape = _Shape(
-            type_name=schema.get("type"),
-            nullable=bool(schema.get("nullable", False)),
-            required=list(schema.get("required") or ()),
-            props={
-                name: [self.compile(sub, where=f"{where}.{name}")]
-                for name, sub in (schema.get("properties") or {}).items()
-            },
-            extra=[],
-        )
-        shape.extra.extend(self._string_checks(schema, where))
-        shape.extra.extend(self._number_checks(schema, where))
-        shape.extra.extend(self._array_checks(schema, where))
-        shape.extra.extend(self._object_checks(schema, where))
-        if "enum" in schema:
-            shape.extra.append(self._enum_check(schema["enum"]))
-        for sub in schema.get("allOf", ()):
-            sub_shape: _Shape | None = None
-            if "$ref" in sub:
-                name = _ref_name(sub["$ref"])
-                if self._is_discriminated(sub["$ref"]):
-                    if owner is not None:  # the base of the concrete schema `owner`
-                        sub_shape = self._ref_shape(name, base_of=owner)
+    def _base_of(self, owner: str, sub: Any, where: str) -> dict[str, Any]:
+        """A member of the component ``owner``'s ``allOf``. A discriminated base is
+        inlined without dispatch (which would lead back here), and its discriminator
+        value must be one that maps to ``owner``."""
+        ref = sub.get("$ref") if isinstance(sub, Mapping) else None
+        name = _ref_name(ref) if isinstance(ref, str) else ""
+        base = self.schemas.get(name)
+        if not isinstance(base, Mapping) or "discriminator" not in base:
+            return self.convert(sub, where)
+        if name in self._inlining or name == owner:
+            raise SpecError(f"{where}: allOf cycle through {name}")
+        self._inlining.add(name)
+        try:
+            member = self.convert(base, name, owner=name, as_base=True)
+        finally:
+            self._inlining.discard(name)
+        prop, mapping = _discriminator(base["discriminator"], name)
+        values = [value for value, target in mapping.items() if target == owner]
+        if values:
+            same = {"properties": {prop: {"enum": values, "x-concrete": owner}}, "required": [prop]}
+            if not _fold(member, same):
+                member = {"allOf": [member, same]}
+        return member
+
+
+def _fold(into: dict[str, Any], other: dict[str, Any]) -> bool:
+    """AND the schema ``other`` into ``into`` where that means ``allOf: [into, other]``:
+    keywords in one only or with equal values, ``required`` and ``properties`` (merged
+    per property). False, and ``into`` untouched, if it cannot."""
+    if "$ref" in other or "additionalProperties" in into or "additionalProperties" in other:
+        return False  # additionalProperties depends on the sibling properties
+    if any(
+        k in into and into[k] != v and k not in ("required", "properties") for k, v in other.items()
+    ):
+        return False
+    for key, value in other.items():
+        if key == "required" and key in into:
+            into[key] = list(dict.fromkeys([*into[key], *value]))
+        elif key == "properties" and key in into:
+            props = dict(into[key])
+            for name, sub in value.items():
+                mine = props.get(name)
+                if mine is None or mine == sub:
+                    props[name] = sub
                 else:
-                    sub_shape = self._ref_shape(name, base_of=None)
-            elif "discriminator" not in sub:
-                sub_shape = self._shape(sub, f"{where}.allOf", owner=None, base_of=None)
-            if sub_shape is None or not shape.merge(sub_shape):
-                shape.extra.append(self.compile(sub, where=f"{where}.allOf"))
-        if "oneOf" in schema or "anyOf" in schema:
-            shape.extra.append(self._combinator(schema, where))
-        if "not" in schema:
-            inner = self.compile(schema["not"], where=f"{where}.not")
-
-            def not_check(x: Any, p: PathT, out: Sink) -> None:
-                tmp: Sink = []
-                inner(x, p, tmp)
-                if not tmp:
-                    out.append((p, "must not match the excluded schema"))
-
-            shape.extra.append(not_check)
-        disc = schema.get("discriminator")
-        if disc is not None and base_of is not None:
-            shape.extra.append(self._discriminator_consistency(schema, disc, base_of))
-        return shape
-
-    def _ref_shape(self, name: str, base_of: str | None) -> _Shape:
-        key = (name, base_of)
-        found = self._shapes.get(key)
-        if found is None:
-            if key in self._shaping:
-                raise SpecError(f"{name}: allOf cycle")
-            self._shaping.add(key)
-            found = self._shape(self._schemas[name], name, owner=name, base_of=base_of)
-            self._shaping.discard(key)
-            self._shapes[key] = found
-        return found
-
-    @staticmethod
-    def _finish(shape: _Shape, where: str) -> Check:
-        """Turn a flattened shape into one closure (type test, required, properties,
-        then the remaining keyword checks)."""
-        required = tuple(dict.fromkeys(shape.required))
-        props = {name: _run_all(chks) for name, chks in shape.props.items()}
-        lookup = props.get
-        extra = tuple(shape.extra)
-        nullable = shape.nullable
-        type_name = shape.type_name
-
-        def object_part(x: dict[str, Any], p: PathT, out: Sink) -> None:
-            for name in required:
-                if name not in x:
-                    out.append(((*p, name), "is required"))
-            if props:
-                # Iterate the instance (a handful of keys), not the schema (dozens).
-                for name, v in x.items():
-                    chk = lookup(name)
-                    if chk is not None:
-                        chk(v, (*p, name), out)
-
-        if type_name is None:
-            # No declared type (typically an allOf wrapper): keywords guard their own
-            # types, and typed allOf members (merged above) still reject null.
-            has_object_part = bool(required or props)
-
-            def untyped(x: Any, p: PathT, out: Sink) -> None:
-                if has_object_part and isinstance(x, dict):
-                    object_part(x, p, out)
-                for c in extra:
-                    c(x, p, out)
-
-            return untyped
-        test, type_msg = _TYPE_TESTS[type_name]
-        if type_name == "object":
-
-            def typed_object(x: Any, p: PathT, out: Sink) -> None:
-                if not isinstance(x, dict):
-                    if x is None:
-                        if not nullable:
-                            out.append((p, f"{type_msg}, not null"))
-                    else:
-                        out.append((p, type_msg))
-                    return
-                object_part(x, p, out)
-                for c in extra:
-                    c(x, p, out)
-
-            return typed_object
-
-        py_type = {"string": str, "boolean": bool}.get(type_name)
-        if py_type is not None and not extra:
-            # Fast path for the most common leaf: a plain string/boolean property.
-            def plain_leaf(x: Any, p: PathT, out: Sink) -> None:
-                if type(x) is py_type:
-                    return
-                if x is None:
-                    if not nullable:
-                        out.append((p, f"{type_msg}, not null"))
-                elif not test(x):
-                    out.append((p, type_msg))
-
-            return plain_leaf
-
-        def typed(x: Any, p: PathT, out: Sink) -> None:
-            if x is None:
-                if not nullable:
-                    out.append((p, f"{type_msg}, not null"))
-                return
-            if not test(x):
-                out.append((p, type_msg))
-                return
-            for c in extra:
-                c(x, p, out)
-
-        return typed
-
-    # -- discriminator ---------------------------------------------------------------
-    def _is_discriminated(self, ref: str) -> bool:
-        target = self._schemas.get(_ref_name(ref))
-        return isinstance(target, Mapping) and "discriminator" in target
-
-    @staticmethod
-    def _mapping(disc: Mapping[str, Any], where: str) -> tuple[str, dict[str, str]]:
-        prop = disc.get("propertyName")
-        mapping = disc.get("mapping")
-        if not isinstance(prop, str) or not isinstance(mapping, Mapping) or not mapping:
-            raise SpecError(f"{where}: discriminator needs propertyName and an explicit mapping")
-        return prop, {str(k): _ref_name(v) for k, v in mapping.items()}
-
-    def _dispatch(self, schema: Mapping[str, Any], disc: Mapping[str, Any], where: str) -> Check:
-        prop, mapping = self._mapping(disc, where)
-        targets = {
-            value: self.ref(f"#/components/schemas/{name}") for value, name in mapping.items()
-        }
-        allowed = ", ".join(sorted(targets))
-        nullable = bool(schema.get("nullable", False))
-
-        def dispatch(x: Any, p: PathT, out: Sink) -> None:
-            if x is None and nullable:
-                return
-            if not isinstance(x, dict):
-                out.append((p, "must be an object"))
-                return
-            value = x.get(prop, _MISSING)
-            if value is _MISSING:
-                out.append(((*p, prop), f"is required ({where} {prop}: one of {allowed})"))
-                return
-            target = targets.get(value) if isinstance(value, str) else None
-            if target is None:
-                out.append(
-                    ((*p, prop), f"unknown {where} {prop} {value!r}; expected one of: {allowed}")
-                )
-                return
-            target(x, p, out)
-
-        return dispatch
-
-    def _discriminator_consistency(
-        self, schema: Mapping[str, Any], disc: Mapping[str, Any], concrete: str
-    ) -> Check:
-        """Inside concrete schema C, the base's discriminator value must map to C."""
-        prop, mapping = self._mapping(disc, concrete)
-        values = frozenset(v for v, name in mapping.items() if name == concrete)
-        if not values:
-            return lambda x, p, out: None
-        expected = " or ".join(repr(v) for v in sorted(values))
-        required_by_schema = prop in (schema.get("required") or ())
-
-        def consistent(x: Any, p: PathT, out: Sink) -> None:
-            if not isinstance(x, dict):
-                return
-            value = x.get(prop, _MISSING)
-            if value is _MISSING:
-                if not required_by_schema:
-                    out.append(((*p, prop), f"is required (must be {expected})"))
-            elif not (isinstance(value, str) and value in values):
-                out.append(((*p, prop), f"must be {expected} here ({concrete}), got {value!r}"))
-
-        return consistent
-
-    # -- keyword groups --------------------------------------------------------------
-    def _string_checks(self, s: Mapping[str, Any], where: str) -> list[Check]:
-        checks: list[Check] = []
-        min_len, max_len = s.get("minLength"), s.get("maxLength")
-        if min_len is not None or max_len is not None:
-            lo = int(min_len or 0)
-            hi = int(max_len) if max_len is not None else None
-
-            def length(x: Any, p: PathT, out: Sink) -> None:
-                if isinstance(x, str):
-                    n = len(x)
-                    if n < lo:
-                        out.append(
-                            (
-                                p,
-                                f"must be at least {lo} characters"
-                                if lo > 1
-                                else "may not be empty",
-                            )
-                        )
-                    elif hi is not None and n > hi:
-                        out.append((p, f"must be at most {hi} characters (got {n})"))
-
-            checks.append(length)
-        if "pattern" in s:
-            rx = re.compile(s["pattern"])
-            pat = s["pattern"]
-
-            def pattern(x: Any, p: PathT, out: Sink) -> None:
-                if isinstance(x, str) and rx.search(x) is None:
-                    out.append((p, f"must match {pat}"))
-
-            checks.append(pattern)
-        fmt = s.get("format")
-        if fmt in _STRING_FORMATS:
-            frx, fmsg = _STRING_FORMATS[fmt]
-
-            def string_format(x: Any, p: PathT, out: Sink) -> None:
-                if isinstance(x, str) and frx.match(x) is None:
-                    out.append((p, f"{fmsg} (got {x[:80]!r})"))
-
-            checks.append(string_format)
-        return checks
-
-    def _number_checks(self, s: Mapping[str, Any], where: str) -> list[Check]:
-        checks: list[Check] = []
-        bounds: list[tuple[float, bool, bool]] = []  # (limit, is_min, exclusive)
-        if "minimum" in s:
-            bounds.append((s["minimum"], True, bool(s.get("exclusiveMinimum", False))))
-        if "maximum" in s:
-            bounds.append((s["maximum"], False, bool(s.get("exclusiveMaximum", False))))
-        fmt = s.get("format")
-        if fmt in _INT_RANGES:
-            lo, hi = _INT_RANGES[fmt]
-            bounds.append((lo, True, False))
-            bounds.append((hi, False, False))
-        if bounds:
-            bounds_t = tuple(bounds)
-
-            def numeric_bounds(x: Any, p: PathT, out: Sink) -> None:
-                if not _is_number(x):
-                    return
-                for limit, is_min, exclusive in bounds_t:
-                    if is_min:
-                        bad = x <= limit if exclusive else x < limit
-                        if bad:
-                            out.append(
-                                (p, f"must be {'>' if exclusive else '>='} {limit} (got {x})")
-                            )
-                            return
-                    else:
-                        bad = x >= limit if exclusive else x > limit
-                        if bad:
-                            out.append(
-                                (p, f"must be {'<' if exclusive else '<='} {limit} (got {x})")
-                            )
-                            return
-
-            checks.append(numeric_bounds)
-        if "multipleOf" in s:
-            step = s["multipleOf"]
-
-            def multiple(x: Any, p: PathT, out: Sink) -> None:
-                if _is_number(x) and (x / step) != int(x / step):
-                    out.append((p, f"must be a multiple of {step}"))
-
-            checks.append(multiple)
-        return checks
-
-    def _array_checks(self, s: Mapping[str, Any], where: str) -> list[Check]:
-        checks: list[Check] = []
-        min_items, max_items = s.get("minItems"), s.get("maxItems")
-        if min_items is not None or max_items is not None:
-            lo = int(min_items or 0)
-            hi = int(max_items) if max_items is not None else None
-
-            def count(x: Any, p: PathT, out: Sink) -> None:
-                if isinstance(x, list):
-                    n = len(x)
-                    if n < lo:
-                        out.append(
-                            (
-                                p,
-                                f"must have at least {lo} item(s)"
-                                if lo > 1
-                                else "may not be empty",
-                            )
-                        )
-                    elif hi is not None and n > hi:
-                        out.append((p, f"must have at most {hi} items (got {n})"))
-
-            checks.append(count)
-        if s.get("uniqueItems"):
-
-            def unique(x: Any, p: PathT, out: Sink) -> None:
-                if isinstance(x, list):
-                    seen = {json.dumps(v, sort_keys=True) for v in x}
-                    if len(seen) != len(x):
-                        out.append((p, "items must be unique"))
-
-            checks.append(unique)
-        if "items" in s:
-            item = self.compile(s["items"], where=f"{where}[]")
-
-            def items(x: Any, p: PathT, out: Sink) -> None:
-                if isinstance(x, list):
-                    for i, v in enumerate(x):
-                        item(v, (*p, i), out)
-
-            checks.append(items)
-        return checks
-
-    def _object_checks(self, s: Mapping[str, Any], where: str) -> list[Check]:
-        """Object keywords other than ``required``/``properties`` (those live in the
-        shape). ``additionalProperties`` sees only this schema's own ``properties``, as
-        JSON Schema defines it."""
-        checks: list[Check] = []
-        known = frozenset(s.get("properties") or ())
-        extra = s.get("additionalProperties", True)
-        if extra is False:
-
-            def no_extra(x: Any, p: PathT, out: Sink) -> None:
-                if isinstance(x, dict):
-                    for name in x:
-                        if name not in known:
-                            out.append(((*p, name), "is not an allowed property"))
-
-            checks.append(no_extra)
-        elif isinstance(extra, Mapping):
-            extra_check = self.compile(extra, where=f"{where}.*")
-
-            def extra_values(x: Any, p: PathT, out: Sink) -> None:
-                if isinstance(x, dict):
-                    for name, v in x.items():
-                        if name not in known:
-                            extra_check(v, (*p, name), out)
-
-            checks.append(extra_values)
-        min_p, max_p = s.get("minProperties"), s.get("maxProperties")
-        if min_p is not None or max_p is not None:
-            lo = int(min_p or 0)
-            hi = int(max_p) if max_p is not None else None
-
-            def prop_count(x: Any, p: PathT, out: Sink) -> None:
-                if isinstance(x, dict) and (len(x) < lo or (hi is not None and len(x) > hi)):
-                    out.append((p, f"must have between {lo} and {hi} properties"))
-
-            checks.append(prop_count)
-        return checks
-
-    @staticmethod
-    def _enum_check(values: Sequence[Any]) -> Check:
-        shown = ", ".join(repr(v) for v in values)
-        if all(isinstance(v, str) for v in values):
-            allowed = frozenset(values)
-
-            def str_enum(x: Any, p: PathT, out: Sink) -> None:
-                if not (isinstance(x, str) and x in allowed):
-                    out.append((p, f"must be one of: {shown} (got {x!r})"))
-
-            return str_enum
-        values_t = tuple(values)
-
-        def any_enum(x: Any, p: PathT, out: Sink) -> None:
-            if not any(_same_json(x, v) for v in values_t):
-                out.append((p, f"must be one of: {shown} (got {x!r})"))
-
-        return any_enum
-
-    def _combinator(self, s: Mapping[str, Any], where: str) -> Check:
-        one = tuple(self.compile(sub, where=f"{where}.oneOf") for sub in s.get("oneOf", ()))
-        any_ = tuple(self.compile(sub, where=f"{where}.anyOf") for sub in s.get("anyOf", ()))
-
-        def combinator(x: Any, p: PathT, out: Sink) -> None:
-            if one:
-                ok = 0
-                for c in one:
-                    tmp: Sink = []
-                    c(x, p, tmp)
-                    ok += not tmp
-                if ok != 1:
-                    out.append((p, f"must match exactly one allowed schema (matched {ok})"))
-            if any_:
-                for c in any_:
-                    tmp2: Sink = []
-                    c(x, p, tmp2)
-                    if not tmp2:
-                        break
-                else:
-                    out.append((p, "must match at least one allowed schema"))
-
-        return combinator
+                    both = dict(mine)
+                    props[name] = both if _fold(both, sub) else {"allOf": [mine, sub]}
+            into[key] = props
+        else:
+            into[key] = value
+    return True
 
 
 # --------------------------------------------------------------------------------------
@@ -744,14 +524,14 @@ class SchemaCompiler:
 # --------------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class Param:
-    """A path/query/header parameter of an operation, with its compiled schema."""
+    """A path/query/header parameter of an operation, with its schema check."""
 
     name: str
     location: str  # "path" | "query" | "header"
     required: bool
     type_name: str | None
     item_type: str | None
-    check: Check
+    check: SchemaCheck
 
 
 @dataclass(frozen=True, slots=True)
@@ -764,7 +544,7 @@ class Operation:
     params: tuple[Param, ...]
     body_types: tuple[str, ...]  # media types the spec accepts; () = no request body
     body_required: bool
-    body_check: Check | None  # for application/json bodies
+    body_check: SchemaCheck | None  # for application/json bodies
     success_status: int
     sends_messages: bool  # body has `messages: Message[]` (reply/push/multicast/...)
     messages_count_in_spec: bool  # spec already encodes 1..5 messages
@@ -807,15 +587,21 @@ def _coerce(raw: str, type_name: str | None) -> tuple[Any, str | None]:
 
 
 class SpecValidator:
-    """The vendored spec, compiled: routes requests to operations and validates them.
+    """The vendored spec, loaded: routes requests to operations and validates them.
 
-    Build it once per process (:func:`load_validator`); it is immutable afterwards and
-    safe to share between threads and fake-server instances.
+    Build it once per process (:func:`load_validator`); it is immutable afterwards (but
+    for the thread-safe message cache) and safe to share between threads and fake-server
+    instances.
     """
 
     def __init__(self, spec: Mapping[str, Any]) -> None:
         schemas = spec.get("components", {}).get("schemas", {})
-        self.compiler = SchemaCompiler(schemas)
+        self.schemas = ComponentSchemas(schemas)
+        self._message_check: SchemaCheck | None = None
+        if "Message" in schemas:  # one check, so one cache, for every sending operation
+            self._message_check = self.schemas.check(
+                {"$ref": _REF_PREFIX + "Message"}, "Message", cache_size=MESSAGE_CACHE_SIZE
+            )
         self._exact: dict[str, dict[str, Operation]] = {}
         templated: list[tuple[int, re.Pattern[str], dict[str, Operation]]] = []
         self.operations: dict[str, Operation] = {}
@@ -872,12 +658,12 @@ class SpecValidator:
                     required=bool(prm.get("required", loc == "path")),
                     type_name=schema.get("type"),
                     item_type=item_schema.get("type") if item_schema else None,
-                    check=self.compiler.compile(schema, where=f"{op_id}.{name}"),
+                    check=self.schemas.check(schema, where=f"{op_id}.{name}"),
                 )
             )
         body = op.get("requestBody")
         body_types: tuple[str, ...] = ()
-        body_check: Check | None = None
+        body_check: SchemaCheck | None = None
         body_required = False
         sends_messages = False
         count_in_spec = False
@@ -887,19 +673,23 @@ class SpecValidator:
             body_required = bool(body.get("required", False))
             json_schema = content.get("application/json", {}).get("schema")
             if json_schema is not None:
-                body_check = self.compiler.compile(json_schema, where=f"{op_id}.body")
                 resolved = json_schema
                 if "$ref" in json_schema:
                     resolved = schemas[_ref_name(json_schema["$ref"])]
-                msgs = (resolved.get("properties") or {}).get("messages")
+                props = resolved.get("properties") or {}
+                msgs = props.get("messages")
                 if (
                     isinstance(msgs, Mapping)
-                    and (msgs.get("items") or {}).get("$ref") == "#/components/schemas/Message"
+                    and (msgs.get("items") or {}).get("$ref") == _REF_PREFIX + "Message"
                 ):
                     sends_messages = True
                     count_in_spec = (
                         msgs.get("minItems") == 1 and msgs.get("maxItems") == MAX_MESSAGES
                     )
+                    # Each message is checked apart, by the cached Message check.
+                    no_items = {k: v for k, v in msgs.items() if k != "items"}
+                    json_schema = {**resolved, "properties": {**props, "messages": no_items}}
+                body_check = self.schemas.check(json_schema, where=f"{op_id}.body")
         codes = sorted(
             int(c) for c in op.get("responses", {}) if str(c).isdigit() and str(c).startswith("2")
         )
@@ -966,6 +756,11 @@ class SpecValidator:
                     out.append(((), f"Content-Type must be application/json, got {got!r}"))
                 elif body_ok and op.body_check is not None:
                     op.body_check(body, (), out)
+                    messages = body.get("messages") if isinstance(body, dict) else None
+                    if op.sends_messages and isinstance(messages, list):
+                        assert self._message_check is not None
+                        for i, message in enumerate(messages):
+                            self._message_check(message, ("messages", i), out)
         elif op.body_required:
             out.append(((), "request body is required"))
         schema_paths = {p for p, _ in out}
@@ -1021,7 +816,7 @@ class SpecValidator:
 
 @functools.cache
 def load_validator(path: Path = SPEC_PATH) -> SpecValidator:
-    """Parse and compile the spec once per process (shared by every fake instance)."""
+    """Parse and convert the spec once per process (shared by every fake instance)."""
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     with path.open("rb") as fh:
         spec = yaml.load(fh, Loader=loader)
@@ -1174,6 +969,12 @@ def message_limit_issues(body: Any, out: Sink, check_count: bool = True) -> None
         if "quickReply" in msg:
             _quick_reply_issues(msg["quickReply"], (*path, "quickReply"), out)
         _walk_actions(msg, path, None, out)
+
+
+def _is_integer(x: Any) -> bool:
+    if isinstance(x, bool):
+        return False
+    return isinstance(x, int) or (isinstance(x, float) and x.is_integer())
 
 
 def policy_issues(operation_id: str, body: Any, headers: Mapping[str, str], out: Sink) -> None:
