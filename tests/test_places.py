@@ -573,7 +573,7 @@ def test_quick_normalise_check_agrees_with_pythainlp() -> None:
     """clean_text skips pythainlp's slow normalize when it would change nothing; prove it."""
     from pythainlp.util import normalize
 
-    from bot.kb.places import _NEEDS_THAI_NORMALIZE
+    from bot.thai_text import NEEDS_THAI_NORMALIZE as _NEEDS_THAI_NORMALIZE
 
     rng = random.Random(5)
     letters = [chr(c) for c in range(0x0E01, 0x0E5C)] + [" ", " ", "a"]

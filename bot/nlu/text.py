@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any, cast
 
 from pythainlp.tokenize import newmm
-from pythainlp.util import normalize as thai_normalize
 
 from bot.kb.sources import Problem, read_csv
+from bot.thai_text import clean_thai, thai_digits_to_ascii
 
 __all__ = [
     "Spelling",
@@ -30,21 +30,11 @@ __all__ = [
     "normalise",
 ]
 
-_ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), None)
 #: Letters (Thai or Latin) and punctuation typed three or more times in a row ("มากกกก",
 #: "ค่าาาา", "sooo", "!!!") collapse to one; digits stay ("1000" is a number, "555" a laugh).
 #: อ needs four: three in a row are two words meeting ("ขอ|ออก", "ผ้าทอ|ออนไลน์").
 _REPEATS = re.compile(r"([^\d\s\u0e2d])\1{2,}|(\u0e2d)\2{3,}")
 _SPACES = re.compile(r"\s+")
-#: Only then is PyThaiNLP's (slow) normalize needed: doubled เ, a tone mark before a vowel,
-#: repeated vowels or marks, nikhahit, ๅ, or a mark with no consonant before it.
-_NEEDS_THAI_NORMALIZE = re.compile(
-    "\u0e40\u0e40|[\u0e48-\u0e4c][\u0e31\u0e34-\u0e3a\u0e47]|[\u0e4d\u0e45]"
-    "|[\u0e30\u0e32\u0e33][\u0e48-\u0e4b]|[\u0e48-\u0e4b]{2}"
-    "|([\u0e30-\u0e3a\u0e40-\u0e44\u0e47-\u0e4e])\\1"
-    "|(?:^|\\s)[\u0e31\u0e34-\u0e3a\u0e47-\u0e4e]"
-)
-_THAI_DIGITS = str.maketrans("๐๑๒๓๔๕๖๗๘๙", "0123456789")
 #: Thai letters that only follow a consonant, and the vowels written before one: a word
 #: never starts or ends between them and their consonant.
 _FOLLOWING = frozenset(
@@ -65,11 +55,7 @@ def normalise(text: str) -> str:
     digits, PyThaiNLP's vowel and tone-mark order, letters typed three or more times in a
     row once, lower-case Latin, single spaces.
     """
-    text = unicodedata.normalize("NFKC", text).translate(_ZERO_WIDTH)
-    # NFKC splits sara am (ำ) into nikhahit + sara aa; put it back as dictionaries spell it.
-    text = text.replace("\u0e4d\u0e32", "\u0e33").translate(_THAI_DIGITS)
-    if _NEEDS_THAI_NORMALIZE.search(text):
-        text = thai_normalize(text)
+    text = thai_digits_to_ascii(clean_thai(text))
     text = _REPEATS.sub(_first_letter, text)
     return _SPACES.sub(" ", text).strip().lower()
 
