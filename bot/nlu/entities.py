@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING
 from rapidfuzz import fuzz, process
 
 from bot.kb.places import Gazetteer, PlaceMatch, PlaceResult
-from bot.nlu.text import Spelling, WordIndex, can_cut, normalise
+from bot.nlu.text import Spelling, WordIndex, normalise
+from bot.thai_text import can_cut
 
 if TYPE_CHECKING:
     from bot.kb.loader import Knowledge

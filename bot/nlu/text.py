@@ -19,7 +19,7 @@ from typing import Any, cast
 from pythainlp.tokenize import newmm
 
 from bot.kb.sources import Problem, read_csv
-from bot.thai_text import clean_thai, thai_digits_to_ascii
+from bot.thai_text import can_cut, clean_thai, thai_digits_to_ascii
 
 __all__ = [
     "Spelling",
@@ -35,13 +35,6 @@ __all__ = [
 #: อ needs four: three in a row are two words meeting ("ขอ|ออก", "ผ้าทอ|ออนไลน์").
 _REPEATS = re.compile(r"([^\d\s\u0e2d])\1{2,}|(\u0e2d)\2{3,}")
 _SPACES = re.compile(r"\s+")
-#: Thai letters that only follow a consonant, and the vowels written before one: a word
-#: never starts or ends between them and their consonant.
-_FOLLOWING = frozenset(
-    "\u0e30\u0e31\u0e32\u0e33\u0e34\u0e35\u0e36\u0e37\u0e38\u0e39\u0e3a"
-    "\u0e45\u0e47\u0e48\u0e49\u0e4a\u0e4b\u0e4c\u0e4d\u0e4e"
-)
-_LEADING = frozenset("\u0e40\u0e41\u0e42\u0e43\u0e44")
 
 
 def _first_letter(found: re.Match[str]) -> str:
@@ -58,13 +51,6 @@ def normalise(text: str) -> str:
     text = thai_digits_to_ascii(clean_thai(text))
     text = _REPEATS.sub(_first_letter, text)
     return _SPACES.sub(" ", text).strip().lower()
-
-
-def can_cut(s: str, i: int) -> bool:
-    """Whether a word may begin or end at ``i``: not inside one Thai letter cluster."""
-    if i <= 0 or i >= len(s):
-        return True
-    return s[i] not in _FOLLOWING and s[i - 1] not in _LEADING
 
 
 def _latin_edge(s: str, i: int) -> bool:
