@@ -209,12 +209,17 @@ seconds = time.perf_counter() - t0
 engine.parse("warm up")
 current, _peak = tracemalloc.get_traced_memory()
 print(json.dumps({{"seconds": seconds, "source": engine.info["source"], "bytes": current,
-                  "examples": engine.info["examples"], "features": engine.info["features"]}}))
+                  "examples": engine.info["examples"], "features": engine.info["features"],
+                  "sklearn": "sklearn" in sys.modules}}))
 """
 
 
 def startup(cache: Path) -> None:
-    """Fresh processes: training from the files, loading the cache it wrote, memory."""
+    """Fresh processes: training from the files, loading the cache it wrote, memory.
+
+    Training imports scikit-learn (LinearSVC); loading the cache must not (it alone costs
+    over half a second of start-up), so the load run reports whether it did.
+    """
     for label in ("train", "load", "memory"):
         code = _STARTUP.format(root=str(ROOT), cache=str(cache), trace=label == "memory")
         out = subprocess.run(
@@ -230,6 +235,9 @@ def startup(cache: Path) -> None:
         if label == "train":
             figure("startup.examples", info["examples"])
             figure("startup.features", info["features"])
+        else:
+            imported = "yes" if info["sklearn"] else "no"
+            figure("startup.load_imports_sklearn", imported, "no", not info["sklearn"])
 
 
 def main() -> int:

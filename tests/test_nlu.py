@@ -325,46 +325,77 @@ def test_entity_dev_set_recall_and_precision(engine: IntentEngine) -> None:
 # -- the classifier ---------------------------------------------------------------------------
 
 
-def test_solver_reaches_the_liblinear_optimum() -> None:
-    """The Newton solver minimises LinearSVC's objective (same optimum as liblinear)."""
+@pytest.mark.parametrize("n_classes", [2, 4])
+def test_the_model_scores_what_linear_svc_decides(n_classes: int) -> None:
+    """The NumPy model serves LinearSVC's decision values: one SVM per view, summed."""
     import numpy as np
-    import scipy.sparse as sp
     from sklearn.svm import LinearSVC
 
     from bot.nlu import model
 
     rng = np.random.default_rng(0)
-    x = sp.random(300, 80, density=0.1, random_state=1, format="csr", dtype=np.float32)
-    y = rng.integers(0, 4, 300)
+    labels = [f"c{k}" for k in rng.integers(0, n_classes, 240)]
+    docs = [
+        [f"w{(int(label[1:]) + 4 * int(rng.integers(0, 6))) % 40}" for _ in range(3)]
+        + [f"w{int(i)}" for i in rng.integers(0, 40, int(rng.integers(0, 3)))]
+        for label in labels
+    ]
+    # power 1 and no catch-all class: the class weights are scikit-learn's "balanced"
     settings = model.ModelSettings(class_weight_power=1.0)
-    ours = model._fit(model._with_intercept(x), y, 4, settings, 1e-5)
-    ref = LinearSVC(C=1.0, class_weight="balanced", tol=1e-6, max_iter=100_000).fit(x, y)
+    served = model.train(docs, labels, settings)
+    y = np.array([served.classes.index(label) for label in labels])
+    expected = sum(
+        LinearSVC(C=1.0, class_weight="balanced", tol=1e-6, max_iter=100_000)
+        .fit(view, y)
+        .decision_function(view)
+        for view in model._vectorise(docs, settings).views
+    )
+    if n_classes == 2:  # one decision value d: the model holds (-d, +d)
+        expected = np.stack([-expected, expected], axis=1)
+    got = np.stack([served.scores(model.features(doc, settings)) for doc in docs])
+    assert got.shape == (len(docs), n_classes)
+    np.testing.assert_allclose(got, expected, atol=1e-3)
+    assert (got.argmax(1) == y).mean() > 0.9  # and it has learned something
 
-    def objective(w: np.ndarray, b: np.ndarray) -> np.ndarray:
-        signs = np.where(y[:, None] == np.arange(4), 1.0, -1.0)
-        costs = model._costs(y, 4, settings)
-        loss = np.maximum(0.0, 1.0 - signs * (x @ w + b))
-        return 0.5 * ((w * w).sum(0) + b * b) + (costs * loss * loss).sum(0)
 
-    mine = objective(ours[:-1].astype(np.float64), ours[-1].astype(np.float64))
-    theirs = objective(ref.coef_.T, ref.intercept_)
-    assert np.all(mine <= theirs * (1 + 1e-4))
-
-
-def test_training_needs_no_scikit_learn() -> None:
-    """Start-up trains with NumPy and SciPy only (importing scikit-learn costs a second)."""
+def test_loading_from_the_cache_needs_no_scikit_learn(tmp_path: Path) -> None:
+    """Training uses scikit-learn; start-up from the cache must not import it (~0.6 s)."""
     import subprocess
     import sys
 
-    code = (
-        "import sys\n"
-        "from bot.nlu.model import train\n"
-        "m = train([['a', 'b'], ['a'], ['c', 'd'], ['c'], ['a', 'c']], "
-        "['x', 'x', 'y', 'y', 'x'])\n"
-        "assert m.classes == ('x', 'y')\n"
-        "assert 'sklearn' not in sys.modules, 'sklearn imported'\n"
+    folder = tmp_path / "intents"
+    folder.mkdir()
+    (folder / "x.yaml").write_text(
+        "intents:\n"
+        "  greet:\n    examples: [สวัสดี, หวัดดี, ดีครับ, hello, hi]\n"
+        "  thanks:\n    examples: [ขอบคุณ, ขอบใจ, thanks, ขอบคุณมาก, thx]\n",
+        encoding="utf-8",
     )
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, timeout=60)
+    cache = tmp_path / "cache"
+    engine_module._MEMO.clear()
+    trained = build_engine(folder, None, cache, required=frozenset())
+    assert trained.info["source"] == "trained"
+    code = (
+        "import json, sys\n"
+        "from pathlib import Path\n"
+        "from bot.nlu import build_engine\n"
+        f"e = build_engine(Path({str(folder)!r}), None, Path({str(cache)!r}), "
+        "required=frozenset())\n"
+        "print(json.dumps({'source': e.info['source'], 'sklearn': 'sklearn' in sys.modules, "
+        "'parse': e.parse('สวัสดีจ้า').to_dict()}))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        check=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout
+    loaded = json.loads(out.strip().splitlines()[-1])
+    assert loaded["source"] == "cache"
+    assert loaded["sklearn"] is False, "loading the cached engine imported scikit-learn"
+    assert loaded["parse"] == trained.parse("สวัสดีจ้า").to_dict()
 
 
 def test_model_round_trips_through_arrays(engine: IntentEngine) -> None:

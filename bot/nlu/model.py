@@ -8,19 +8,19 @@ Chosen by cross-validation on training data only (see ``benchmarks/README.md``, 
 * **letters**: character 2-4 grams of the whole message with the spaces and word breaks
   taken out, so a word the tokeniser cut in an odd place ("ไลฟ|สด", "เช็ต") still counts.
 
-Their decision values are added (an ensemble of two SVMs, stored as one weight matrix over
-both vocabularies). Class weights are the square root of "balanced" (a class of n_k of N
-examples over K classes weighs (N / (K n_k)) ** 0.5): rare intents still count, and big
-classes are not pushed down as far as full balancing does; the catch-all ``out_of_scope``
-(big because it is broad, not because it is likely) weighs at least 1. SVM scores are
-not probabilities, so a softmax temperature is fitted on out-of-fold scores (the confidence
-then means what it says).
+Their decision values are added: two SVMs, each fitted on its own view (not one SVM over
+both, which cross-validated no better), stored as one weight matrix over both vocabularies.
+Class weights are the square root of "balanced" (a class of n_k of N examples over K classes
+weighs (N / (K n_k)) ** 0.5): rare intents still count, and big classes are not pushed down
+as far as full balancing does; the catch-all ``out_of_scope`` (big because it is broad, not
+because it is likely) weighs at least 1. SVM scores are not probabilities, so a softmax
+temperature is fitted on out-of-fold scores (the confidence then means what it says).
 
-Training is NumPy and SciPy's sparse matrices: a primal truncated-Newton solver of the
-L2-regularised squared-hinge SVM (liblinear's objective, intercept included in the
-regularisation, so the solution is the one ``sklearn.svm.LinearSVC`` finds), all classes at
-once. No scikit-learn at start-up (importing it alone took over a second). Prediction is a
-few NumPy lookups; one message takes microseconds.
+Each SVM is ``sklearn.svm.LinearSVC`` (liblinear: L2-regularised squared hinge, intercept
+regularised with it, one-vs-rest, these class weights) on the SciPy sparse tf-idf matrices
+built here; its weights are copied into ``LinearModel``, whose prediction is a few NumPy
+lookups (microseconds a message). scikit-learn is imported only when training: loading the
+cached engine at start-up does not import it (that alone costs over half a second).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -62,9 +62,17 @@ class ModelSettings:
     catch_all: str = "out_of_scope"
     catch_all_min_weight: float = 1.0
     calibration_folds: int = 2
-    #: Newton iterations stop when the gradient has shrunk by this factor.
+    #: LinearSVC's ``tol``: the served model ends within 1e-6 of the optimal objective, the
+    #: calibration folds' within 1e-4 (plenty for one temperature, and faster).
     tolerance: float = 1e-3
     calibration_tolerance: float = 1e-2
+    #: scikit-learn's rule: dual coordinate descent when features outnumber examples (n-grams
+    #: of text always do: 71,000 features for 5,400 phrases), else the primal Newton solver.
+    dual: bool | Literal["auto"] = "auto"
+    #: 1: the intercept is regularised like a weight (the objective the method was chosen with).
+    intercept_scaling: float = 1.0
+    max_iter: int = 1000
+    #: Folds and liblinear's coordinate order (the same files always give the same model).
     seed: int = 0
 
 
@@ -250,123 +258,23 @@ def _vectorise(docs: Sequence[Sequence[str]], settings: ModelSettings) -> _Matri
     )
 
 
-# -- the SVM ---------------------------------------------------------------------------------
+# -- the SVMs ---------------------------------------------------------------------------------
 
 
-def _costs(
+def class_weights(
     y: IntArray, n_classes: int, settings: ModelSettings, catch_all: int = -1
-) -> npt.NDArray[np.float32]:
-    """Per-example, per-class costs, liblinear's one-vs-rest convention.
+) -> dict[int, float]:
+    """Each class's weight for ``LinearSVC(class_weight=...)``, the classes ``y`` has.
 
-    The positive examples of class k cost C * w_k, every negative one C, with
-    w_k = (N / (K n_k)) ** power, and the catch-all class (index ``catch_all``) at least
-    ``catch_all_min_weight``.
+    (N / (K n_k)) ** power over all K classes of the model (a fold's subset keeps the
+    model's K), and the catch-all class (index ``catch_all``) at least
+    ``catch_all_min_weight``. Power 1 is scikit-learn's "balanced".
     """
-    n = len(y)
     counts = np.bincount(y, minlength=n_classes).astype(np.float64)
-    weight = (n / (n_classes * np.maximum(counts, 1.0))) ** settings.class_weight_power
+    weight = (len(y) / (n_classes * np.maximum(counts, 1.0))) ** settings.class_weight_power
     if catch_all >= 0:
         weight[catch_all] = max(weight[catch_all], settings.catch_all_min_weight)
-    costs = np.full((n, n_classes), settings.svm_c, np.float32)
-    costs[np.arange(n), y] = settings.svm_c * weight[y]
-    return costs
-
-
-def _newton(
-    x: Any,
-    signs: npt.NDArray[np.float32],
-    costs: npt.NDArray[np.float32],
-    tolerance: float,
-) -> npt.NDArray[np.float32]:
-    """min_w 0.5 |w|^2 + sum_i c_i max(0, 1 - y_i w.x_i)^2 for every column at once.
-
-    ``x`` has a last column of ones (the intercept, regularised like liblinear's). A
-    truncated Newton method: conjugate gradients on the generalised Hessian, then an exact
-    line search along the step (the objective is piecewise quadratic on a line). A column
-    stops when its gradient is ``tolerance`` times the gradient at w = 0. Single precision
-    throughout (half the memory traffic; the tolerance is far above its rounding).
-    """
-    xt = x.T.tocsr()
-    n_features, n_classes = x.shape[1], signs.shape[1]
-    w = np.zeros((n_features, n_classes), np.float32)
-    z = x @ w
-    scaled = costs * signs
-
-    def gradient(w: npt.NDArray[np.float32], z: npt.NDArray[np.float32]) -> Any:
-        margin = 1.0 - signs * z
-        loss = np.maximum(margin, 0.0)
-        loss *= scaled
-        g = xt @ loss
-        g *= -2.0
-        g += w
-        return g, margin > 0.0
-
-    grad, active = gradient(w, z)
-    stop = tolerance * np.sqrt(np.einsum("ij,ij->j", grad, grad))
-    for _ in range(50):
-        norm = np.sqrt(np.einsum("ij,ij->j", grad, grad))
-        cols = np.flatnonzero(norm > stop)
-        if not len(cols):
-            break
-        every = len(cols) == n_classes
-        g = grad if every else grad[:, cols]
-        d = 2.0 * (costs if every else costs[:, cols]) * (active if every else active[:, cols])
-        step = np.zeros_like(g)
-        r = -g
-        p = r.copy()
-        rr = np.einsum("ij,ij->j", r, r)
-        enough = (0.1 * norm[cols]) ** 2
-        for _cg in range(100):
-            xp = x @ p
-            xp *= d
-            hp = xt @ xp
-            hp += p
-            curvature = np.einsum("ij,ij->j", p, hp)
-            alpha = rr / np.maximum(curvature, 1e-30)
-            step += alpha * p
-            hp *= alpha
-            r -= hp
-            rr_next = np.einsum("ij,ij->j", r, r)
-            if (rr_next <= enough).all():
-                break
-            p *= rr_next / np.maximum(rr, 1e-30)
-            p += r
-            rr = rr_next
-        # exact line search: minimise the piecewise quadratic f(w + t * step) over t
-        xs = x @ step
-        wc = w if every else w[:, cols]
-        sc = signs if every else signs[:, cols]
-        cc = costs if every else costs[:, cols]
-        zc = z if every else z[:, cols]
-        m0 = 1.0 - sc * zc
-        v = sc * xs
-        ws = np.einsum("ij,ij->j", wc, step)
-        ss = np.einsum("ij,ij->j", step, step)
-        t = np.ones(len(cols), np.float32)
-        for _ls in range(30):
-            mt = m0 - t * v
-            on = cc * (mt > 0.0)
-            slope = ws + t * ss - 2.0 * np.einsum("ij,ij->j", on, mt * v)
-            bend = ss + 2.0 * np.einsum("ij,ij->j", on, v * v)
-            t_next = t - slope / bend
-            if np.all(np.abs(t_next - t) <= 1e-4 * np.maximum(1.0, np.abs(t))):
-                t = t_next
-                break
-            t = t_next
-        if every:
-            w += t * step
-            z += t * xs
-        else:
-            w[:, cols] = wc + t * step
-            z[:, cols] = zc + t * xs
-        grad, active = gradient(w, z)
-    return w
-
-
-def _with_intercept(x: Any) -> Any:
-    import scipy.sparse as sp
-
-    return sp.hstack([x, np.ones((x.shape[0], 1), np.float32)], format="csr", dtype=np.float32)
+    return {int(k): float(weight[k]) for k in np.flatnonzero(counts)}
 
 
 def _fit(
@@ -377,23 +285,37 @@ def _fit(
     tolerance: float,
     catch_all: int = -1,
 ) -> npt.NDArray[np.float32]:
-    """Weights of one view's SVM, the intercept as the last row."""
-    signs = -np.ones((len(y), n_classes), np.float32)
-    signs[np.arange(len(y)), y] = 1.0
-    return _newton(x, signs, _costs(y, n_classes, settings, catch_all), tolerance)
+    """One view's one-vs-rest ``LinearSVC`` as a (features + 1, classes) matrix, bias last.
 
+    scikit-learn is imported here, not at the top: loading a cached engine never pays for it.
+    Two classes give liblinear one decision value d; it is stored as (-d, +d), which is
+    what the softmax (and the temperature fitted on the same form) reads.
+    """
+    from sklearn.svm import LinearSVC
 
-def _folds(y: IntArray, k: int, seed: int) -> list[IntArray]:
-    """Stratified folds: each class's examples shuffled, then dealt out in turn."""
-    rng = np.random.default_rng(seed)
-    fold_of = np.empty(len(y), dtype=np.intp)
-    offset = 0
-    for label in np.unique(y):
-        members = np.flatnonzero(y == label)
-        rng.shuffle(members)
-        fold_of[members] = (np.arange(len(members)) + offset) % k
-        offset += len(members)
-    return [np.flatnonzero(fold_of == f) for f in range(k)]
+    svm = LinearSVC(
+        penalty="l2",
+        loss="squared_hinge",
+        dual=settings.dual,
+        tol=tolerance,
+        C=settings.svm_c,
+        fit_intercept=True,
+        intercept_scaling=settings.intercept_scaling,
+        class_weight=class_weights(y, n_classes, settings, catch_all),
+        random_state=settings.seed,
+        max_iter=settings.max_iter,
+    )
+    svm.fit(x, y)
+    coef = np.asarray(svm.coef_, dtype=np.float64)
+    intercept = np.asarray(svm.intercept_, dtype=np.float64).reshape(-1)
+    columns = np.asarray(svm.classes_, dtype=np.intp)
+    if coef.shape[0] == 1 and len(columns) == 2:
+        coef = np.vstack([-coef, coef])
+        intercept = np.concatenate([-intercept, intercept])
+    out = np.zeros((x.shape[1] + 1, n_classes), np.float32)
+    out[:-1, columns] = coef.T
+    out[-1, columns] = intercept
+    return out
 
 
 def out_of_fold_scores(
@@ -401,18 +323,21 @@ def out_of_fold_scores(
 ) -> npt.NDArray[np.float32] | None:
     """Decision values of each document from models that did not see it (None: too few).
 
-    The features and their idf come from all documents, the folds are few and the fits
-    stop early (``calibration_tolerance``): close enough for fitting one temperature (two
-    folds give the same temperature as five to within a few per cent), and cheap.
+    The features and their idf come from all documents, the folds are few (stratified,
+    shuffled with the settings' seed) and the fits stop early (``calibration_tolerance``):
+    close enough for fitting one temperature (two folds give the same temperature as five
+    to within a few per cent), and cheap.
     """
+    from sklearn.model_selection import StratifiedKFold
+
     counts = np.bincount(y, minlength=n_classes)
     k = min(settings.calibration_folds, int(counts[counts > 0].min()))
     if k < 2 or np.count_nonzero(counts) < 2:
         return None
-    views = [_with_intercept(v) for v in matrix.views if v.shape[1]]
+    views = [v for v in matrix.views if v.shape[1]]
     out = np.zeros((len(y), n_classes), np.float32)
-    for test in _folds(y, k, settings.seed):
-        train_rows = np.setdiff1d(np.arange(len(y)), test)
+    folds = StratifiedKFold(n_splits=k, shuffle=True, random_state=settings.seed)
+    for train_rows, test in folds.split(np.zeros((len(y), 1)), y):
         for view in views:
             w = _fit(
                 view[train_rows],
@@ -422,7 +347,7 @@ def out_of_fold_scores(
                 settings.calibration_tolerance,
                 catch_all,
             )
-            out[test] += view[test] @ w
+            out[test] += view[test] @ w[:-1] + w[-1]
     return out
 
 
@@ -461,7 +386,7 @@ def train(
     matrix = _vectorise(docs, settings)
     catch_all = position.get(settings.catch_all, -1)
     full = [
-        _fit(_with_intercept(view), y, len(classes), settings, settings.tolerance, catch_all)
+        _fit(view, y, len(classes), settings, settings.tolerance, catch_all)
         if view.shape[1]
         else np.zeros((1, len(classes)), np.float32)  # a view without features adds nothing
         for view in matrix.views
