@@ -33,11 +33,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.assessment.scoring import AnswerMatcher, Pick, match_place, rank, score
 from bot.content.cards import carousel, centre_bubble, course_bubble, programme_bubble
 from bot.content.menu import go_button, main_menu
+from bot.dialogue.retries import miss
 from bot.dialogue.router import Router, Turn
 from bot.dialogue.steps import Step, StepGroup
 from bot.kb.assessment_schema import DONE, SKIP, AssessmentDef, Question
@@ -53,7 +54,8 @@ from bot.kb.queries import (
 )
 from bot.kb.schemas import Centre
 from bot.line.messages import Action, LocationAction, PostbackAction, postback_data
-from bot.storage.db import Assessment, Subscription
+from bot.storage.db import Assessment
+from bot.storage.queries import Merge, save_subscription
 
 
 class AssessmentSteps(StepGroup, prefix="assessment"):
@@ -229,13 +231,14 @@ def _back(turn: Turn, qid: str) -> None:
 
 def _miss(turn: Turn, q: Question) -> None:
     """An answer not understood: ask again twice, then offer buttons and a way out, then stop."""
-    misses = int(_answers(turn).get(MISSES) or 0) + 1
-    if misses >= GIVE_UP_AT:
+    tries = miss(turn, MISSES, limit=GIVE_UP_AT - 1)
+    if not tries.again:
         turn.end()
         turn.say("assessment.gave_up", *main_menu(turn))
         return
-    _stay(turn, q.id, **{MISSES: misses})
+    _stay(turn, q.id, **tries.saved())
     answers = _answers(turn)
+    misses = tries.count
     if misses >= OFFER_AT:
         exit_label = turn.reply_text("assessment.button_exit")
         turn.say(
@@ -515,41 +518,31 @@ def _bubble(turn: Turn, pick: Pick, kb: Knowledge, show_distance: bool) -> dict[
     return centre_bubble(pick.item, kb, replies, distance_km=distance)
 
 
-async def _save(turn: Turn, answers: dict[str, Any], stage: int, topics: list[str]) -> None:
-    """The result as an ``Assessment`` row; a yes to notices creates or updates the subscription."""
-    a = _def(turn)
+async def _save(
+    s: AsyncSession, user_id: str, answers: dict[str, Any], stage: int, topics: list[str], keep: int
+) -> None:
+    """The result as an ``Assessment`` row; a yes to notices creates or updates the
+    subscription with the result's first ``keep`` topics (added before the earlier ones)."""
     province = answers.get("province")
-    async with turn.services.db.session() as s, s.begin():
-        s.add(
-            Assessment(
-                line_user_id=turn.user_id,
-                answers=answers,
-                stage=stage,
-                topics=topics,
-                province_code=province,
-            )
+    s.add(
+        Assessment(
+            line_user_id=user_id,
+            answers=answers,
+            stage=stage,
+            topics=topics,
+            province_code=province,
         )
-        if answers.get("notify") != "yes":
-            return
-        wanted = topics[: a.scoring.show_topics]
-        sub = await s.scalar(select(Subscription).where(Subscription.line_user_id == turn.user_id))
-        if sub is None:
-            s.add(
-                Subscription(
-                    line_user_id=turn.user_id,
-                    topics=wanted,
-                    provinces=[province] if province else [],
-                    stage=stage,
-                    active=True,
-                )
-            )
-            return
-        # Topics chosen earlier stay (after the new ones): the result adds, never takes away.
-        kept = list(sub.topics or []) if sub.active else []
-        sub.topics = wanted + [t for t in kept if t not in wanted]
-        sub.provinces = [province] if province else []
-        sub.stage = stage
-        sub.active = True
+    )
+    if answers.get("notify") != "yes":
+        return
+    await save_subscription(
+        s,
+        user_id,
+        topics[:keep],
+        [province] if province else [],
+        stage=stage,
+        merge=Merge.ADD,
+    )
 
 
 async def _finish(turn: Turn, answers: dict[str, Any]) -> None:
@@ -567,7 +560,9 @@ async def _finish(turn: Turn, answers: dict[str, Any]) -> None:
     )
     near = _nearest_centre(kb, answers.get(WHERE), province) if result.suggest_centre else None
     picks = rank(a, result, courses, programmes, (near[0], near[1]) if near else None)
-    await _save(turn, final, result.stage, list(result.topics))
+    user, stage_no, topics = turn.user_id, result.stage, list(result.topics)
+    keep = a.scoring.show_topics
+    turn.write(lambda s: _save(s, user, final, stage_no, topics, keep))
     turn.end()
 
     def labels(ids: tuple[str, ...] | list[str]) -> str:

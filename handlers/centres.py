@@ -24,8 +24,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bot.content.cards import carousel, centre_bubble
+from bot.content.cards import area_text, carousel, centre_bubble
 from bot.content.menu import intent_buttons, main_menu
+from bot.dialogue.retries import miss
 from bot.dialogue.router import Router, Turn
 from bot.dialogue.steps import Step, StepGroup
 from bot.kb.loader import Knowledge
@@ -59,6 +60,8 @@ NEAR_KM = 15.0
 MAX_OPTIONS = 12
 #: Misunderstood answers before the step gives up (no endless loops).
 MAX_TRIES = 2
+#: Dialogue-answer key of that count.
+TRIES = "ctr_tries"
 _OWN_INTENTS = frozenset({"find_centre"})
 
 
@@ -142,28 +145,15 @@ def _place(turn: Turn, whole: bool) -> PlaceChoice:
 
 def area_label(turn: Turn, code: str) -> str:
     """The area in words ("ต.… อ.… จ.…") for a subdistrict, district or province code."""
-    n = turn.services.knowledge.places.area_names(code)
-    if "subdistrict" in n:
-        return turn.reply_text(
-            "centres.area_subdistrict",
-            subdistrict_prefix=n["subdistrict_prefix"],
-            subdistrict=n["subdistrict"],
-            district_prefix=n["district_prefix"],
-            district=n["district"],
-            province_prefix=n["province_prefix"],
-            province=n["province"],
-        )
-    if "district" in n:
-        return turn.reply_text(
-            "centres.area_district",
-            district_prefix=n["district_prefix"],
-            district=n["district"],
-            province_prefix=n["province_prefix"],
-            province=n["province"],
-        )
-    return turn.reply_text(
-        "centres.area_province", province_prefix=n["province_prefix"], province=n["province"]
+    names = turn.services.knowledge.places.area_names(code)
+    text = area_text(
+        names,
+        turn.services.replies,
+        "centres.area_subdistrict",
+        "centres.area_district",
+        "centres.area_province",
     )
+    return text or ""
 
 
 def _option_label(turn: Turn, code: str) -> str:
@@ -256,7 +246,7 @@ async def answer_area(turn: Turn, code: str, guessed: bool = False) -> None:
 async def ask_where(turn: Turn, tries: int = 0) -> None:
     """No place given: ask for LINE's location (or a typed place)."""
     turn.end()
-    turn.goto(WHERE, ctr_tries=tries)
+    turn.goto(WHERE, **{TRIES: tries})
     if tries == 0:
         turn.say("centres.ask_where", _location_button(turn))
     else:
@@ -275,7 +265,7 @@ async def ask_which(turn: Turn, choice: PlaceChoice) -> None:
             )
     buttons.append(_location_button(turn))
     turn.end()
-    turn.goto(WHICH, ctr_options=list(choice.options), ctr_tries=0)
+    turn.goto(WHICH, ctr_options=list(choice.options), **{TRIES: 0})
     if len(choice.options) > MAX_OPTIONS:
         turn.say("centres.which_place_many", *buttons)
     elif choice.name:
@@ -303,21 +293,19 @@ async def _hand_over(turn: Turn) -> bool:
     intent = turn.nlu.intent if turn.nlu else None
     if not intent or intent in _OWN_INTENTS or intent in ("back", "out_of_scope"):
         return False
-    handler = turn.services.dispatcher.intents.get(intent)
-    if handler is None:
+    if not turn.can_hand_over(intent):
         return False
     turn.end()
-    await handler(turn)
-    return True
+    return await turn.hand_over(intent)
 
 
 async def _not_understood(turn: Turn) -> None:
-    tries = int(turn.state.answers.get("ctr_tries", 0)) + 1
-    if tries > MAX_TRIES:
+    tries = miss(turn, TRIES, limit=MAX_TRIES)
+    if not tries.again:
         turn.end()
         turn.say("centres.give_up", *main_menu(turn))
         return
-    await ask_where(turn, tries)
+    await ask_where(turn, tries.count)
 
 
 # -- handlers -----------------------------------------------------------------------------

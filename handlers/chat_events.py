@@ -6,7 +6,7 @@ The bot serves one-to-one chats; in a group it says so once and stays quiet.
 from __future__ import annotations
 
 from bot.dialogue.router import Router, Turn
-from handlers.subscriptions import deactivate
+from bot.storage.queries import deactivate
 
 router = Router("chat_events")
 
@@ -18,9 +18,10 @@ async def unfollowed(turn: Turn) -> None:
     The user row records ``following=False``. Following again does not turn notices back
     on by itself: the user subscribes again when they want them.
     """
-    await turn.services.dialogue.clear(turn.user_id)
-    if turn.event.user_id and turn.event.one_to_one:
-        await deactivate(turn.services.db, turn.event.user_id)
+    turn.end()
+    user = turn.event.user_id
+    if user and turn.event.one_to_one:
+        turn.write(lambda s: deactivate(s, user))
 
 
 @router.event("join", "memberJoined")

@@ -26,16 +26,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
-
 from bot.content.cards import DETAILS_ACTION, carousel, course_bubble, details_for
 from bot.content.menu import go_button, intent_buttons, intent_labels, main_menu
+from bot.dialogue.retries import miss
 from bot.dialogue.router import Router, Turn
 from bot.dialogue.steps import Step, StepGroup
 from bot.kb.queries import CourseHit, course_alternatives, find_courses, online_courses
 from bot.line.messages import Action, PostbackAction, Text, postback_data
 from bot.nlu.text import normalise
 from bot.storage.db import Assessment
+from bot.storage.queries import latest_assessment
 
 if TYPE_CHECKING:
     from bot.kb.loader import Knowledge
@@ -53,6 +53,8 @@ router = Router("courses", steps=CourseSteps)
 SEARCH = "crs"
 #: Re-asks of a step before the bot offers buttons and a way out instead.
 MAX_RETRIES = 2
+#: Dialogue-answer key of the count of answers not understood.
+TRIES = "tries"
 #: Intents a step answer may belong to without leaving the step.
 _STAY = {None, "out_of_scope", "find_course", "back"}
 
@@ -60,17 +62,10 @@ _STAY = {None, "out_of_scope", "find_course", "back"}
 # -- shared with the export conversation ---------------------------------------------------
 
 
-async def latest_assessment(turn: Turn) -> Assessment | None:
-    """The user's most recent finished assessment (every one is kept; the latest counts)."""
+async def assessment_of(turn: Turn) -> Assessment | None:
+    """The latest finished assessment of the person writing (in a group: the sender)."""
     user = turn.event.user_id or turn.user_id
-    async with turn.services.db.session() as s:
-        found: Assessment | None = await s.scalar(
-            select(Assessment)
-            .where(Assessment.line_user_id == user)
-            .order_by(Assessment.created_at.desc(), Assessment.id.desc())
-            .limit(1)
-        )
-        return found
+    return await turn.read(lambda s: latest_assessment(s, user))
 
 
 def province_in(turn: Turn) -> str | None:
@@ -92,7 +87,7 @@ def other_intent(turn: Turn, stay: set[str | None]) -> str | None:
     """An intent the user clearly switched to in the middle of a step (None: they did not)."""
     parse = turn.nlu
     intent = parse.intent if parse else None
-    if intent in stay or intent not in turn.services.dispatcher.intents:
+    if intent in stay or not turn.can_hand_over(intent):
         return None
     return intent
 
@@ -100,7 +95,7 @@ def other_intent(turn: Turn, stay: set[str | None]) -> str | None:
 async def switch_to(turn: Turn, intent: str) -> None:
     """Leave the open step and let the other capability answer."""
     turn.end()
-    await turn.services.dispatcher.intents[intent](turn)
+    await turn.hand_over(intent)
 
 
 # -- pieces -------------------------------------------------------------------------------------
@@ -177,7 +172,7 @@ def _why(turn: Turn, hit: CourseHit, province: str | None) -> str | None:
 
 def ask_topic(turn: Turn, province: str | None, first: list[str] | None = None) -> None:
     """Ask what to learn, with a button per topic; typed answers go to ``courses.topic``."""
-    turn.goto(CourseSteps.topic, province=province, tries=0, first=first or [])
+    turn.goto(CourseSteps.topic, province=province, **{TRIES: 0}, first=first or [])
     turn.say("courses.ask_topic", *topic_buttons(turn, province, first))
 
 
@@ -263,7 +258,7 @@ async def find_course(turn: Turn) -> None:
     """Courses by topic and place; asks for the topic when the message has none."""
     topics = _typed_topics(turn)
     province = province_in(turn)
-    latest = await latest_assessment(turn)
+    latest = await assessment_of(turn)
     stage = latest.stage if latest else None
     if province is None and latest is not None and latest.province_code:
         province = latest.province_code
@@ -288,18 +283,18 @@ async def topic_answer(turn: Turn) -> None:
     topics = _typed_topics(turn)
     if topics:
         turn.end()
-        latest = await latest_assessment(turn)
+        latest = await assessment_of(turn)
         await show_courses(turn, topics, province, latest.stage if latest else None)
         return
     switched = other_intent(turn, _STAY)
     if switched:
         await switch_to(turn, switched)
         return
-    tries = int(answers.get("tries", 0)) + 1
+    tries = miss(turn, TRIES, limit=MAX_RETRIES)
     first = list(answers.get("first") or [])
     buttons = topic_buttons(turn, province, first)
-    if tries <= MAX_RETRIES:
-        turn.goto(CourseSteps.topic, province=province, tries=tries)
+    if tries.again:
+        turn.goto(CourseSteps.topic, province=province, **tries.saved())
         turn.say("courses.ask_topic_again", *buttons)
         return
     turn.end()
@@ -317,7 +312,7 @@ async def search_pressed(turn: Turn) -> None:
     if province is not None and province not in kb.places.provinces:
         province = None
     mode = data.get("m", "")
-    latest = await latest_assessment(turn)
+    latest = await assessment_of(turn)
     if not topics and mode != "o":
         ask_topic(turn, province, list(latest.topics) if latest else None)
         return

@@ -30,13 +30,14 @@ from typing import TYPE_CHECKING
 
 from bot.content.cards import carousel, programme_bubble, reason_text
 from bot.content.menu import go_button, intent_buttons, intent_labels, main_menu
+from bot.dialogue.retries import miss
 from bot.dialogue.router import Router, Turn
 from bot.dialogue.steps import Step, StepGroup
 from bot.kb.queries import BusinessProfile, ProgrammeHit, find_programmes
 from bot.line.messages import Action, PostbackAction, Text, postback_data
 from bot.nlu.text import normalise
 from bot.storage.db import Assessment
-from handlers.courses import latest_assessment, other_intent, search_button, switch_to
+from handlers.courses import assessment_of, other_intent, search_button, switch_to
 
 if TYPE_CHECKING:
     from bot.kb.loader import Knowledge
@@ -58,6 +59,8 @@ ANY = "-"
 #: Markets offered as buttons, in this order (codes from knowledge/markets.yaml).
 MARKET_BUTTONS = ("CN", "ASEAN", "VN", "JP", "KR", "IN", "US", "EU", "MIDDLE_EAST", "GLOBAL")
 MAX_RETRIES = 2
+#: Dialogue-answer key of the count of answers not understood.
+TRIES = "tries"
 _STAY = {None, "out_of_scope", "export_programme", "back"}
 
 
@@ -171,11 +174,11 @@ def eligibility_text(turn: Turn, hits: list[ProgrammeHit], latest: Assessment | 
 async def answer(turn: Turn, market: str, sector: str, latest: Assessment | None) -> None:
     """Ask what is missing, or show the programmes with the pre-screen's verdicts."""
     if not market:
-        turn.goto(ExportSteps.market, sector=sector, tries=0)
+        turn.goto(ExportSteps.market, sector=sector, **{TRIES: 0})
         turn.say("export.ask_market", *market_buttons(turn, sector))
         return
     if not sector:
-        turn.goto(ExportSteps.sector, market=market, tries=0)
+        turn.goto(ExportSteps.sector, market=market, **{TRIES: 0})
         turn.say("export.ask_sector", *sector_buttons(turn, market))
         return
     turn.end()
@@ -237,7 +240,7 @@ def _nothing_fits(turn: Turn, market: str, sector: str, where: str) -> None:
 async def export_programme(turn: Turn) -> None:
     """Programmes by market and sector; asks for what is missing."""
     kb = turn.services.knowledge
-    latest = await latest_assessment(turn)
+    latest = await assessment_of(turn)
     market = _typed(turn, "market") or ""
     sector = _typed(turn, "sector") or _assessment_sector(kb, latest) or ""
     await answer(turn, market, sector, latest)
@@ -261,7 +264,7 @@ async def _step(turn: Turn, asking: str) -> None:
     sector = str(answers.get("sector") or "")
     if turn.nlu is not None and turn.nlu.intent == "back":
         if asking == "sector":
-            turn.goto(ExportSteps.market, sector="", market="", tries=0)
+            turn.goto(ExportSteps.market, sector="", market="", **{TRIES: 0})
             turn.say("export.ask_market", *market_buttons(turn, ""))
         else:
             turn.end()
@@ -273,16 +276,16 @@ async def _step(turn: Turn, asking: str) -> None:
     sector = said_sector or sector
     got = said_market if asking == "market" else said_sector
     if got:
-        await answer(turn, market, sector, await latest_assessment(turn))
+        await answer(turn, market, sector, await assessment_of(turn))
         return
     switched = other_intent(turn, _STAY)
     if switched:
         await switch_to(turn, switched)
         return
-    tries = int(answers.get("tries", 0)) + 1
+    tries = miss(turn, TRIES, limit=MAX_RETRIES)
     buttons = market_buttons(turn, sector) if asking == "market" else sector_buttons(turn, market)
-    if tries <= MAX_RETRIES:
-        turn.goto(ExportSteps.get(asking), market=market, sector=sector, tries=tries)
+    if tries.again:
+        turn.goto(ExportSteps.get(asking), market=market, sector=sector, **tries.saved())
         if asking == "market":
             turn.say("export.ask_market_again", *buttons)
         else:
@@ -304,4 +307,4 @@ async def choose_pressed(turn: Turn) -> None:
         market = ""
     if sector not in kb.sectors and sector != ANY:
         sector = ""
-    await answer(turn, market, sector, await latest_assessment(turn))
+    await answer(turn, market, sector, await assessment_of(turn))

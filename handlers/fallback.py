@@ -16,19 +16,19 @@ from __future__ import annotations
 
 import logging
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from bot.content.menu import intent_buttons, intent_labels, main_menu
 from bot.dialogue.router import Router, Turn
 from bot.line.messages import PostbackAction
 from bot.nlu import Parse
-from bot.storage.db import Unanswered
+from bot.storage.queries import record_unanswered
 
 router = Router("fallback")
 log = logging.getLogger(__name__)
 
 #: How many guesses "did you mean ...?" offers.
 MAX_SUGGESTIONS = 3
-#: Characters of an unanswered text that are kept (the column's size).
-KEEP_CHARS = 500
 OUT_OF_SCOPE = "out_of_scope"
 
 
@@ -39,8 +39,11 @@ def suggestions(turn: Turn, parse: Parse) -> list[str]:
     return [i for i in guesses if i in startable][:MAX_SUGGESTIONS]
 
 
-async def remember(turn: Turn) -> None:
-    """Keep the text the bot could not answer for operators (no user id: PDPA)."""
+def remember(turn: Turn) -> None:
+    """Keep the text the bot could not answer for operators (no user id: PDPA).
+
+    Written with the answer; a failure to keep it never costs the user their answer.
+    """
     text = turn.text.strip()
     if not text:
         return
@@ -49,11 +52,15 @@ async def remember(turn: Turn) -> None:
     confidence = None
     if parse is not None:
         confidence = parse.candidates[0].confidence if parse.candidates else parse.confidence
-    try:
-        async with turn.services.db.session() as s, s.begin():
-            s.add(Unanswered(text=text[:KEEP_CHARS], best_intent=best, confidence=confidence))
-    except Exception as exc:  # the user's answer matters more than the operators' log
-        log.warning("unanswered message not kept", extra={"error": type(exc).__name__})
+
+    async def keep(s: AsyncSession) -> None:
+        try:
+            async with s.begin_nested():  # a savepoint: the answer's transaction survives
+                await record_unanswered(s, text, best, confidence)
+        except Exception as exc:  # the user's answer matters more than the operators' log
+            log.warning("unanswered message not kept", extra={"error": type(exc).__name__})
+
+    turn.write(keep)
 
 
 @router.fallback()
@@ -62,7 +69,7 @@ async def not_understood(turn: Turn) -> None:
     if turn.event.type == "postback":
         turn.say("fallback.stale_button", *main_menu(turn))
         return
-    await remember(turn)
+    remember(turn)
     parse = turn.nlu
     if parse is not None and parse.intent == OUT_OF_SCOPE:
         turn.say("fallback.out_of_scope", *main_menu(turn))

@@ -7,7 +7,8 @@ consent records the consent time (PDPA), which is all we keep about it.
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.content.menu import main_menu
 from bot.dialogue.router import Router, Turn
@@ -42,13 +43,20 @@ async def welcome(turn: Turn) -> None:
     turn.say("greeting.privacy_notice", _consent_button(turn), *main_menu(turn))
 
 
+async def _record_consent(s: AsyncSession, user_id: str) -> None:
+    """The first consent's time is kept; pressing the button again changes nothing."""
+    await s.execute(
+        update(User)
+        .where(User.line_user_id == user_id, User.consent_at.is_(None))
+        .values(consent_at=utcnow())
+    )
+
+
 @router.postback("consent")
 async def consent(turn: Turn) -> None:
     """Record that the user accepted the privacy notice."""
-    if turn.event.user_id is None:
+    user = turn.event.user_id
+    if user is None:
         return
-    async with turn.services.db.session() as s, s.begin():
-        user = await s.scalar(select(User).where(User.line_user_id == turn.event.user_id))
-        if user is not None and user.consent_at is None:
-            user.consent_at = utcnow()
+    turn.write(lambda s: _record_consent(s, user))
     turn.say("greeting.consent_thanks", *main_menu(turn))

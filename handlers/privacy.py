@@ -3,9 +3,9 @@
 ``my_profile`` shows what we keep that matters to them: the latest assessment
 (stage, topics to learn, date, province) and the subscription. ``delete_my_data``
 asks first (buttons), then erases everything through ``bot.storage.privacy`` (database
-rows and Redis keys) and says what went, per kind. Only a press of "yes" (or
-typing its exact label) while the question is open deletes anything; an old
-"yes" button asks again.
+rows with the answer, Redis keys as it is sent) and says what went, per kind. Only a
+press of "yes" (or typing its exact label) while the question is open deletes
+anything; an old "yes" button asks again.
 """
 
 from __future__ import annotations
@@ -14,12 +14,13 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 from bot.content.menu import intent_buttons, main_menu
+from bot.dialogue.retries import miss
 from bot.dialogue.router import Router, Turn
 from bot.dialogue.steps import Step, StepGroup
 from bot.kb.queries import thai_date
 from bot.line.messages import PostbackAction, postback_data
 from bot.storage.db import Assessment, Subscription
-from bot.storage.privacy import erase_user, load_profile, summary
+from bot.storage.privacy import count_erasure, erase_rows, load_profile, summary
 
 
 class PrivacySteps(StepGroup, prefix="privacy"):
@@ -34,6 +35,8 @@ CONFIRM_DELETE = PrivacySteps.confirm_delete
 #: Postback of the delete question: ``action=pdel&a=yes|no``.
 DELETE = "pdel"
 MAX_TRIES = 2
+#: Dialogue-answer key of the count of typed answers not understood.
+TRIES = "pdel_tries"
 BANGKOK = ZoneInfo("Asia/Bangkok")
 
 
@@ -127,21 +130,28 @@ def _buttons(turn: Turn) -> tuple[PostbackAction, PostbackAction]:
 async def delete_my_data(turn: Turn) -> None:
     """Ask before erasing: it cannot be undone."""
     turn.end()
-    turn.goto(CONFIRM_DELETE, pdel_tries=0)
+    turn.goto(CONFIRM_DELETE, **{TRIES: 0})
     turn.say("privacy.confirm_delete", *_buttons(turn))
 
 
 async def erase(turn: Turn) -> None:
-    """Erase the user's data everywhere and say what went."""
+    """Erase the user's data everywhere and say what went.
+
+    What will go is counted first (removing nothing); the rows are erased with the answer
+    (one transaction: a retry after a crash finds them all still there and says the same),
+    the Redis keys when it is sent.
+    """
     services = turn.services
-    erasure = await erase_user(
+    user, event = turn.user_id, turn.event.id
+    erasure = await count_erasure(
         services.db,
-        turn.user_id,
+        user,
         redis=services.redis,
         prefix=services.settings.redis_prefix,
-        handling_event=turn.event.id,
+        handling_event=event,
     )
-    await services.dialogue.clear(turn.user_id)
+    turn.write(lambda s: erase_rows(s, user, event))
+    turn.forget_user()
     turn.end()
     counts = summary(erasure)
     lines = []
@@ -175,7 +185,7 @@ async def delete_answer(turn: Turn) -> None:
         return
     if turn.state.step != CONFIRM_DELETE:
         turn.end()
-        turn.goto(CONFIRM_DELETE, pdel_tries=0)
+        turn.goto(CONFIRM_DELETE, **{TRIES: 0})
         turn.say("privacy.stale")
         turn.say("privacy.confirm_delete", *_buttons(turn))
         return
@@ -196,14 +206,13 @@ async def delete_typed(turn: Turn) -> None:
     if intent == "back":
         _cancelled(turn)
         return
-    handler = turn.services.dispatcher.intents.get(intent or "")
-    if handler is not None and intent not in ("delete_my_data", "out_of_scope"):
+    if intent and intent not in ("delete_my_data", "out_of_scope") and turn.can_hand_over(intent):
         turn.end()  # they moved on: nothing is deleted
-        await handler(turn)
+        await turn.hand_over(intent)
         return
-    tries = int(turn.state.answers.get("pdel_tries", 0)) + 1
-    if tries > MAX_TRIES:
+    tries = miss(turn, TRIES, limit=MAX_TRIES)
+    if not tries.again:
         _cancelled(turn)
         return
-    turn.goto(CONFIRM_DELETE, pdel_tries=tries)
+    turn.goto(CONFIRM_DELETE, **tries.saved())
     turn.say("privacy.confirm_again", *_buttons(turn))

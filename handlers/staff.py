@@ -17,15 +17,13 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import select
-
 from bot.content.replies import Replies
 from bot.dialogue.router import Router, Turn
 from bot.kb.loader import Knowledge
 from bot.kb.queries import agency_contact_lines
 from bot.nlu import Parse
 from bot.storage import handoff
-from bot.storage.db import Assessment
+from bot.storage.queries import latest_assessment
 
 router = Router("staff")
 
@@ -119,14 +117,9 @@ def contact_codes(kb: Knowledge, code: str) -> list[str]:
 
 async def _latest_needs(turn: Turn) -> list[str]:
     """Topics the user's latest assessment says they need next (empty: none taken)."""
-    async with turn.services.db.session() as s:
-        topics = await s.scalar(
-            select(Assessment.topics)
-            .where(Assessment.line_user_id == turn.user_id)
-            .order_by(Assessment.created_at.desc(), Assessment.id.desc())
-            .limit(1)
-        )
-    return [str(t) for t in topics or ()]
+    user = turn.user_id
+    latest = await turn.read(lambda s: latest_assessment(s, user))
+    return [str(t) for t in (latest.topics if latest is not None else None) or ()]
 
 
 def duration(replies: Replies, seconds: int) -> str:
@@ -146,7 +139,8 @@ async def contact_staff(turn: Turn) -> None:
     if agency is not None and lines:
         turn.say("staff.contact", agency=agency.name.th, contacts="\n".join(lines))
     seconds = turn.services.settings.handoff_seconds
-    await handoff.start(turn.services.db, turn.user_id, code, seconds)
+    user = turn.user_id
+    turn.write(lambda s: handoff.start_in(s, user, code, seconds))
     if turn.state.step:
         turn.end()  # a flow left open would take the user's first message after the hand-off
     turn.say("staff.handed_off", duration=duration(turn.services.replies, seconds))

@@ -29,14 +29,22 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.content.menu import go_button, intent_buttons, main_menu
+from bot.dialogue.retries import Miss, miss
 from bot.dialogue.router import Router, Turn
 from bot.dialogue.steps import Step, StepGroup
 from bot.line.messages import Action, PostbackAction, postback_data
-from bot.storage.db import Database, Subscription, utcnow
-from bot.storage.privacy import latest_assessment
+from bot.storage.db import Subscription
+from bot.storage.queries import (
+    Merge,
+    deactivate,
+    latest_assessment,
+    load_subscription,
+    save_subscription,
+    set_topics,
+)
 
 
 class SubscribeSteps(StepGroup, prefix="subscribe"):
@@ -67,65 +75,28 @@ NATIONWIDE = "all"
 #: Quick replies left for topics after "done" and "cancel" (LINE allows 13).
 MAX_TOPIC_BUTTONS = 11
 MAX_TRIES = 2
+#: Dialogue-answer key of the count of typed answers not understood.
+TRIES = "sub_tries"
 #: More provinces than this in one answer is a misreading, not a choice.
 MAX_PROVINCES = 5
 PLACE_TYPES = ("province", "district", "subdistrict")
 
 
-# -- storage (also used by the assessment's opt-in) ----------------------------------------
+# -- storage ------------------------------------------------------------------------------
 
 
-async def load_subscription(db: Database, user_id: str) -> Subscription | None:
-    """The user's subscription row, active or not."""
-    async with db.session() as s:
-        return await s.get(Subscription, user_id)
+async def _subscription(turn: Turn) -> Subscription | None:
+    user = turn.user_id
+    return await turn.read(lambda s: load_subscription(s, user))
 
 
-async def save_subscription(
-    db: Database, user_id: str, topics: Sequence[str], provinces: Sequence[str]
-) -> Subscription:
-    """Write the user's one subscription row (active), with the latest assessment's stage."""
-    async with db.session() as s, s.begin():
-        latest = await latest_assessment(s, user_id)
-        stage = latest.stage if latest is not None else None
-        row = await s.get(Subscription, user_id)
-        if row is None:
-            row = Subscription(
-                line_user_id=user_id,
-                topics=list(topics),
-                provinces=list(provinces),
-                stage=stage,
-                active=True,
-            )
-            s.add(row)
-        else:
-            row.topics = list(topics)
-            row.provinces = list(provinces)
-            row.stage = stage
-            row.active = True
-            row.updated_at = utcnow()
-    return row
-
-
-async def set_topics(db: Database, user_id: str, topics: Sequence[str]) -> None:
-    """Keep following only ``topics`` (some were stopped)."""
-    async with db.session() as s, s.begin():
-        await s.execute(
-            update(Subscription)
-            .where(Subscription.line_user_id == user_id)
-            .values(topics=list(topics), updated_at=utcnow())
-        )
-
-
-async def deactivate(db: Database, user_id: str) -> bool:
-    """Stop every notice to the user (unsubscribe, unfollow); True if one was active."""
-    async with db.session() as s, s.begin():
-        result = await s.execute(
-            update(Subscription)
-            .where(Subscription.line_user_id == user_id, Subscription.active.is_(True))
-            .values(active=False, updated_at=utcnow())
-        )
-    return bool(getattr(result, "rowcount", 0))
+async def _write_subscription(
+    s: AsyncSession, user_id: str, topics: Sequence[str], provinces: Sequence[str]
+) -> None:
+    """The user's choice replaces their topics; the stage is their latest assessment's."""
+    latest = await latest_assessment(s, user_id)
+    stage = latest.stage if latest is not None else None
+    await save_subscription(s, user_id, topics, provinces, stage=stage, merge=Merge.REPLACE)
 
 
 # -- wording ------------------------------------------------------------------------------
@@ -188,7 +159,7 @@ def ask_topics(turn: Turn, chosen: Sequence[str], key: str | None = None, tries:
         )
     buttons += [_button(turn, "subscribe.button_done", DONE), _cancel_button(turn)]
     turn.end()
-    turn.goto(TOPICS, sub_topics=list(chosen), sub_tries=tries)
+    turn.goto(TOPICS, sub_topics=list(chosen), **{TRIES: tries})
     if key is not None:
         turn.say(key, *buttons)
     elif chosen:
@@ -200,8 +171,8 @@ def ask_topics(turn: Turn, chosen: Sequence[str], key: str | None = None, tries:
 async def ask_area(turn: Turn, topics: Sequence[str]) -> None:
     """Province (optional): the assessment's, nationwide, or a typed one."""
     buttons: list[Action] = []
-    async with turn.services.db.session() as s:
-        latest = await latest_assessment(s, turn.user_id)
+    user = turn.user_id
+    latest = await turn.read(lambda s: latest_assessment(s, user))
     places = turn.services.knowledge.places.provinces
     mine = latest.province_code if latest is not None else None
     if mine and mine in places:
@@ -212,7 +183,7 @@ async def ask_area(turn: Turn, topics: Sequence[str]) -> None:
     buttons.append(_button(turn, "subscribe.button_nationwide", PLACE, p=NATIONWIDE))
     buttons.append(_cancel_button(turn))
     turn.end()
-    turn.goto(AREA, sub_topics=list(topics), sub_tries=0)
+    turn.goto(AREA, sub_topics=list(topics), **{TRIES: 0})
     turn.say("subscribe.ask_area", *buttons)
 
 
@@ -221,7 +192,7 @@ def ask_confirm(
 ) -> None:
     """Show what will be saved; yes, edit, or cancel."""
     turn.end()
-    turn.goto(CONFIRM, sub_topics=list(topics), sub_provinces=list(provinces), sub_tries=tries)
+    turn.goto(CONFIRM, sub_topics=list(topics), sub_provinces=list(provinces), **{TRIES: tries})
     turn.say(
         "subscribe.confirm",
         _button(turn, "subscribe.button_confirm", DECIDE, a="yes"),
@@ -233,7 +204,8 @@ def ask_confirm(
 
 
 async def _save(turn: Turn, topics: Sequence[str], provinces: Sequence[str]) -> None:
-    await save_subscription(turn.services.db, turn.user_id, topics, provinces)
+    user, chosen, area = turn.user_id, list(topics), list(provinces)
+    turn.write(lambda s: _write_subscription(s, user, chosen, area))
     turn.end()
     turn.say(
         "subscribe.saved",
@@ -243,17 +215,17 @@ async def _save(turn: Turn, topics: Sequence[str], provinces: Sequence[str]) -> 
     )
 
 
-def _next_try(turn: Turn, give_up: str = "subscribe.give_up") -> int | None:
+def _next_try(turn: Turn, give_up: str = "subscribe.give_up") -> Miss | None:
     """Count a misunderstood answer; None (and the flow closed) after too many."""
-    tries = int(turn.state.answers.get("sub_tries", 0)) + 1
-    if tries > MAX_TRIES:
-        turn.end()
-        if give_up == "unsubscribe.gave_up":
-            turn.say("unsubscribe.gave_up", *main_menu(turn))
-        else:
-            turn.say("subscribe.give_up", *main_menu(turn))
-        return None
-    return tries
+    tries = miss(turn, TRIES, limit=MAX_TRIES)
+    if tries.again:
+        return tries
+    turn.end()
+    if give_up == "unsubscribe.gave_up":
+        turn.say("unsubscribe.gave_up", *main_menu(turn))
+    else:
+        turn.say("subscribe.give_up", *main_menu(turn))
+    return None
 
 
 async def _hand_over(turn: Turn) -> bool:
@@ -261,12 +233,10 @@ async def _hand_over(turn: Turn) -> bool:
     intent = turn.nlu.intent if turn.nlu else None
     if not intent or intent in ("subscribe", "back", "out_of_scope"):
         return False
-    handler = turn.services.dispatcher.intents.get(intent)
-    if handler is None:
+    if not turn.can_hand_over(intent):
         return False
     turn.end()
-    await handler(turn)
-    return True
+    return await turn.hand_over(intent)
 
 
 def provinces_in(turn: Turn) -> list[str]:
@@ -292,7 +262,7 @@ def provinces_in(turn: Turn) -> list[str]:
 @router.intent("subscribe")
 async def subscribe(turn: Turn) -> None:
     """Start choosing topics (topics named in the message are chosen already)."""
-    row = await load_subscription(turn.services.db, turn.user_id)
+    row = await _subscription(turn)
     named = _typed_topics(turn)
     if row is not None and row.active and not named:
         turn.end()
@@ -354,7 +324,7 @@ async def topics_typed(turn: Turn) -> None:
         return
     tries = _next_try(turn)
     if tries is not None:
-        ask_topics(turn, chosen, key="subscribe.topics_not_understood", tries=tries)
+        ask_topics(turn, chosen, key="subscribe.topics_not_understood", tries=tries.count)
 
 
 @router.postback(PLACE)
@@ -390,7 +360,7 @@ async def area_typed(turn: Turn) -> None:
         return
     tries = _next_try(turn)
     if tries is not None:
-        turn.goto(AREA, sub_tries=tries)
+        turn.goto(AREA, **tries.saved())
         turn.say(
             "subscribe.area_not_understood",
             _button(turn, "subscribe.button_nationwide", PLACE, p=NATIONWIDE),
@@ -429,14 +399,14 @@ async def confirm_typed(turn: Turn) -> None:
     elif not await _hand_over(turn):
         tries = _next_try(turn)
         if tries is not None:
-            ask_confirm(turn, topics, provinces, tries=tries)
+            ask_confirm(turn, topics, provinces, tries=tries.count)
 
 
 @router.postback(MANAGE)
 async def manage(turn: Turn) -> None:
     """Already subscribed: change the topics, stop, or keep."""
     answer = turn.postback.get("a", "")
-    row = await load_subscription(turn.services.db, turn.user_id)
+    row = await _subscription(turn)
     if answer == "change":
         ask_topics(turn, list(row.topics) if row is not None else [])
     elif answer == "stop":
@@ -450,7 +420,8 @@ async def manage(turn: Turn) -> None:
 
 
 async def _stop_all(turn: Turn) -> None:
-    await deactivate(turn.services.db, turn.user_id)
+    user = turn.user_id
+    turn.write(lambda s: deactivate(s, user))
     turn.end()
     turn.say("unsubscribe.stopped_all", *intent_buttons(turn, ["subscribe", "help"]))
 
@@ -473,7 +444,8 @@ async def _stop_topics(turn: Turn, row: Subscription, stopped: Sequence[str]) ->
     if not remaining:
         await _stop_all(turn)
         return
-    await set_topics(turn.services.db, turn.user_id, remaining)
+    user = turn.user_id
+    turn.write(lambda s: set_topics(s, user, remaining))
     turn.end()
     turn.goto(STOP_SOME)
     turn.say(
@@ -485,7 +457,7 @@ async def _stop_topics(turn: Turn, row: Subscription, stopped: Sequence[str]) ->
 
 
 async def _active(turn: Turn) -> Subscription | None:
-    row = await load_subscription(turn.services.db, turn.user_id)
+    row = await _subscription(turn)
     if row is None or not row.active:
         turn.end()
         turn.say("unsubscribe.nothing", *intent_buttons(turn, ["subscribe", "help"]))
@@ -555,5 +527,5 @@ async def stop_typed(turn: Turn) -> None:
     tries = _next_try(turn, give_up="unsubscribe.gave_up")
     if tries is not None:
         turn.end()
-        turn.goto(STOP_SOME, sub_tries=tries)
+        turn.goto(STOP_SOME, **tries.saved())
         turn.say("unsubscribe.topics_not_understood", *_stop_buttons(turn, row.topics))

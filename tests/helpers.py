@@ -205,11 +205,13 @@ def settings_env(settings: Settings) -> dict[str, str]:
     return env
 
 
-def spawn_worker(settings: Settings) -> subprocess.Popen[bytes]:
+def spawn_worker(
+    settings: Settings, extra_env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     """``bot worker`` as a separate OS process (so a test can kill -9 it)."""
     return subprocess.Popen(
         [sys.executable, "-m", "bot.cli", "worker"],
-        env=settings_env(settings),
+        env=settings_env(settings) | (extra_env or {}),
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

@@ -1,18 +1,150 @@
-"""Pipeline housekeeping: old event-log rows and dead letters are forgotten."""
+"""The pipeline on its own: what a handler writes commits with its answer, an erasure's
+Redis part survives a cut-off delivery, and old event-log rows and dead letters are forgotten."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
-from sqlalchemy import select
+import pytest
+import redis
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.dialogue.state import DialogueState
+from bot.line.messages import Message, Text
+from bot.pipeline.event_log import EventLogStore
 from bot.pipeline.process import Pipeline
+from bot.queue.base import QueuedEvent
 from bot.services import Services
 from bot.settings import Settings
-from bot.storage.db import DeadLetter, EventLog, utcnow
+from bot.storage.db import Database, DeadLetter, EventLog, Unanswered, utcnow
 from bot.storage.migrate import upgrade
-from tests.conftest import run
+from bot.storage.queries import record_unanswered
+from tests.conftest import REDIS_URL, run
+from tests.helpers import text_event, user_id
+
+
+class Recorder:
+    """A messenger that keeps what would have reached the user."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str, list[dict[str, Any]]]] = []
+
+    async def reply(self, reply_token: str, messages: Sequence[Message]) -> None:
+        self.sent.append(("reply", reply_token, [m.to_line() for m in messages]))
+
+    async def push(self, to: str, messages: Sequence[Message], retry_key: str) -> bool:
+        self.sent.append(("push", to, [m.to_line() for m in messages]))
+        return True
+
+    async def show_loading(self, chat_id: str, seconds: int = 20) -> None:
+        return None
+
+    async def profile(self, user_id: str) -> dict[str, Any]:
+        return {"userId": user_id}
+
+
+def _processing(event_id: str, chat: str = "U1") -> EventLog:
+    return EventLog(
+        webhook_event_id=event_id,
+        chat_id=chat,
+        event_type="message",
+        event_ts=1,
+        status="processing",
+        attempts=1,
+    )
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_handlers_writes_commit_only_with_its_answer(
+    make_settings: Callable[..., Settings], request: pytest.FixtureRequest, backend: str
+) -> None:
+    """A write that fails takes the stored answer and the other writes with it (the retry
+    runs the handler afresh); writes that succeed are stored with the answer."""
+    if backend == "sqlite":
+        settings = make_settings()
+        upgrade(settings)
+    else:
+        settings = make_settings(database_url=request.getfixturevalue("pg_url"))
+    outbox = {"messages": [Text("ok").to_line()], "state": None}
+
+    async def kept(s: AsyncSession) -> None:
+        await record_unanswered(s, "kept", None, None)
+
+    async def broken(s: AsyncSession) -> None:
+        await record_unanswered(s, "lost", None, None)
+        raise RuntimeError("the database refused the handler's change")
+
+    async def scenario() -> tuple[EventLog | None, EventLog | None, list[str]]:
+        db = Database(settings.sqlalchemy_url)
+        store = EventLogStore(db)
+        try:
+            async with db.session() as s, s.begin():
+                s.add_all([_processing("ev-broken"), _processing("ev-fine")])
+            with pytest.raises(RuntimeError):
+                await store.sending("ev-broken", outbox, "reply", "k1", [kept, broken])
+            await store.sending("ev-fine", outbox, "reply", "k2", [kept])
+            async with db.session() as s:
+                failed = await s.get(EventLog, "ev-broken")
+                fine = await s.get(EventLog, "ev-fine")
+                texts = list((await s.scalars(select(Unanswered.text))).all())
+            return failed, fine, texts
+        finally:
+            await db.close()
+
+    failed, fine, texts = run(scenario())
+    assert failed is not None and (failed.status, failed.outbox) == ("processing", None)
+    assert fine is not None and (fine.status, fine.outbox) == ("sending", outbox)
+    assert texts == ["kept"]
+
+
+def test_an_erasure_cut_off_after_its_answer_was_stored_still_forgets_the_user(
+    make_settings: Callable[..., Settings], redis_prefix: str
+) -> None:
+    """The rows went with the stored answer; the worker died before the Redis keys did.
+    The retry deletes them (and the dialogue) before sending that answer, once."""
+    settings = make_settings(redis_url=REDIS_URL, redis_prefix=redis_prefix)
+    upgrade(settings)
+    alice, bob = user_id("erased"), user_id("kept")
+    event = text_event("ใช่", alice)
+    answer = {
+        "messages": [Text("ลบแล้ว").to_line()],
+        "state": DialogueState().to_json(),
+        "forget": True,
+    }
+    client = redis.Redis.from_url(REDIS_URL, decode_responses=True)
+    p = redis_prefix
+    client.set(f"{p}:dlg:{alice}", '{"step": "privacy.confirm_delete", "answers": {}}')
+    client.set(f"{p}:dlg-last:{alice}", "privacy.confirm_delete")
+    client.set(f"{p}:kb-seen:{alice}", "1")  # any other key naming the user
+    client.set(f"{p}:dlg:{bob}", '{"step": "courses.topic", "answers": {}}')
+    services = Services.build(settings)
+    recorder = Recorder()
+
+    async def scenario() -> int:
+        try:
+            async with services.db.session() as s, s.begin():
+                row = _processing(event["webhookEventId"], "deleted")
+                row.status, row.outbox, row.delivery = "sending", answer, "reply"
+                s.add(row)
+            pipeline = Pipeline(services, recorder)
+            item = QueuedEvent(event["webhookEventId"], alice, event["timestamp"], event, 2)
+            await pipeline.process(item)
+            await pipeline.process(item)  # a redelivery: already done
+            async with services.db.session() as s:
+                return int(await s.scalar(select(func.count()).select_from(EventLog)) or 0)
+        finally:
+            await services.close()
+
+    try:
+        assert run(scenario()) == 1
+        assert [k for k in client.scan_iter(f"{p}:*") if alice in k] == []
+        assert client.get(f"{p}:dlg:{bob}") is not None
+    finally:
+        client.close()
+    assert recorder.sent == [("reply", event["replyToken"], answer["messages"])]
 
 
 def test_prune_keeps_recent_and_pending_records(make_settings: Callable[..., Settings]) -> None:

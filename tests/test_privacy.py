@@ -15,7 +15,16 @@ import redis.asyncio as aioredis
 from sqlalchemy import create_engine
 
 from bot.storage.db import Assessment, Base, Database, EventLog, LocalQueueItem, Subscription, User
-from bot.storage.privacy import ANONYMOUS, erase_user, export_user_data, load_profile, summary
+from bot.storage.privacy import (
+    ANONYMOUS,
+    count_erasure,
+    erase_keys,
+    erase_rows,
+    erase_user,
+    export_user_data,
+    load_profile,
+    summary,
+)
 
 ALICE = "U" + "a" * 32
 BOB = "U" + "b" * 32
@@ -103,6 +112,52 @@ def test_erase_redis_keeps_what_the_queue_needs_for_this_turn(
             assert await client.exists(f"{p}:ev:{now}", f"{p}:lock:{ALICE}") == 2
             assert not await client.exists(f"{p}:ev:{later}", f"{p}:dlg:{ALICE}")
             assert await client.exists(f"{p}:dlg:{BOB}")
+        finally:
+            await client.aclose()
+            await database.close()
+
+    asyncio.run(scenario())
+
+
+def test_what_the_chat_announces_is_what_goes_and_erasing_again_is_harmless(
+    tmp_path: Path, redis_server: str, redis_prefix: str
+) -> None:
+    """The chat counts before it erases (the rows go with its answer, the keys as it is
+    sent): the count removes nothing and agrees with the erasure; a retried erasure (a
+    worker cut off mid-delivery) finds nothing more and keeps the queue's entry."""
+
+    async def scenario() -> None:
+        database = _database(tmp_path)
+        client = aioredis.Redis.from_url(redis_server, decode_responses=True)
+        p = redis_prefix
+        now = "ev-now-" + uuid.uuid4().hex[:6]
+        try:
+            await _fill(database)
+            await client.zadd(f"{p}:q:{ALICE}", {now: 1, "ev-later": 2})
+            await client.hset(f"{p}:ev:{now}", mapping={"payload": "{}"})
+            await client.set(f"{p}:dlg:{ALICE}", "{}")
+            before = await export_user_data(database, ALICE)
+
+            counted = await count_erasure(
+                database, ALICE, redis=client, prefix=p, handling_event=now
+            )
+            assert await export_user_data(database, ALICE) == before  # nothing went
+            assert await client.exists(f"{p}:dlg:{ALICE}")
+
+            async with database.session() as s, s.begin():
+                rows = await erase_rows(s, ALICE, now)
+            keys = await erase_keys(client, p, ALICE, now)
+            rows.add(keys)
+            assert summary(counted) == summary(rows)
+            assert summary(rows)["assessments"] == 1
+
+            async with database.session() as s, s.begin():
+                again = await erase_rows(s, ALICE, now)
+            again.add(await erase_keys(client, p, ALICE, now))
+            assert again.total == 0
+            assert await client.zrange(f"{p}:q:{ALICE}", 0, -1) == [now]
+            assert await client.exists(f"{p}:ev:{now}")
+            assert (await load_profile(database, BOB)).assessments == 1
         finally:
             await client.aclose()
             await database.close()

@@ -8,6 +8,7 @@ file, as production Redis must have) that the test kills and restarts.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -15,6 +16,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,11 +24,16 @@ from pathlib import Path
 import httpx
 import pytest
 import redis
+from sqlalchemy import create_engine, func, select
 
-from bot.kb.loader import load_replies
-from bot.settings import Settings
+from bot.kb.loader import Knowledge, load_replies
+from bot.line.messages import postback_data
+from bot.pipeline.process import TEST_CRASH_AFTER_HANDLER
+from bot.settings import Settings, to_sync_url
+from bot.storage.db import Assessment, Subscription
 from tests.conftest import REDIS_URL, SECRET
-from tests.fakeline import FakeLine
+from tests.conversation import Chat, find_action
+from tests.fakeline import FakeLine, Recorded
 from tests.helpers import (
     ROOT,
     ServerThread,
@@ -136,6 +143,80 @@ def test_worker_killed_while_line_answers_does_not_answer_twice(
             assert len(fake_line.delivered()) == 1
             assert fake_line.calls("push", status=None) == []
         finally:
+            _kill(worker)
+
+
+def _fills(template: str, text: str) -> bool:
+    """``text`` is ``template`` with its placeholders filled in."""
+    parts = re.split(r"\{[a-z_]+\}", template)
+    return re.fullmatch("(?s)" + "(.+?)".join(re.escape(p) for p in parts), text) is not None
+
+
+def _rows(settings: Settings, model: type[Assessment] | type[Subscription], user: str) -> int:
+    engine = create_engine(to_sync_url(settings.sqlalchemy_url))
+    try:
+        with engine.connect() as conn:
+            query = select(func.count()).select_from(model).where(model.line_user_id == user)
+            return int(conn.scalar(query) or 0)
+    finally:
+        engine.dispose()
+
+
+def test_worker_dying_after_the_handler_saves_the_assessment_once_and_answers_once(
+    shared: Settings, fake_line: FakeLine, kb: Knowledge
+) -> None:
+    """The last answer of an assessment writes its result (and the opt-in's subscription)
+    with the answer it sends. A worker that dies after the handler ran, before that
+    commit, leaves neither; the next worker writes one row and sends one reply."""
+    user = user_id("dies-after-the-handler")
+    last_event = "01" + uuid.uuid4().hex[:24].upper()
+    a = kb.assessment
+
+    def option(qid: str, oid: str) -> str:
+        found = a.question(qid).option(oid)
+        assert found is not None
+        return found.label
+
+    with ServerThread(shared) as server:
+        # Test-only hook (bot.pipeline.process): this worker dies right after the handler
+        # of ``last_event`` ran, before the answer and the handler's writes are stored.
+        worker = spawn_worker(shared, {TEST_CRASH_AFTER_HANDLER: last_event})
+        c = Chat(server, fake_line, user)
+        try:
+            answer = c.postback(postback_data("go", i="start_assessment"), timeout=30)
+            answer = c.press(answer, option("business_stage", "running"))
+            answer = c.press(answer, option("sector", "food"))
+            answer = c.press(answer, option("sales_channels", "social"))
+            answer = c.press(answer, REPLIES.text("assessment.button_done"))
+            answer = c.press(answer, option("digital_skill", "basic"))
+            answer = c.press(answer, option("goal", "sell_online"))
+            answer = c.postback(postback_data("asm", q="province", o="76"))
+            yes = find_action(answer, option("notify", "yes"))
+            event = event_of("postback", user, postback={"data": yes["data"]})
+            event["webhookEventId"] = last_event
+            assert post_signed(server.base_url, SECRET, envelope(event)).status_code == 200
+            assert worker.wait(30) == 1  # died in the window, by the hook
+            token = event["replyToken"]
+
+            def replies_for_it() -> list[Recorded]:
+                calls = fake_line.calls("reply", None)
+                return [r for r in calls if (r.body or {}).get("replyToken") == token]
+
+            assert replies_for_it() == []
+            assert _rows(shared, Assessment, user) == 0  # nothing committed before the answer
+
+            worker = spawn_worker(shared)
+            wait_until(replies_for_it, timeout=30)
+            time.sleep(1.5)  # time for a second answer or write, if there were one
+            (reply,) = replies_for_it()
+            said = [m.get("text", "") for m in reply.body["messages"]]
+            assert any(_fills(v, t) for v in REPLIES.texts["assessment.result"] for t in said)
+            assert any(_fills(v, t) for v in REPLIES.texts["assessment.notify_saved"] for t in said)
+            assert fake_line.calls("push", status=None) == []
+            assert _rows(shared, Assessment, user) == 1
+            assert _rows(shared, Subscription, user) == 1
+        finally:
+            c.close()
             _kill(worker)
 
 

@@ -27,7 +27,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.dialogue.state import DialogueState
 from bot.dialogue.steps import Step, StepGroup
@@ -42,6 +44,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Handler = Callable[["Turn"], Awaitable[None]]
+#: A database change a handler decided on; the pipeline runs it with the turn's answer.
+Write = Callable[[AsyncSession], Awaitable[object]]
+T = TypeVar("T")
 
 #: Postback action of menu and "did you mean" buttons: ``action=go&i=<intent>``.
 GO = "go"
@@ -59,6 +64,10 @@ class Turn:
     #: The dialogue state to store after the turn (None: leave it as it was).
     next_state: DialogueState | None = None
     messenger: Messenger | None = None
+    #: Database changes to commit in the same transaction as the answer (``write``).
+    writes: list[Write] = field(default_factory=list)
+    #: Delete the user's keys in Redis when the answer is sent (``forget_user``).
+    forget: bool = False
 
     @property
     def user_id(self) -> str:
@@ -107,6 +116,27 @@ class Turn:
     def end(self) -> None:
         """Close the user's open dialogue."""
         self.next_state = DialogueState()
+
+    async def read(self, query: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        """Run a read-only ``query`` (``bot.storage.queries``) in a short session of its own."""
+        async with self.services.db.session() as session:
+            return await query(session)
+
+    def write(self, change: Write) -> None:
+        """Change the database with this turn's answer, not now.
+
+        The pipeline runs every ``change`` (in order) in the one transaction that stores the
+        answer before it is sent, or that closes an event with nothing to say. A worker that
+        dies before that commit leaves neither, so the retry runs the handler again and the
+        change happens exactly once; nothing a handler reads in this turn sees it yet.
+        """
+        self.writes.append(change)
+
+    def forget_user(self) -> None:
+        """Delete every Redis key naming the user once this turn's answer is stored (PDPA
+        erasure): it cannot share the database transaction, so it runs on every try of
+        sending the answer and must be harmless twice (``bot.storage.privacy.erase_keys``)."""
+        self.forget = True
 
     async def hand_over(self, intent: str) -> bool:
         """Let the handler of ``intent`` answer this turn instead (the user changed subject

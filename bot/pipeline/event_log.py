@@ -5,16 +5,22 @@ event row plus one of the user), store the decided answer before it is sent,
 and mark it done. Upserts (``INSERT ... ON CONFLICT ... RETURNING``, on
 PostgreSQL and SQLite alike) replace read-modify-write round trips, which
 is what lets one worker keep up with hundreds of events a second.
+
+The database changes a handler decided on (``Turn.write``) commit in the
+transaction that stores the answer: a worker dying before that commit leaves
+neither, so the retry runs the handler again and every change happens once.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import String, Table, bindparam, case, func, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from bot.dialogue.router import Write
 from bot.line.events import InboundEvent
 from bot.storage.db import Database, DeadLetter, EventLog, User, utcnow
 
@@ -126,14 +132,37 @@ class EventLogStore:
                 await conn.execute(self._follow if follows else self._visit, user)
         return Recorded(row.status, row.delivery, row.outbox)
 
-    async def _run(self, stmt: Any, **params: Any) -> None:
-        async with self._autocommit.connect() as conn:
-            await conn.execute(stmt, {"now": utcnow(), **params})
+    async def _run(self, stmt: Any, writes: Sequence[Write] = (), **params: Any) -> None:
+        """One statement on its own, or with the handler's writes in one transaction."""
+        values = {"now": utcnow(), **params}
+        if not writes:
+            async with self._autocommit.connect() as conn:
+                await conn.execute(stmt, values)
+            return
+        async with self.db.session() as s, s.begin():
+            # The event-log statement first: on SQLite it is what opens the transaction
+            # (the driver begins one at the first change), so every write is inside it.
+            await s.execute(stmt, values)
+            for write in writes:
+                await write(s)
 
-    async def sending(self, event_id: str, outbox: dict[str, Any], delivery: str, key: str) -> None:
-        """Store the decided answer and how it will go, before anything is sent."""
+    async def sending(
+        self,
+        event_id: str,
+        outbox: dict[str, Any],
+        delivery: str | None,
+        key: str,
+        writes: Sequence[Write] = (),
+    ) -> None:
+        """Store the decided answer and how it will go, before anything is sent, with the
+        handler's ``writes`` in the same transaction."""
         await self._run(
-            self._sending, event_id=event_id, outbox=outbox, delivery=delivery, retry_key=key
+            self._sending,
+            writes,
+            event_id=event_id,
+            outbox=outbox,
+            delivery=delivery,
+            retry_key=key,
         )
 
     async def set_delivery(self, event_id: str, delivery: str) -> None:

@@ -9,7 +9,14 @@ second worker or a restart never answers a user twice:
    under the same rules (same reply token, same push retry key) instead of
    running the handler a second time.
 3. Otherwise the user is recorded, the router picks a handler, and the
-   decided answer goes to the outbox (committed) before anything leaves.
+   decided answer goes to the outbox (committed) before anything leaves,
+   in one transaction with the database changes the handler decided on
+   (``Turn.write``): a worker that dies after the handler ran but before
+   that commit has written nothing, and the retry runs the handler afresh.
+   An event with changes but nothing to say stores an empty outbox the same
+   way. What cannot join the transaction (the dialogue state, and the Redis
+   keys an erasure deletes) is applied from the stored outbox on every try of
+   delivering it, so it must be, and is, harmless twice.
 
 Delivery: the reply token while it is fresh (younger than
 ``REPLY_TOKEN_MAX_AGE_SECONDS``); else, or when LINE rejects the token, a
@@ -24,11 +31,12 @@ import asyncio
 import datetime as dt
 import json
 import logging
+import os
 import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 
 from bot import logs
 from bot.dialogue.router import Turn
@@ -40,12 +48,19 @@ from bot.logs import user_ref
 from bot.pipeline.event_log import FINAL, EventLogStore
 from bot.queue.base import QueuedEvent
 from bot.storage.db import DeadLetter, EventLog, Handoff, Unanswered, utcnow
+from bot.storage.privacy import erase_keys
+from bot.storage.queries import handed_off
 
 if TYPE_CHECKING:
     from bot.services import Services
 
 log = logging.getLogger(__name__)
 _RETRY_NS = uuid.UUID("6f1c4a52-3b0e-4d8e-9a57-2f5d0c9b7e11")
+#: TEST-ONLY hook, honoured only with ``BOT_ENV=test``: the id of one event after whose
+#: handler this process dies at once (``os._exit``), before the answer and the handler's
+#: writes are stored, so a test can kill a real worker in exactly that window
+#: (tests/test_workers.py). Never set it anywhere else.
+TEST_CRASH_AFTER_HANDLER = "BOT_TEST_CRASH_AFTER_HANDLER"
 
 
 def retry_key(event_id: str) -> str:
@@ -61,6 +76,11 @@ class Pipeline:
         self.messenger = messenger
         self.log = EventLogStore(services.db)
         self.clock = time.time
+        self._crash_after = (
+            os.environ.get(TEST_CRASH_AFTER_HANDLER)
+            if services.settings.bot_env == "test"
+            else None
+        )
 
     async def process(self, item: QueuedEvent) -> None:
         """Handle one event exactly once from the user's point of view."""
@@ -75,21 +95,27 @@ class Pipeline:
             await self._deliver(event, row.outbox, in_doubt=row.delivery)
             return
         turn = await self._decide(event)
+        if turn is not None and self._crash_after == event.id:
+            log.warning("test hook: dying after the handler", extra={"event_id": event.id})
+            os._exit(1)
         if turn is None:
             await self.log.finish(event.id)
             return
         messages = turn.messages[:MAX_MESSAGES]
         if len(turn.messages) > MAX_MESSAGES:
             log.error("handler produced too many messages", extra={"count": len(turn.messages)})
-        outbox = {
+        outbox: dict[str, Any] = {
             "messages": [m.to_line() for m in messages],
             "state": None if turn.next_state is None else turn.next_state.to_json(),
         }
-        if not messages:
+        if turn.forget:
+            outbox["forget"] = True
+        if not messages and not turn.writes and not turn.forget:
             await self._apply_state(event, outbox)
             await self.log.finish(event.id)
             return
-        await self.log.sending(event.id, outbox, self._plan(event), retry_key(event.id))
+        plan = self._plan(event) if messages else None
+        await self.log.sending(event.id, outbox, plan, retry_key(event.id), turn.writes)
         await self._deliver(event, outbox, in_doubt=None)
 
     def _plan(self, event: InboundEvent) -> str:
@@ -136,13 +162,8 @@ class Pipeline:
 
     async def _handed_off(self, chat_id: str) -> bool:
         """Is this chat handed to staff right now (``contact_staff``)?"""
-        async with self.s.db.engine.connect() as conn:
-            found = await conn.scalar(
-                select(Handoff.line_user_id).where(
-                    Handoff.line_user_id == chat_id, Handoff.until > utcnow()
-                )
-            )
-        return found is not None
+        async with self.s.db.session() as session:
+            return await handed_off(session, chat_id)
 
     async def _apply_state(self, event: InboundEvent, outbox: dict[str, Any]) -> None:
         raw = outbox.get("state")
@@ -151,6 +172,13 @@ class Pipeline:
         data = json.loads(raw)
         state = DialogueState(step=data.get("step"), answers=data.get("answers") or {})
         await self.s.dialogue.save(event.chat_id, state, self.s.settings.dialogue_ttl_seconds)
+
+    async def _forget(self, event: InboundEvent) -> None:
+        """An erasure's Redis part (dialogue state and every key naming the user); the rows
+        went with the stored answer. Runs again if this try is cut off: harmless twice."""
+        await self.s.dialogue.clear(event.chat_id)
+        if self.s.redis is not None:
+            await erase_keys(self.s.redis, self.s.settings.redis_prefix, event.chat_id, event.id)
 
     async def _deliver(
         self, event: InboundEvent, outbox: dict[str, Any], in_doubt: str | None
@@ -161,6 +189,11 @@ class Pipeline:
         """
         messages = [from_line(m) for m in outbox["messages"]]
         await self._apply_state(event, outbox)
+        if outbox.get("forget"):
+            await self._forget(event)
+        if not messages:  # only changes were decided: they are stored, nothing to send
+            await self.log.finish(event.id)
+            return
         delivery = in_doubt or self._plan(event)
         try:
             if delivery == "reply" and event.reply_token:

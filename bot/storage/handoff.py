@@ -3,8 +3,8 @@
 ``contact_staff`` starts (or extends) a hand-off; staff end it with
 ``bot handoff end USER_ID`` or ``POST /admin/handoffs/{user_id}/end``, and it
 ends by itself at ``until`` (``HANDOFF_SECONDS`` after it started). The
-pipeline checks the table before every message (``Pipeline._handed_off``) and
-``Pipeline.prune`` deletes rows that ended. One row per user, so asking for
+pipeline checks the table before every message (``bot.storage.queries.handed_off``)
+and ``Pipeline.prune`` deletes rows that ended. One row per user, so asking for
 staff again only moves ``until`` forward.
 """
 
@@ -15,8 +15,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.storage.db import Database, Handoff, utcnow
+from bot.storage.queries import handed_off
 
 
 def aware(moment: dt.datetime) -> dt.datetime:
@@ -49,18 +51,23 @@ def _open(row: Handoff) -> OpenHandoff:
 
 async def start(db: Database, user_id: str, agency: str | None, seconds: int) -> OpenHandoff:
     """Hand ``user_id`` to staff for ``seconds`` from now (a second request restarts the clock)."""
+    async with db.session() as s, s.begin():
+        return await start_in(s, user_id, agency, seconds)
+
+
+async def start_in(s: AsyncSession, user_id: str, agency: str | None, seconds: int) -> OpenHandoff:
+    """``start`` inside a caller's transaction (a handler's write, committed with its answer)."""
     now = utcnow()
     until = now + dt.timedelta(seconds=seconds)
-    async with db.session() as s, s.begin():
-        row = await s.get(Handoff, user_id)
-        if row is None:
-            row = Handoff(line_user_id=user_id, agency=agency, started_at=now, until=until)
-            s.add(row)
-        else:
-            if aware(row.until) <= now:  # an ended one not yet pruned: a new hand-off
-                row.started_at = now
-            row.agency = agency
-            row.until = until
+    row = await s.get(Handoff, user_id)
+    if row is None:
+        row = Handoff(line_user_id=user_id, agency=agency, started_at=now, until=until)
+        s.add(row)
+    else:
+        if aware(row.until) <= now:  # an ended one not yet pruned: a new hand-off
+            row.started_at = now
+        row.agency = agency
+        row.until = until
     return OpenHandoff(user_id, agency, aware(row.started_at), until)
 
 
@@ -89,9 +96,4 @@ async def active(db: Database) -> list[OpenHandoff]:
 async def is_open(db: Database, user_id: str) -> bool:
     """Is ``user_id`` with staff right now?"""
     async with db.session() as s:
-        found = await s.scalar(
-            select(Handoff.line_user_id).where(
-                Handoff.line_user_id == user_id, Handoff.until > utcnow()
-            )
-        )
-    return found is not None
+        return await handed_off(s, user_id)

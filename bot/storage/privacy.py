@@ -28,6 +28,7 @@ from sqlalchemy import JSON, String, Table, Text, cast, delete, func, or_, selec
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.storage.db import Assessment, Base, Database, Subscription
+from bot.storage.queries import latest_assessment
 
 #: Columns that name the user a row belongs to.
 USER_COLUMNS = ("line_user_id", "chat_id", "user_id")
@@ -58,17 +59,6 @@ class Profile:
     @property
     def empty(self) -> bool:
         return self.latest_assessment is None and self.subscription is None
-
-
-async def latest_assessment(session: AsyncSession, user_id: str) -> Assessment | None:
-    """The user's most recent assessment (the one that counts), if any."""
-    result = await session.scalar(
-        select(Assessment)
-        .where(Assessment.line_user_id == user_id)
-        .order_by(Assessment.created_at.desc(), Assessment.id.desc())
-        .limit(1)
-    )
-    return result
 
 
 async def load_profile(db: Database, user_id: str) -> Profile:
@@ -141,6 +131,14 @@ class Erasure:
     def count(self, *tables: str) -> int:
         return sum(self.rows.get(t, 0) for t in tables)
 
+    def add(self, other: Erasure) -> None:
+        """Count what another part of the same erasure removed."""
+        for table, n in other.rows.items():
+            self.rows[table] = self.rows.get(table, 0) + n
+        self.scrubbed += other.scrubbed
+        self.redis_keys += other.redis_keys
+        self.queued += other.queued
+
     @property
     def total(self) -> int:
         return sum(self.rows.values()) + self.scrubbed + self.redis_keys + self.queued
@@ -171,16 +169,68 @@ async def erase_user(
     """Delete everything kept about ``user_id``; ``handling_event`` is the event being handled.
 
     One database transaction (all or nothing), then Redis. The dialogue store in memory
-    (embedded mode) is the caller's to clear.
+    (embedded mode) is the caller's to clear. The chat erases in two parts instead: the rows
+    with its answer (``erase_rows`` as the turn's write), the keys when the answer is sent.
     """
-    if not user_id or user_id == ANONYMOUS:
-        raise ValueError("erase_user needs a real user id")
-    erasure = Erasure()
+    _check(user_id)
     async with db.session() as s, s.begin():
-        for table in Base.metadata.sorted_tables:
-            await _erase_table(s, table, user_id, handling_event, erasure)
+        erasure = await erase_rows(s, user_id, handling_event)
     if redis is not None:
-        await _erase_redis(redis, prefix, user_id, handling_event, erasure)
+        erasure.add(await erase_keys(redis, prefix, user_id, handling_event))
+    return erasure
+
+
+async def count_erasure(
+    db: Database,
+    user_id: str,
+    *,
+    redis: aioredis.Redis | None = None,
+    prefix: str = "bot",
+    handling_event: str | None = None,
+) -> Erasure:
+    """What ``erase_user`` would remove now, removing nothing: the erasure is run in a
+    transaction that is rolled back (the same code, so the counts cannot disagree), and
+    the Redis keys are only counted. The chat tells the user these before it erases."""
+    _check(user_id)
+    async with db.session() as s:
+        try:
+            erasure = await erase_rows(s, user_id, handling_event)
+        finally:
+            await s.rollback()
+    if redis is not None:
+        erasure.add(await erase_keys(redis, prefix, user_id, handling_event, dry_run=True))
+    return erasure
+
+
+def _check(user_id: str) -> None:
+    if not user_id or user_id == ANONYMOUS:
+        raise ValueError("erasing needs a real user id")
+
+
+async def erase_rows(s: AsyncSession, user_id: str, handling_event: str | None) -> Erasure:
+    """Every row naming the user, deleted (or anonymised, or scrubbed) in the caller's
+    transaction; the event ``handling_event``'s queue row stays for the queue to remove.
+    Running it twice is harmless: the second time finds nothing."""
+    _check(user_id)
+    erasure = Erasure()
+    for table in Base.metadata.sorted_tables:
+        await _erase_table(s, table, user_id, handling_event, erasure)
+    return erasure
+
+
+async def erase_keys(
+    redis: aioredis.Redis,
+    prefix: str,
+    user_id: str,
+    handling_event: str | None,
+    *,
+    dry_run: bool = False,
+) -> Erasure:
+    """Every Redis key naming the user, deleted (``dry_run``: counted), except what the queue
+    needs for the event being handled. Safe to run again (a retried delivery does)."""
+    _check(user_id)
+    erasure = Erasure()
+    await _erase_redis(redis, prefix, user_id, handling_event, erasure, dry_run)
     return erasure
 
 
@@ -243,6 +293,7 @@ async def _erase_redis(
     user_id: str,
     handling_event: str | None,
     erasure: Erasure,
+    dry_run: bool = False,
 ) -> None:
     """Delete every key naming the user, except what the queue needs for this turn."""
     queue_set = f"{prefix}:{_QUEUE_SET}:{user_id}"
@@ -254,15 +305,19 @@ async def _erase_redis(
         if name == lock:
             continue  # held by the worker handling this turn; it deletes it when done
         if name == queue_set:
-            erasure.queued += await _drop_queued(redis, prefix, name, handling_event)
+            erasure.queued += await _drop_queued(redis, prefix, name, handling_event, dry_run)
             continue
         doomed.append(name)
     if doomed:
-        erasure.redis_keys += int(await redis.delete(*doomed))
+        erasure.redis_keys += len(doomed) if dry_run else int(await redis.delete(*doomed))
 
 
 async def _drop_queued(
-    redis: aioredis.Redis, prefix: str, queue_set: str, handling_event: str | None
+    redis: aioredis.Redis,
+    prefix: str,
+    queue_set: str,
+    handling_event: str | None,
+    dry_run: bool = False,
 ) -> int:
     """Drop the chat's queued events other than the one being handled.
 
@@ -274,8 +329,8 @@ async def _drop_queued(
         for i in ids
         if (i.decode() if isinstance(i, bytes) else str(i)) != handling_event
     ]
-    if not others:
-        return 0
+    if not others or dry_run:
+        return len(others)
     pipe = redis.pipeline(transaction=True)
     pipe.zrem(queue_set, *others)
     pipe.delete(*(f"{prefix}:{_QUEUE_EVENT}:{i}" for i in others))

@@ -1,0 +1,129 @@
+"""The database reads and writes that several handlers (and the pipeline) share.
+
+One definition of each, so they cannot drift apart: the latest assessment, the user's
+subscription (saved with a merge rule), whether a chat is with staff, and a message kept
+as unanswered. Every function takes an ``AsyncSession`` and never commits: a handler
+reads through ``Turn.read`` and registers writes with ``Turn.write``, which the pipeline
+runs in the transaction that stores the turn's answer (so a retried event never writes
+twice). Not to be confused with ``bot.kb.queries``, which searches the knowledge files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from enum import Enum
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.storage.db import Assessment, Handoff, Subscription, Unanswered, utcnow
+
+#: Characters of an unanswered text that are kept (the column's size).
+UNANSWERED_CHARS = 500
+
+
+# -- assessments ------------------------------------------------------------------------------
+
+
+async def latest_assessment(s: AsyncSession, user_id: str) -> Assessment | None:
+    """The user's most recent finished assessment (every one is kept; the latest counts)."""
+    found: Assessment | None = await s.scalar(
+        select(Assessment)
+        .where(Assessment.line_user_id == user_id)
+        .order_by(Assessment.created_at.desc(), Assessment.id.desc())
+        .limit(1)
+    )
+    return found
+
+
+# -- subscriptions ----------------------------------------------------------------------------
+
+
+class Merge(Enum):
+    """How new topics meet the ones a subscription already has."""
+
+    #: The user chose the whole list (the subscribe conversation): it replaces the old one.
+    REPLACE = "replace"
+    #: An assessment's result adds its topics first and keeps the earlier ones of an active
+    #: subscription after them: a result adds, never takes away.
+    ADD = "add"
+
+
+async def load_subscription(s: AsyncSession, user_id: str) -> Subscription | None:
+    """The user's one subscription row, active or not."""
+    return await s.get(Subscription, user_id)
+
+
+async def save_subscription(
+    s: AsyncSession,
+    user_id: str,
+    topics: Sequence[str],
+    provinces: Sequence[str],
+    *,
+    stage: int | None,
+    merge: Merge,
+) -> Subscription:
+    """Write the user's one subscription row, active, with ``stage`` (None: not assessed)."""
+    row = await s.get(Subscription, user_id)
+    if row is None:
+        row = Subscription(
+            line_user_id=user_id,
+            topics=list(topics),
+            provinces=list(provinces),
+            stage=stage,
+            active=True,
+        )
+        s.add(row)
+        return row
+    wanted = list(topics)
+    if merge is Merge.ADD:
+        kept = list(row.topics or []) if row.active else []
+        wanted += [t for t in kept if t not in wanted]
+    row.topics = wanted
+    row.provinces = list(provinces)
+    row.stage = stage
+    row.active = True
+    row.updated_at = utcnow()
+    return row
+
+
+async def set_topics(s: AsyncSession, user_id: str, topics: Sequence[str]) -> None:
+    """Keep following only ``topics`` (some were stopped)."""
+    await s.execute(
+        update(Subscription)
+        .where(Subscription.line_user_id == user_id)
+        .values(topics=list(topics), updated_at=utcnow())
+    )
+
+
+async def deactivate(s: AsyncSession, user_id: str) -> bool:
+    """Stop every notice to the user (unsubscribe, unfollow); True if one was active."""
+    result = await s.execute(
+        update(Subscription)
+        .where(Subscription.line_user_id == user_id, Subscription.active.is_(True))
+        .values(active=False, updated_at=utcnow())
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
+# -- staff hand-offs --------------------------------------------------------------------------
+
+
+async def handed_off(s: AsyncSession, user_id: str) -> bool:
+    """Is this chat with staff right now (the bot stays quiet for it)?"""
+    found = await s.scalar(
+        select(Handoff.line_user_id).where(
+            Handoff.line_user_id == user_id, Handoff.until > utcnow()
+        )
+    )
+    return found is not None
+
+
+# -- unanswered messages ----------------------------------------------------------------------
+
+
+async def record_unanswered(
+    s: AsyncSession, text: str, best_intent: str | None, confidence: float | None
+) -> None:
+    """Keep a text the bot could not answer for operators: no user id (PDPA), cut to size."""
+    s.add(Unanswered(text=text[:UNANSWERED_CHARS], best_intent=best_intent, confidence=confidence))
