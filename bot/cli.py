@@ -16,14 +16,21 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from bot import logs
 from bot.settings import ConfigurationError, Settings
 
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
+
+    from bot.storage.db import Database
+
 log = logging.getLogger("bot")
+
+T = TypeVar("T")
 
 
 def _settings() -> Settings:
@@ -47,6 +54,45 @@ def _run_fast(coro: Any) -> None:
         asyncio.run(coro)
     else:
         uvloop.run(coro)
+
+
+def _with_database(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
+    """Run ``work`` on the configured database, closing the connection afterwards."""
+    from bot.storage.db import Database
+
+    async def main() -> T:
+        db = Database(settings.sqlalchemy_url)
+        try:
+            return await work(db)
+        finally:
+            await db.close()
+
+    return asyncio.run(main())
+
+
+def _with_redis(settings: Settings, work: Callable[[aioredis.Redis], Awaitable[T]]) -> T:
+    """Run ``work`` on the configured Redis, closing the client afterwards."""
+    from bot.queue.redis_queue import connect
+
+    async def main() -> T:
+        client = connect(settings.redis_url or "")
+        try:
+            return await work(client)
+        finally:
+            await client.aclose()
+
+    return asyncio.run(main())
+
+
+def _print_rows(rows: Sequence[T], empty: str, header: str, line: Callable[[T], str]) -> int:
+    """Print a table, a header and then a line per row, or ``empty`` when there are no rows."""
+    if not rows:
+        print(empty)
+        return 0
+    print(header)
+    for row in rows:
+        print(line(row))
+    return 0
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -114,33 +160,24 @@ def cmd_events_dead(args: argparse.Namespace) -> int:
     """List dead-lettered events, newest first."""
     from sqlalchemy import select
 
-    from bot.storage.db import Database, DeadLetter
+    from bot.storage.db import DeadLetter
 
     settings = _settings()
 
-    async def main() -> int:
-        db = Database(settings.sqlalchemy_url)
-        try:
-            async with db.session() as s:
-                rows = (
-                    await s.scalars(
-                        select(DeadLetter).order_by(DeadLetter.died_at.desc()).limit(args.limit)
-                    )
-                ).all()
-        finally:
-            await db.close()
-        if not rows:
-            print("no dead events")
-            return 0
-        print(f"{'EVENT ID':<34} {'TYPE':<10} {'USER':<12} {'TRIES':>5}  {'DIED (UTC)':<19}  ERROR")
-        for r in rows:
-            print(
-                f"{r.webhook_event_id:<34} {r.event_type:<10} {logs.user_ref(r.chat_id):<12} "
-                f"{r.attempts:>5}  {r.died_at:%Y-%m-%d %H:%M:%S}  {r.error or ''}"
-            )
-        return 0
+    async def fetch(db: Database) -> Sequence[DeadLetter]:
+        async with db.session() as s:
+            query = select(DeadLetter).order_by(DeadLetter.died_at.desc()).limit(args.limit)
+            return (await s.scalars(query)).all()
 
-    return asyncio.run(main())
+    return _print_rows(
+        _with_database(settings, fetch),
+        "no dead events",
+        f"{'EVENT ID':<34} {'TYPE':<10} {'USER':<12} {'TRIES':>5}  {'DIED (UTC)':<19}  ERROR",
+        lambda r: (
+            f"{r.webhook_event_id:<34} {r.event_type:<10} {logs.user_ref(r.chat_id):<12} "
+            f"{r.attempts:>5}  {r.died_at:%Y-%m-%d %H:%M:%S}  {r.error or ''}"
+        ),
+    )
 
 
 def cmd_events_replay(args: argparse.Namespace) -> int:
@@ -193,24 +230,18 @@ def cmd_unanswered(args: argparse.Namespace) -> int:
 
     from sqlalchemy import select
 
-    from bot.storage.db import Database, Unanswered, utcnow
+    from bot.storage.db import Unanswered, utcnow
 
     settings = _settings()
 
-    async def fetch() -> list[Unanswered]:
-        db = Database(settings.sqlalchemy_url)
-        try:
-            query = select(Unanswered).order_by(Unanswered.created_at.desc(), Unanswered.id.desc())
-            if args.days is not None:
-                query = query.where(
-                    Unanswered.created_at >= utcnow() - dt.timedelta(days=args.days)
-                )
-            async with db.session() as s:
-                return list((await s.scalars(query.limit(args.limit))).all())
-        finally:
-            await db.close()
+    async def fetch(db: Database) -> list[Unanswered]:
+        query = select(Unanswered).order_by(Unanswered.created_at.desc(), Unanswered.id.desc())
+        if args.days is not None:
+            query = query.where(Unanswered.created_at >= utcnow() - dt.timedelta(days=args.days))
+        async with db.session() as s:
+            return list((await s.scalars(query.limit(args.limit))).all())
 
-    rows = asyncio.run(fetch())
+    rows = _with_database(settings, fetch)
     if args.csv:
         writer = csv.writer(sys.stdout)
         writer.writerow(["time_utc", "best_guess", "confidence", "text"])
@@ -220,61 +251,42 @@ def cmd_unanswered(args: argparse.Namespace) -> int:
                 [f"{r.created_at:%Y-%m-%d %H:%M:%S}", r.best_intent or "", confidence, r.text]
             )
         return 0
-    if not rows:
-        print("no unanswered messages")
-        return 0
-    print(f"{'TIME (UTC)':<19}  {'BEST GUESS':<18} {'CONF':>5}  TEXT")
-    for r in rows:
+
+    def line(r: Unanswered) -> str:
         confidence = "" if r.confidence is None else f"{r.confidence:.2f}"
         text = " ".join(r.text.split())
-        print(
+        return (
             f"{r.created_at:%Y-%m-%d %H:%M:%S}  {r.best_intent or '-':<18} {confidence:>5}  {text}"
         )
-    return 0
+
+    return _print_rows(
+        rows,
+        "no unanswered messages",
+        f"{'TIME (UTC)':<19}  {'BEST GUESS':<18} {'CONF':>5}  TEXT",
+        line,
+    )
 
 
 def cmd_handoff_list(_args: argparse.Namespace) -> int:
     """Users handed to staff right now (the bot is quiet for them), who waited longest first."""
     from bot.storage import handoff
-    from bot.storage.db import Database
 
-    settings = _settings()
-
-    async def fetch() -> list[handoff.OpenHandoff]:
-        db = Database(settings.sqlalchemy_url)
-        try:
-            return await handoff.active(db)
-        finally:
-            await db.close()
-
-    rows = asyncio.run(fetch())
-    if not rows:
-        print("nobody is waiting for staff")
-        return 0
-    print(f"{'USER ID':<34} {'AGENCY':<8} {'SINCE (UTC)':<19}  {'UNTIL (UTC)':<19}")
-    for h in rows:
-        print(
+    return _print_rows(
+        _with_database(_settings(), handoff.active),
+        "nobody is waiting for staff",
+        f"{'USER ID':<34} {'AGENCY':<8} {'SINCE (UTC)':<19}  {'UNTIL (UTC)':<19}",
+        lambda h: (
             f"{h.user_id:<34} {h.agency or '-':<8} {h.started_at:%Y-%m-%d %H:%M:%S}  "
             f"{h.until:%Y-%m-%d %H:%M:%S}"
-        )
-    return 0
+        ),
+    )
 
 
 def cmd_handoff_end(args: argparse.Namespace) -> int:
     """End a user's hand-off: the bot answers them again from their next message."""
     from bot.storage import handoff
-    from bot.storage.db import Database
 
-    settings = _settings()
-
-    async def end() -> bool:
-        db = Database(settings.sqlalchemy_url)
-        try:
-            return await handoff.end(db, args.user_id)
-        finally:
-            await db.close()
-
-    if asyncio.run(end()):
+    if _with_database(_settings(), lambda db: handoff.end(db, args.user_id)):
         print(f"hand-off of {args.user_id} ended; the bot answers them again")
         return 0
     print(f"{args.user_id} has no open hand-off", file=sys.stderr)
@@ -356,22 +368,17 @@ def cmd_kb_reload(args: argparse.Namespace) -> int:
     version = result.knowledge.version
     if settings.redis_url:
 
-        async def announce() -> list[dict[str, Any]]:
+        async def announce(client: aioredis.Redis) -> list[dict[str, Any]]:
             from bot.kb.store import KnowledgeStore, ReloadBus
-            from bot.queue.redis_queue import connect
 
-            client = connect(settings.redis_url or "")
-            try:
-                store = KnowledgeStore(settings.knowledge_dir, lambda _f: result)
-                store.load_initial()
-                bus = ReloadBus(store, client, settings.redis_prefix)
-                await bus.announce()
-                await asyncio.sleep(args.wait)
-                return [p for p in await bus.processes() if p["process"] != store.process_id]
-            finally:
-                await client.aclose()
+            store = KnowledgeStore(settings.knowledge_dir, lambda _f: result)
+            store.load_initial()
+            bus = ReloadBus(store, client, settings.redis_prefix)
+            await bus.announce()
+            await asyncio.sleep(args.wait)
+            return [p for p in await bus.processes() if p["process"] != store.process_id]
 
-        processes = asyncio.run(announce())
+        processes = _with_redis(settings, announce)
         print(f"announced knowledge version {version}")
         for proc in processes:
             state = (
@@ -411,21 +418,14 @@ def cmd_kb_status(args: argparse.Namespace) -> int:
     reports: list[dict[str, Any]] = []
     if settings.redis_url:
 
-        async def read() -> tuple[str | None, list[dict[str, Any]]]:
+        async def read(client: aioredis.Redis) -> tuple[str | None, list[dict[str, Any]]]:
             from bot.kb.store import KnowledgeStore, ReloadBus
-            from bot.queue.redis_queue import connect
 
-            client = connect(settings.redis_url or "")
-            try:
-                bus = ReloadBus(
-                    KnowledgeStore(settings.knowledge_dir), client, settings.redis_prefix
-                )
-                version = await client.get(bus.version_key)
-                return (str(version) if version else None), await bus.processes()
-            finally:
-                await client.aclose()
+            bus = ReloadBus(KnowledgeStore(settings.knowledge_dir), client, settings.redis_prefix)
+            version = await client.get(bus.version_key)
+            return (str(version) if version else None), await bus.processes()
 
-        announced, reports = asyncio.run(read())
+        announced, reports = _with_redis(settings, read)
         print(f"announced version: {announced or '(none yet)'}")
     else:
         answer = _admin_call(settings, "GET", "/admin/kb", args.url)

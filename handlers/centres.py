@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.content.cards import area_text, carousel, centre_bubble
-from bot.content.menu import intent_buttons, main_menu
+from bot.content.menu import back_to_menu, intent_buttons, main_menu
 from bot.dialogue.retries import miss
 from bot.dialogue.router import Router, Turn
 from bot.dialogue.steps import Step, StepGroup
@@ -334,9 +334,7 @@ async def _answered_before_place(turn: Turn) -> bool:
     if location is not None:
         await answer_location(turn, location.latitude, location.longitude)
         return True
-    if turn.nlu is not None and turn.nlu.intent == "back":
-        turn.end()
-        turn.say("centres.left", *main_menu(turn))
+    if back_to_menu(turn, "centres.left"):
         return True
     return await _hand_over(turn)
 

@@ -24,10 +24,11 @@ Every search button is a postback ``action=crs&t=<topics>&p=<province>&m=<mode>`
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from bot.content.cards import DETAILS_ACTION, carousel, course_bubble, details_for
-from bot.content.menu import go_button, intent_buttons, intent_labels, main_menu
+from bot.content.menu import back_to_menu, help_button, intent_buttons, main_menu
 from bot.dialogue.retries import miss
 from bot.dialogue.router import Router, Turn
 from bot.dialogue.steps import Step, StepGroup
@@ -98,17 +99,34 @@ async def switch_to(turn: Turn, intent: str) -> None:
     await turn.hand_over(intent)
 
 
+async def switched_away(turn: Turn, stay: set[str | None]) -> bool:
+    """Hand the turn to an intent the user clearly switched to (True), if there is one."""
+    switched = other_intent(turn, stay)
+    if switched is None:
+        return False
+    await switch_to(turn, switched)
+    return True
+
+
+def give_up(turn: Turn, key: str, buttons: Sequence[Action]) -> None:
+    """Close the step after its last miss: reply ``key`` with the step's buttons and help."""
+    turn.end()
+    turn.say(key, *buttons[:12], help_button(turn))
+
+
+def short_label(turn: Turn, key: str, name: str) -> str:
+    """A button label: reply ``key`` when the reply files have it, else ``name``."""
+    replies = turn.services.replies
+    return replies.text(key) if key in replies else name
+
+
 # -- pieces -------------------------------------------------------------------------------------
 
 
 def topic_label(turn: Turn, topic: str) -> str:
     """A short button label for a topic (``courses.topic_label.<id>``, else its name)."""
-    replies = turn.services.replies
-    key = f"courses.topic_label.{topic}"
-    if key in replies:
-        return replies.text(key)
     found = turn.services.knowledge.topics.get(topic)
-    return found.label.th if found else topic
+    return short_label(turn, f"courses.topic_label.{topic}", found.label.th if found else topic)
 
 
 def topic_name(kb: Knowledge, topics: list[str]) -> str:
@@ -276,9 +294,7 @@ async def topic_answer(turn: Turn) -> None:
     """A typed answer to "what do you want to learn?"; asks again at most twice."""
     answers = turn.state.answers
     province = province_in(turn) or answers.get("province")
-    if turn.nlu is not None and turn.nlu.intent == "back":
-        turn.end()
-        turn.say("courses.back", *main_menu(turn))
+    if back_to_menu(turn, "courses.back"):
         return
     topics = _typed_topics(turn)
     if topics:
@@ -286,9 +302,7 @@ async def topic_answer(turn: Turn) -> None:
         latest = await assessment_of(turn)
         await show_courses(turn, topics, province, latest.stage if latest else None)
         return
-    switched = other_intent(turn, _STAY)
-    if switched:
-        await switch_to(turn, switched)
+    if await switched_away(turn, _STAY):
         return
     tries = miss(turn, TRIES, limit=MAX_RETRIES)
     first = list(answers.get("first") or [])
@@ -297,9 +311,7 @@ async def topic_answer(turn: Turn) -> None:
         turn.goto(CourseSteps.topic, province=province, **tries.saved())
         turn.say("courses.ask_topic_again", *buttons)
         return
-    turn.end()
-    labels = intent_labels(turn)
-    turn.say("courses.give_up", *buttons[:12], go_button(labels["help"], "help"))
+    give_up(turn, "courses.give_up", buttons)
 
 
 @router.postback(SEARCH)

@@ -29,7 +29,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from bot.content.cards import carousel, programme_bubble, reason_text
-from bot.content.menu import go_button, intent_buttons, intent_labels, main_menu
+from bot.content.menu import back_to_menu, intent_buttons, is_back
 from bot.dialogue.retries import miss
 from bot.dialogue.router import Router, Turn
 from bot.dialogue.steps import Step, StepGroup
@@ -37,7 +37,7 @@ from bot.kb.queries import BusinessProfile, ProgrammeHit, find_programmes
 from bot.line.messages import Action, PostbackAction, Text, postback_data
 from bot.nlu.text import normalise
 from bot.storage.db import Assessment
-from handlers.courses import assessment_of, other_intent, search_button, switch_to
+from handlers.courses import assessment_of, give_up, search_button, short_label, switched_away
 
 if TYPE_CHECKING:
     from bot.kb.loader import Knowledge
@@ -76,12 +76,8 @@ def market_name(kb: Knowledge, turn: Turn, market: str) -> str:
 
 def sector_label(turn: Turn, sector: str) -> str:
     """A short button label (``export.sector_label.<id>``, else the sector's name)."""
-    replies = turn.services.replies
-    key = f"export.sector_label.{sector}"
-    if key in replies:
-        return replies.text(key)
     found = turn.services.knowledge.sectors.get(sector)
-    return found.label.th if found else sector
+    return short_label(turn, f"export.sector_label.{sector}", found.label.th if found else sector)
 
 
 def choose_button(label: str, market: str = "", sector: str = "") -> PostbackAction:
@@ -262,13 +258,11 @@ async def _step(turn: Turn, asking: str) -> None:
     answers = turn.state.answers
     market = str(answers.get("market") or "")
     sector = str(answers.get("sector") or "")
-    if turn.nlu is not None and turn.nlu.intent == "back":
-        if asking == "sector":
-            turn.goto(ExportSteps.market, sector="", market="", **{TRIES: 0})
-            turn.say("export.ask_market", *market_buttons(turn, ""))
-        else:
-            turn.end()
-            turn.say("export.back", *main_menu(turn))
+    if asking == "sector" and is_back(turn):
+        turn.goto(ExportSteps.market, sector="", market="", **{TRIES: 0})
+        turn.say("export.ask_market", *market_buttons(turn, ""))
+        return
+    if back_to_menu(turn, "export.back"):
         return
     said_market = _typed(turn, "market")
     said_sector = _typed(turn, "sector")
@@ -278,9 +272,7 @@ async def _step(turn: Turn, asking: str) -> None:
     if got:
         await answer(turn, market, sector, await assessment_of(turn))
         return
-    switched = other_intent(turn, _STAY)
-    if switched:
-        await switch_to(turn, switched)
+    if await switched_away(turn, _STAY):
         return
     tries = miss(turn, TRIES, limit=MAX_RETRIES)
     buttons = market_buttons(turn, sector) if asking == "market" else sector_buttons(turn, market)
@@ -291,9 +283,7 @@ async def _step(turn: Turn, asking: str) -> None:
         else:
             turn.say("export.ask_sector_again", *buttons)
         return
-    turn.end()
-    labels = intent_labels(turn)
-    turn.say("export.give_up", *buttons[:12], go_button(labels["help"], "help"))
+    give_up(turn, "export.give_up", buttons)
 
 
 @router.postback(CHOOSE)

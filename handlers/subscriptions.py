@@ -31,7 +31,7 @@ from collections.abc import Iterable, Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.content.menu import go_button, intent_buttons, main_menu
+from bot.content.menu import back_to_menu, go_button, intent_buttons, is_back, main_menu
 from bot.dialogue.retries import Miss, miss
 from bot.dialogue.router import Router, Turn
 from bot.dialogue.steps import Step, StepGroup
@@ -312,9 +312,7 @@ async def topics_typed(turn: Turn) -> None:
         else:
             ask_topics(turn, [], key="subscribe.none_chosen")
         return
-    if turn.nlu is not None and turn.nlu.intent == "back":
-        turn.end()
-        turn.say("subscribe.cancelled", *main_menu(turn))
+    if back_to_menu(turn, "subscribe.cancelled"):
         return
     named = _typed_topics(turn)
     if named:
@@ -346,7 +344,7 @@ async def area_chosen(turn: Turn) -> None:
 async def area_typed(turn: Turn) -> None:
     """A typed province (or several); "back" returns to the topics."""
     topics = _answers(turn)[0]
-    if turn.nlu is not None and turn.nlu.intent == "back":
+    if is_back(turn):
         ask_topics(turn, topics)
         return
     if _typed(turn, "subscribe.button_nationwide"):
@@ -394,7 +392,7 @@ async def confirm_typed(turn: Turn) -> None:
         await _save(turn, topics, provinces)
     elif _typed(turn, "subscribe.button_edit"):
         ask_topics(turn, topics)
-    elif turn.nlu is not None and turn.nlu.intent == "back":
+    elif is_back(turn):
         await ask_area(turn, topics)
     elif not await _hand_over(turn):
         tries = _next_try(turn)

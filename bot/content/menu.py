@@ -39,6 +39,11 @@ def go_button(label: str, intent: str) -> PostbackAction:
     return PostbackAction(label=label, data=postback_data(GO, i=intent), display_text=label)
 
 
+def help_button(turn: Turn) -> PostbackAction:
+    """The button that opens the help (labelled as in the menu)."""
+    return go_button(intent_labels(turn)["help"], "help")
+
+
 #: The main menu, in the order a newcomer meets it.
 MAIN_MENU = (
     "start_assessment",
@@ -61,3 +66,18 @@ def intent_buttons(turn: Turn, intents: list[str]) -> tuple[PostbackAction, ...]
     """Buttons for these intents (those that have a menu label), in the given order."""
     labels = intent_labels(turn)
     return tuple(go_button(labels[i], i) for i in intents if i in labels)
+
+
+def is_back(turn: Turn) -> bool:
+    """The message asks to go back (the ``back`` intent)."""
+    return turn.nlu is not None and turn.nlu.intent == "back"
+
+
+def back_to_menu(turn: Turn, key: str) -> bool:
+    """On "back", close the open step and say reply ``key`` with the main menu (True);
+    any other message is left to the caller (False)."""
+    if not is_back(turn):
+        return False
+    turn.end()
+    turn.say(key, *main_menu(turn))
+    return True

@@ -23,6 +23,19 @@ from bot.storage.db import Database, LocalQueueItem, SeenEvent
 log = logging.getLogger(__name__)
 
 
+def _fresh_item(event: dict[str, Any]) -> LocalQueueItem:
+    """The queue row of an event not tried yet, due now."""
+    event_id, chat, ts = describe(event)
+    return LocalQueueItem(
+        webhook_event_id=event_id,
+        chat_id=chat,
+        event_ts=ts,
+        payload=event,
+        attempts=0,
+        available_at=0.0,
+    )
+
+
 def _forget(active: dict[str, asyncio.Task[None]], chat: str) -> Any:
     """A done-callback that drops a chat's finished drain task."""
 
@@ -72,21 +85,12 @@ class LocalQueue:
                 )
                 seen = set(seen_rows.scalars())
                 for event in events:
-                    event_id, chat, ts = describe(event)
-                    if event_id in seen:
+                    item = _fresh_item(event)
+                    if item.webhook_event_id in seen:
                         continue
-                    seen.add(event_id)
-                    await s.merge(SeenEvent(webhook_event_id=event_id, seen_at=now))
-                    s.add(
-                        LocalQueueItem(
-                            webhook_event_id=event_id,
-                            chat_id=chat,
-                            event_ts=ts,
-                            payload=event,
-                            attempts=0,
-                            available_at=0.0,
-                        )
-                    )
+                    seen.add(item.webhook_event_id)
+                    await s.merge(SeenEvent(webhook_event_id=item.webhook_event_id, seen_at=now))
+                    s.add(item)
                     added += 1
                 if now - self._last_prune > 3600:
                     self._last_prune = now
@@ -103,18 +107,8 @@ class LocalQueue:
 
     async def requeue(self, payload: dict[str, Any]) -> None:
         """Put a dead-lettered event back with a fresh attempt count."""
-        event_id, chat, ts = describe(payload)
         async with self.db.session() as s, s.begin():
-            await s.merge(
-                LocalQueueItem(
-                    webhook_event_id=event_id,
-                    chat_id=chat,
-                    event_ts=ts,
-                    payload=payload,
-                    attempts=0,
-                    available_at=0.0,
-                )
-            )
+            await s.merge(_fresh_item(payload))
         self._wake.set()
 
     async def forget_chat(self, chat_id: str) -> int:

@@ -21,7 +21,7 @@ import datetime as dt
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import redis.asyncio as aioredis
 from sqlalchemy import JSON, String, Table, Text, cast, delete, func, or_, select, update
@@ -158,47 +158,53 @@ def scrub(value: Any, user_id: str) -> Any:
     return value
 
 
-async def erase_user(
-    db: Database,
-    user_id: str,
-    *,
-    redis: aioredis.Redis | None = None,
-    prefix: str = "bot",
-    handling_event: str | None = None,
-) -> Erasure:
+class Where(TypedDict, total=False):
+    """Where else than the database a user's data is kept: the Redis of a shared deployment
+    (none in embedded mode) under its key prefix, and the event being handled (if any)."""
+
+    redis: aioredis.Redis | None
+    prefix: str
+    handling_event: str | None
+
+
+async def erase_user(db: Database, user_id: str, **where: Unpack[Where]) -> Erasure:
     """Delete everything kept about ``user_id``; ``handling_event`` is the event being handled.
 
     One database transaction (all or nothing), then Redis. The dialogue store in memory
     (embedded mode) is the caller's to clear. The chat erases in two parts instead: the rows
     with its answer (``erase_rows`` as the turn's write), the keys when the answer is sent.
     """
-    _check(user_id)
-    async with db.session() as s, s.begin():
-        erasure = await erase_rows(s, user_id, handling_event)
-    if redis is not None:
-        erasure.add(await erase_keys(redis, prefix, user_id, handling_event))
-    return erasure
+    return await _erase(db, user_id, dry_run=False, **where)
 
 
-async def count_erasure(
+async def count_erasure(db: Database, user_id: str, **where: Unpack[Where]) -> Erasure:
+    """What ``erase_user`` would remove now, removing nothing: the erasure is run in a
+    transaction that is rolled back (the same code, so the counts cannot disagree), and
+    the Redis keys are only counted. The chat tells the user these before it erases."""
+    return await _erase(db, user_id, dry_run=True, **where)
+
+
+async def _erase(
     db: Database,
     user_id: str,
     *,
+    dry_run: bool,
     redis: aioredis.Redis | None = None,
     prefix: str = "bot",
     handling_event: str | None = None,
 ) -> Erasure:
-    """What ``erase_user`` would remove now, removing nothing: the erasure is run in a
-    transaction that is rolled back (the same code, so the counts cannot disagree), and
-    the Redis keys are only counted. The chat tells the user these before it erases."""
     _check(user_id)
     async with db.session() as s:
-        try:
-            erasure = await erase_rows(s, user_id, handling_event)
-        finally:
-            await s.rollback()
+        if dry_run:
+            try:
+                erasure = await erase_rows(s, user_id, handling_event)
+            finally:
+                await s.rollback()
+        else:
+            async with s.begin():
+                erasure = await erase_rows(s, user_id, handling_event)
     if redis is not None:
-        erasure.add(await erase_keys(redis, prefix, user_id, handling_event, dry_run=True))
+        erasure.add(await erase_keys(redis, prefix, user_id, handling_event, dry_run=dry_run))
     return erasure
 
 

@@ -10,8 +10,9 @@ user again). Without ADMIN_TOKEN set the endpoints are closed.
 from __future__ import annotations
 
 import hmac
+from typing import Annotated
 
-from fastapi import APIRouter, Header, HTTPException, Request
+from fastapi import APIRouter, Depends, Header, HTTPException, Request
 from fastapi.responses import JSONResponse
 
 from bot.services import Services
@@ -20,27 +21,26 @@ from bot.storage import handoff
 router = APIRouter(prefix="/admin")
 
 
-def _services(request: Request) -> Services:
+async def _authorised(request: Request, authorization: str | None = Header(None)) -> Services:
+    """The app's services, once the request has shown the admin token (403: no token is set,
+    401: a missing or wrong one)."""
     services: Services = request.app.state.services
-    return services
-
-
-def _authorise(services: Services, authorization: str | None) -> None:
     token = services.settings.admin_token
     if token is None:
         raise HTTPException(403, "admin endpoints are disabled: set ADMIN_TOKEN")
     given = (authorization or "").removeprefix("Bearer ").strip()
     if not hmac.compare_digest(given.encode(), token.get_secret_value().encode()):
         raise HTTPException(401, "missing or wrong admin token")
+    return services
+
+
+#: An endpoint parameter: the services, after the admin token was checked.
+Admin = Annotated[Services, Depends(_authorised)]
 
 
 @router.get("/kb")
-async def knowledge_status(
-    request: Request, authorization: str | None = Header(None)
-) -> JSONResponse:
+async def knowledge_status(services: Admin) -> JSONResponse:
     """This process's knowledge version and problems, and every other process's report."""
-    services = _services(request)
-    _authorise(services, authorization)
     body = services.kb.status()
     if services.bus is not None:
         body["processes"] = await services.bus.processes()
@@ -48,12 +48,8 @@ async def knowledge_status(
 
 
 @router.post("/reload")
-async def reload_knowledge(
-    request: Request, authorization: str | None = Header(None)
-) -> JSONResponse:
+async def reload_knowledge(services: Admin) -> JSONResponse:
     """Reload the knowledge files; 422 with the problems when the edit is refused."""
-    services = _services(request)
-    _authorise(services, authorization)
     outcome = await services.reload_knowledge()
     body = {
         "ok": outcome.ok,
@@ -65,21 +61,15 @@ async def reload_knowledge(
 
 
 @router.get("/handoffs")
-async def list_handoffs(request: Request, authorization: str | None = Header(None)) -> JSONResponse:
+async def list_handoffs(services: Admin) -> JSONResponse:
     """Users handed to staff right now (the bot is quiet for them), who waited longest first."""
-    services = _services(request)
-    _authorise(services, authorization)
     rows = await handoff.active(services.db)
     return JSONResponse({"handoffs": [h.to_json() for h in rows]})
 
 
 @router.post("/handoffs/{user_id}/end")
-async def end_handoff(
-    user_id: str, request: Request, authorization: str | None = Header(None)
-) -> JSONResponse:
+async def end_handoff(user_id: str, services: Admin) -> JSONResponse:
     """End a user's hand-off; 404 when they have none open."""
-    services = _services(request)
-    _authorise(services, authorization)
     if not await handoff.end(services.db, user_id):
         raise HTTPException(404, "this user has no open hand-off")
     return JSONResponse({"ok": True, "user_id": user_id})

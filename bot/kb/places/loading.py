@@ -10,9 +10,10 @@ fails loudly: a gazetteer with holes would answer wrongly without a sign.
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from bot.kb.places.areas import District, Level, Province, Subdistrict, as_level
 from bot.kb.places.names import name_key
@@ -21,6 +22,10 @@ from bot.paths import shipped
 __all__ = ["DEFAULT_FOLDER", "Tables", "read_tables"]
 
 DEFAULT_FOLDER = shipped("knowledge") / "places"
+
+_A = TypeVar("_A", Province, District, Subdistrict)
+#: How a column's text becomes an area's field, by the field's declared type.
+_PARSE: dict[str, Callable[[str], Any]] = {"str": str, "float": float, "int": int}
 
 
 @dataclass(frozen=True)
@@ -36,45 +41,20 @@ class Tables:
 def read_tables(folder: Path) -> Tables:
     """Read the place tables and the operator lists; fail loudly on an inconsistent folder."""
     provinces = {
-        row["code"]: Province(
-            code=row["code"],
-            name_th=row["name_th"],
-            name_en=row["name_en"],
-            abbr_th=row["abbr_th"],
-            abbr_en=row["abbr_en"],
-            lat=float(row["lat"]),
-            lng=float(row["lng"]),
-            coord_precision=row["coord_precision"],
-            n_points=int(row["n_points"]),
-            aliases=tuple(a for a in (row["abbr_th"], row["abbr_en"]) if a),
+        row["code"]: _area(
+            Province, row, aliases=tuple(a for a in (row["abbr_th"], row["abbr_en"]) if a)
         )
         for row in _read_csv(folder / "provinces.csv")
     }
     districts = {
-        row["code"]: District(
-            code=row["code"],
-            province_code=row["province_code"],
-            name_th=row["name_th"],
-            name_th_short=row["name_th_short"],
-            name_en=row["name_en"],
-            lat=float(row["lat"]),
-            lng=float(row["lng"]),
-            coord_precision=row["coord_precision"],
-            aliases=_split_list(row.get("aliases", ""), ";"),
-        )
+        row["code"]: _area(District, row, aliases=_split_list(row.get("aliases", ""), ";"))
         for row in _read_csv(folder / "districts.csv")
     }
     subdistricts = {
-        row["code"]: Subdistrict(
-            code=row["code"],
-            district_code=row["district_code"],
-            province_code=row["province_code"],
-            name_th=row["name_th"],
-            name_en=row["name_en"],
+        row["code"]: _area(
+            Subdistrict,
+            row,
             postal_codes=_split_list(row["postal_codes"], " "),
-            lat=float(row["lat"]),
-            lng=float(row["lng"]),
-            coord_precision=row["coord_precision"],
             aliases=_split_list(row.get("aliases", ""), ";"),
         )
         for row in _read_csv(folder / "subdistricts.csv")
@@ -116,6 +96,13 @@ def read_tables(folder: Path) -> Tables:
     return Tables(provinces, districts, subdistricts, common)
 
 
+def _area(kind: type[_A], row: Mapping[str, str], **given: Any) -> _A:
+    """An area from its table row: each field not ``given`` is the column of its name, read
+    as the field's type (a missing column fails with its name)."""
+    read = {f.name: _PARSE[str(f.type)](row[f.name]) for f in fields(kind) if f.name not in given}
+    return kind(**read, **given)
+
+
 def _read_csv(path: Path) -> list[dict[str, str]]:
     with path.open(encoding="utf-8-sig", newline="") as handle:
         return list(csv.DictReader(handle))
@@ -125,9 +112,6 @@ def _split_list(value: str | None, sep: str) -> tuple[str, ...]:
     if not value:
         return ()
     return tuple(part.strip() for part in value.split(sep) if part.strip())
-
-
-_A = TypeVar("_A", Province, District, Subdistrict)
 
 
 def _with_nicknames(area: _A, nicknames: dict[str, list[tuple[str, Level]]]) -> _A:
