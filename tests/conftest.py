@@ -138,6 +138,21 @@ def make_settings(fake_line: FakeLine, tmp_path: Path) -> Callable[..., Settings
     return build
 
 
+@pytest.fixture
+def make_shared_settings(
+    make_settings: Callable[..., Settings], redis_prefix: str, pg_url: str
+) -> Callable[..., Settings]:
+    """``make_settings`` for the shared deployment: Redis (with this test's own key prefix)
+    and PostgreSQL (emptied for this test)."""
+
+    def build(**overrides: Any) -> Settings:
+        return make_settings(
+            redis_url=REDIS_URL, redis_prefix=redis_prefix, database_url=pg_url, **overrides
+        )
+
+    return build
+
+
 @pytest.fixture(params=["embedded", "shared"])
 def mode_settings(
     request: pytest.FixtureRequest, make_settings: Callable[..., Settings]
@@ -145,9 +160,8 @@ def mode_settings(
     """Both deployments: SQLite without Redis, and Redis with PostgreSQL."""
     if request.param == "embedded":
         return make_settings()
-    pg = request.getfixturevalue("pg_url")
-    prefix = request.getfixturevalue("redis_prefix")
-    return make_settings(redis_url=REDIS_URL, redis_prefix=prefix, database_url=pg)
+    settings: Settings = request.getfixturevalue("make_shared_settings")()
+    return settings
 
 
 def run(coro: Any) -> Any:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from sqlalchemy import create_engine, select
@@ -25,11 +25,21 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from bot.content.replies import Replies
+from bot.kb.queries import CourseHit, ProgrammeHit
 from bot.settings import Settings, to_sync_url
 from bot.storage.db import Assessment, EventLog
 from tests.conftest import SECRET
 from tests.fakeline import FakeLine
-from tests.helpers import ServerThread, WorkerThread, envelope, event_of, post_signed, text_event
+from tests.helpers import (
+    ServerThread,
+    WorkerThread,
+    bot_database,
+    envelope,
+    event_of,
+    json_dicts,
+    post_signed,
+    text_event,
+)
 
 Message = dict[str, Any]
 
@@ -159,22 +169,10 @@ def texts(answer: list[Message]) -> list[str]:
 
 def joined(answer: list[Message]) -> str:
     """All the text a user reads, Flex contents included, as one string."""
-    parts: list[str] = []
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            for key in ("text", "altText", "label", "title", "address"):
-                if isinstance(node.get(key), str):
-                    parts.append(node[key])
-            for value in node.values():
-                if isinstance(value, dict | list):
-                    walk(value)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-
-    walk(answer)
-    return "\n".join(parts)
+    keys = ("text", "altText", "label", "title", "address")
+    return "\n".join(
+        node[key] for node in json_dicts(answer) for key in keys if isinstance(node.get(key), str)
+    )
 
 
 def quick_replies(answer: list[Message]) -> list[dict[str, Any]]:
@@ -203,22 +201,8 @@ def bubbles(answer: list[Message]) -> list[dict[str, Any]]:
 
 def all_actions(answer: list[Message]) -> list[dict[str, Any]]:
     """Every action in the answer: quick replies and Flex buttons."""
-    found: list[dict[str, Any]] = []
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            action = node.get("action")
-            if isinstance(action, dict) and "type" in action:
-                found.append(action)
-            for value in node.values():
-                if isinstance(value, dict | list):
-                    walk(value)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-
-    walk(answer)
-    return found
+    found = (node.get("action") for node in json_dicts(answer))
+    return [action for action in found if isinstance(action, dict) and "type" in action]
 
 
 def find_action(answer: list[Message], label: str) -> dict[str, Any]:
@@ -253,11 +237,13 @@ def card_names(answer: list[Message]) -> list[str]:
     return [b["body"]["contents"][0]["text"] for b in bubbles(answer)]
 
 
+def hit_names(hits: Iterable[CourseHit | ProgrammeHit]) -> list[str]:
+    """The names of found courses or programmes, in order: what their cards' first lines
+    must be."""
+    return [h.course.name.th if isinstance(h, CourseHit) else h.programme.name.th for h in hits]
+
+
 def save_assessment(server: ServerThread, user: str, **fields: Any) -> None:
     """A finished assessment row, as the assessment flow stores it."""
-    engine = create_engine(to_sync_url(server.settings.sqlalchemy_url))
-    try:
-        with Session(engine) as s, s.begin():
-            s.add(Assessment(line_user_id=user, **fields))
-    finally:
-        engine.dispose()
+    with bot_database(server.settings) as engine, Session(engine) as s, s.begin():
+        s.add(Assessment(line_user_id=user, **fields))

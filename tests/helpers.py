@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import socket
 import subprocess
@@ -16,15 +17,18 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import uvicorn
+from sqlalchemy import create_engine
+from sqlalchemy.engine import Engine
 
 from bot.services import Services
-from bot.settings import Settings
+from bot.settings import Settings, to_sync_url
 from bot.web.app import create_app, sign
 from bot.workers import run_worker_process
 
@@ -189,11 +193,49 @@ class WorkerThread:
         self.thread.join(timeout=40)
 
 
+def environment(*drop: str, **extra: str) -> dict[str, str]:
+    """This process's environment without the variables whose names start with one of
+    ``drop``, plus ``extra``: for a subprocess that must not see the caller's settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
+    env.update(extra)
+    return env
+
+
+def run_command(
+    command: Sequence[str], *, cwd: Path = ROOT, stdin: str | None = None, **options: Any
+) -> subprocess.CompletedProcess[str]:
+    """Run ``command`` to its end with its output captured as text; ``options`` as for
+    ``subprocess.run`` (``env``, ``timeout``, ``check``). ``stdin`` None: this process's input."""
+    return subprocess.run(
+        list(command), cwd=cwd, input=stdin, capture_output=True, text=True, **options
+    )
+
+
+def run_bot(*args: str, **options: Any) -> subprocess.CompletedProcess[str]:
+    """The ``bot`` command of this checkout (``python -m bot.cli ARGS``), run to its end;
+    ``options`` as for :func:`run_command`."""
+    return run_command([sys.executable, "-m", "bot.cli", *args], **options)
+
+
+def run_bot_with(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    """``bot ARGS`` configured as ``settings`` (a minute at the most)."""
+    return run_bot(*args, env=settings_env(settings), timeout=60)
+
+
+@contextmanager
+def bot_database(settings: Settings) -> Iterator[Engine]:
+    """An engine on the database of a bot configured as ``settings`` (SQLite or PostgreSQL),
+    disposed of afterwards."""
+    engine = create_engine(to_sync_url(settings.sqlalchemy_url))
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
 def settings_env(settings: Settings) -> dict[str, str]:
     """Environment variables reproducing ``settings`` in a subprocess."""
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("LINE_", "REDIS_", "DATABASE_"))
-    }
+    env = environment("LINE_", "REDIS_", "DATABASE_")
     for name, value in settings.model_dump().items():
         if value is None:
             continue
@@ -209,10 +251,48 @@ def spawn_worker(
     settings: Settings, extra_env: dict[str, str] | None = None
 ) -> subprocess.Popen[bytes]:
     """``bot worker`` as a separate OS process (so a test can kill -9 it)."""
+    return spawn_bot(settings, "worker", extra_env=extra_env)
+
+
+def spawn_bot(
+    settings: Settings,
+    *args: str,
+    extra_env: dict[str, str] | None = None,
+    stderr: int = subprocess.PIPE,
+    new_session: bool = False,
+) -> subprocess.Popen[bytes]:
+    """``bot ARGS`` configured as ``settings`` (plus ``extra_env``) as a separate OS process,
+    its output dropped (``new_session``: in a process group of its own, to kill it whole)."""
     return subprocess.Popen(
-        [sys.executable, "-m", "bot.cli", "worker"],
+        [sys.executable, "-m", "bot.cli", *args],
         env=settings_env(settings) | (extra_env or {}),
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=stderr,
+        start_new_session=new_session,
     )
+
+
+def sphere_km(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
+    """Great-circle distance by Vincenty's formula on a sphere of the mean Earth radius
+    (6371.0088 km): a different route to what haversine computes, to check it against."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dl = math.radians(lng2 - lng1)
+    y = math.hypot(
+        math.cos(p2) * math.sin(dl),
+        math.cos(p1) * math.sin(p2) - math.sin(p1) * math.cos(p2) * math.cos(dl),
+    )
+    x = math.sin(p1) * math.sin(p2) + math.cos(p1) * math.cos(p2) * math.cos(dl)
+    return 6371.0088 * math.atan2(y, x)
+
+
+def json_dicts(node: Any) -> Iterator[dict[str, Any]]:
+    """Every object in a JSON value (a LINE message, a Flex bubble ...), each before the
+    objects inside it, in document order."""
+    if isinstance(node, dict):
+        yield node
+        for value in node.values():
+            yield from json_dicts(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from json_dicts(item)

@@ -26,7 +26,7 @@ from bot.content.cards import (
     tel_uri,
 )
 from bot.content.replies import Replies
-from bot.kb.loader import Knowledge, load_knowledge, load_replies
+from bot.kb.loader import Knowledge, load_replies
 from bot.kb.queries import (
     BusinessProfile,
     Reason,
@@ -40,16 +40,9 @@ from bot.kb.queries import (
 from bot.kb.schemas import Contact, Course, ExportProgramme
 from bot.line.messages import Flex, parse_postback
 from tests.fakeline.validate import load_validator
-from tests.helpers import ROOT
+from tests.helpers import ROOT, json_dicts
 
 ON = dt.date(2026, 11, 21)
-
-
-@pytest.fixture(scope="module")
-def kb() -> Knowledge:
-    result = load_knowledge(ROOT / "knowledge")
-    assert result.knowledge is not None, result.problems
-    return result.knowledge
 
 
 @pytest.fixture(scope="module")
@@ -68,38 +61,14 @@ def line_issues(*messages: Flex) -> list[str]:
 
 
 def all_texts(node: Any) -> str:
-    out: list[str] = []
-
-    def walk(n: Any) -> None:
-        if isinstance(n, dict):
-            for key in ("text", "label", "altText"):
-                if isinstance(n.get(key), str):
-                    out.append(n[key])
-            for v in n.values():
-                walk(v)
-        elif isinstance(n, list):
-            for v in n:
-                walk(v)
-
-    walk(node)
-    return "\n".join(out)
+    keys = ("text", "label", "altText")
+    return "\n".join(
+        n[key] for n in json_dicts(node) for key in keys if isinstance(n.get(key), str)
+    )
 
 
 def actions(node: Any) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = []
-
-    def walk(n: Any) -> None:
-        if isinstance(n, dict):
-            if isinstance(n.get("action"), dict):
-                found.append(n["action"])
-            for v in n.values():
-                walk(v)
-        elif isinstance(n, list):
-            for v in n:
-                walk(v)
-
-    walk(node)
-    return found
+    return [n["action"] for n in json_dicts(node) if isinstance(n.get("action"), dict)]
 
 
 def every_profile_reasons(kb: Knowledge) -> dict[str, list[Reason]]:

@@ -3,33 +3,33 @@
 from __future__ import annotations
 
 import io
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 from bot.kb.loader import load_replies
 from bot.line.messages import Flex, LocationAction, MessageAction, PostbackAction, Text, UriAction
 from bot.tools.chat import build_event, render
-from tests.helpers import ROOT
+from tests.helpers import ROOT, environment, run_bot
 
 REPLIES = load_replies(ROOT / "knowledge")
 
 
+#: A card footer: a postback button, then a link.
+FOOTER = {
+    "type": "box",
+    "layout": "vertical",
+    "contents": [
+        {
+            "type": "button",
+            "action": {"type": "postback", "label": "ดู", "data": "action=crs&id=1"},
+        },
+        {"type": "button", "action": {"type": "uri", "label": "เว็บ", "uri": "https://x.th"}},
+    ],
+}
+
+
 def _chat(script: str, tmp_path: Path) -> str:
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("LINE_", "REDIS_", "DATABASE_"))
-    }
-    env["DATA_DIR"] = str(tmp_path)
-    result = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "chat", "--user", "U1"],
-        input=script,
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    env = environment("LINE_", "REDIS_", "DATABASE_", DATA_DIR=str(tmp_path))
+    result = run_bot("chat", "--user", "U1", env=env, stdin=script, timeout=120)
     assert result.returncode == 0, result.stderr
     return result.stdout
 
@@ -70,20 +70,7 @@ def test_render_numbers_card_buttons_then_quick_replies() -> None:
             "layout": "vertical",
             "contents": [{"type": "text", "text": "คอร์ส A"}],
         },
-        "footer": {
-            "type": "box",
-            "layout": "vertical",
-            "contents": [
-                {
-                    "type": "button",
-                    "action": {"type": "postback", "label": "ดู", "data": "action=crs&id=1"},
-                },
-                {
-                    "type": "button",
-                    "action": {"type": "uri", "label": "เว็บ", "uri": "https://x.th"},
-                },
-            ],
-        },
+        "footer": FOOTER,
     }
     text, buttons = render(
         [
@@ -110,20 +97,7 @@ def test_render_numbers_card_buttons_then_quick_replies() -> None:
 def test_card_buttons_and_location_buttons_can_be_pressed() -> None:
     card = {
         "type": "bubble",
-        "footer": {
-            "type": "box",
-            "layout": "vertical",
-            "contents": [
-                {
-                    "type": "button",
-                    "action": {"type": "postback", "label": "ดู", "data": "action=crs&id=1"},
-                },
-                {
-                    "type": "button",
-                    "action": {"type": "uri", "label": "เว็บ", "uri": "https://x.th"},
-                },
-            ],
-        },
+        "footer": FOOTER,
     }
     _, buttons = render([Flex("คอร์ส", card, (LocationAction("แชร์ตำแหน่ง"),))])
     pressed = build_event("1", "U1", buttons)

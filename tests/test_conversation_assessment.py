@@ -14,16 +14,16 @@ from typing import Any
 
 import pytest
 import redis
-from sqlalchemy import create_engine, select
+from sqlalchemy import select
 
 from bot.kb.loader import Knowledge, load_knowledge, load_replies
 from bot.kb.queries import needs_check
 from bot.line.messages import postback_data
-from bot.settings import Settings, to_sync_url
+from bot.settings import Settings
 from bot.storage.db import Assessment, Subscription
 from tests.conversation import Chat, bubbles, find_action, joined, quick_replies, serving, texts
 from tests.fakeline import FakeLine
-from tests.helpers import ROOT, user_id
+from tests.helpers import ROOT, bot_database, user_id
 
 REPLIES = load_replies(ROOT / "knowledge")
 START = postback_data("go", i="start_assessment")  # the main menu's "ประเมินทักษะ" button
@@ -74,15 +74,11 @@ def button(key: str) -> str:
 
 def rows(c: Chat, model: Any) -> list[Any]:
     """This user's rows of a table, oldest first."""
-    engine = create_engine(to_sync_url(c.server.settings.sqlalchemy_url))
-    try:
-        with engine.connect() as conn:
-            query = select(model).where(model.line_user_id == c.user)
-            if model is Assessment:
-                query = query.order_by(Assessment.id)
-            return list(conn.execute(query).all())
-    finally:
-        engine.dispose()
+    with bot_database(c.server.settings) as engine, engine.connect() as conn:
+        query = select(model).where(model.line_user_id == c.user)
+        if model is Assessment:
+            query = query.order_by(Assessment.id)
+        return list(conn.execute(query).all())
 
 
 def expire(c: Chat) -> None:
@@ -185,20 +181,16 @@ def test_finished_by_pressing_buttons_alone(chat: Callable[[str], Chat], kb: Kno
 
 def test_finished_by_typing_alone(chat: Callable[[str], Chat], kb: Knowledge) -> None:
     c = chat("typing-only")
-    answer = c.say("อยากทำแบบประเมินครับ")
-    assert asks(answer, kb, "business_stage")
-    answer = c.say("ยังเป็นแค่ไอเดียครับ")
-    assert asks(answer, kb, "sector")
-    answer = c.say("ขายผ้าทอ")
-    assert asks(answer, kb, "sales_channels")
-    answer = c.say("ยังไม่เคยขายออนไลน์")
-    assert asks(answer, kb, "digital_skill")
-    answer = c.say("ใช้ไม่ค่อยเป็น")
-    assert asks(answer, kb, "goal")
-    answer = c.say("อยากขายออนไลน์")
-    assert asks(answer, kb, "province")
-    answer = c.say("อยู่โคราช")
-    assert asks(answer, kb, "notify")
+    for typed, next_question in [
+        ("อยากทำแบบประเมินครับ", "business_stage"),
+        ("ยังเป็นแค่ไอเดียครับ", "sector"),
+        ("ขายผ้าทอ", "sales_channels"),
+        ("ยังไม่เคยขายออนไลน์", "digital_skill"),
+        ("ใช้ไม่ค่อยเป็น", "goal"),
+        ("อยากขายออนไลน์", "province"),
+        ("อยู่โคราช", "notify"),
+    ]:
+        assert asks(c.say(typed), kb, next_question), typed
     answer = c.say("ไม่รับครับ")
     assert said(answer, "assessment.result") and not said(answer, "assessment.notify_saved")
     korat = {c.name_th for c in kb.centres if c.province_code == "30"}

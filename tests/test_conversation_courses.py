@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from typing import Any
 
 from bot.content.replies import Replies
 from bot.kb.loader import Knowledge
@@ -16,6 +15,7 @@ from tests.conversation import (
     bubbles,
     card_names,
     find_action,
+    hit_names,
     quick_labels,
     said,
     save_assessment,
@@ -23,8 +23,6 @@ from tests.conversation import (
     variants,
 )
 from tests.helpers import ServerThread
-
-Answer = list[dict[str, Any]]
 
 
 def test_topic_and_province_in_one_message(
@@ -41,7 +39,7 @@ def test_topic_and_province_in_one_message(
         province="เชียงใหม่",
         count=len(expected),
     )
-    assert card_names(answer) == [h.course.name.th for h in expected]
+    assert card_names(answer) == hit_names(expected)
     # Sample entries say so on the card, with the agency's contact.
     for bubble in bubbles(answer):
         assert said([bubble], replies, "cards.note_sample")
@@ -61,7 +59,7 @@ def test_missing_topic_is_asked_with_buttons_then_answered_by_pressing(
     assert len(labels) == len(kb.topics)
     answer = c.press(answer, replies.text("courses.topic_label.accounting_finance"))
     expected = find_courses(kb, ["accounting_finance"])
-    assert card_names(answer) == [h.course.name.th for h in expected]
+    assert card_names(answer) == hit_names(expected)
 
 
 def test_missing_topic_answered_by_typing(
@@ -72,7 +70,7 @@ def test_missing_topic_answered_by_typing(
     assert said(answer, replies, "courses.ask_topic")
     answer = c.say("ทักษะดิจิทัล")
     expected = find_courses(kb, ["digital_skills"])
-    assert expected and card_names(answer) == [h.course.name.th for h in expected]
+    assert expected and card_names(answer) == hit_names(expected)
     # The step is closed: the same words again are a new question, not a step answer.
     assert bubbles(c.say("หาคอร์สเรียน")) == []
 
@@ -113,11 +111,11 @@ def test_nothing_fits_offers_alternatives_and_pressing_one_works(
     assert related in labels  # a related topic with courses near Lampang
     # Pressing "online courses" lists what anyone can take from home.
     online = c.press(answer, replies.text("courses.button_online"))
-    assert card_names(online) == [h.course.name.th for h in online_courses(kb)]
+    assert card_names(online) == hit_names(online_courses(kb))
     # Pressing the related topic searches it for the same province.
     answer = c.press(answer, related)
     expected = find_courses(kb, ["online_selling"], province="52")
-    assert card_names(answer) == [h.course.name.th for h in expected]
+    assert card_names(answer) == hit_names(expected)
 
 
 def test_saved_assessment_gives_province_and_topic_order(
@@ -151,7 +149,7 @@ def test_saved_assessment_gives_province_and_topic_order(
     ]
     answer = c.press(answer, labels[1])
     expected = find_courses(kb, ["online_selling"], stage=2, province="50")
-    assert card_names(answer) == [h.course.name.th for h in expected]
+    assert card_names(answer) == hit_names(expected)
 
 
 def test_details_button_answers_with_everything_and_the_sample_note(

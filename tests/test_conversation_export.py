@@ -10,7 +10,6 @@ import dataclasses
 import json
 from collections.abc import Callable
 from types import SimpleNamespace
-from typing import Any
 
 from bot.content.cards import reason_text
 from bot.content.replies import Replies
@@ -24,6 +23,7 @@ from tests.conversation import (
     Chat,
     bubbles,
     card_names,
+    hit_names,
     joined,
     quick_labels,
     said,
@@ -33,7 +33,10 @@ from tests.conversation import (
 from tests.fakeline.validate import load_validator
 from tests.helpers import ServerThread
 
-Answer = list[dict[str, Any]]
+
+def market_and_sector(kb: Knowledge, market: str, sector: str) -> dict[str, str]:
+    """How the replies name a market and a sector (their ``market`` and ``sector``)."""
+    return {"market": kb.markets[market].name.th, "sector": kb.sectors[sector].label.th}
 
 
 def test_market_and_sector_in_one_message(
@@ -46,11 +49,10 @@ def test_market_and_sector_in_one_message(
         answer,
         replies,
         "export.found",
-        market=kb.markets["CN"].name.th,
-        sector=kb.sectors["food"].label.th,
+        **market_and_sector(kb, "CN", "food"),
         count=len(hits),
     )
-    assert card_names(answer) == [h.programme.name.th for h in hits]
+    assert card_names(answer) == hit_names(hits)
     # Without an assessment: what to make sure of, and an invitation to take it.
     assert said(answer, replies, "export.check_first")
     assert said(answer, replies, "export.no_assessment")
@@ -73,7 +75,7 @@ def test_asks_market_then_sector_step_by_step(
     assert replies.text("export.sector_label.beauty") in quick_labels(answer)
     answer = c.press(answer, replies.text("export.sector_label.beauty"))
     hits = find_programmes(kb, "JP", "beauty", BusinessProfile())
-    assert hits and card_names(answer) == [h.programme.name.th for h in hits]
+    assert hits and card_names(answer) == hit_names(hits)
 
 
 def test_typed_answers_and_back_while_asking(
@@ -81,15 +83,15 @@ def test_typed_answers_and_back_while_asking(
 ) -> None:
     c = chat("exp-typed")
     c.say("อยากหาโครงการส่งออก")
-    answer = c.say("เวียดนาม")
-    assert said(answer, replies, "export.ask_sector")
-    answer = c.say("ย้อนกลับ")
-    assert said(answer, replies, "export.ask_market")
-    answer = c.say("ญี่ปุ่น")
-    assert said(answer, replies, "export.ask_sector")
+    for typed, asked in [
+        ("เวียดนาม", "export.ask_sector"),
+        ("ย้อนกลับ", "export.ask_market"),
+        ("ญี่ปุ่น", "export.ask_sector"),
+    ]:
+        assert said(c.say(typed), replies, asked), typed
     answer = c.say("ผ้าทอ")
     hits = find_programmes(kb, "JP", "handicraft", BusinessProfile())
-    assert card_names(answer) == [h.programme.name.th for h in hits]
+    assert card_names(answer) == hit_names(hits)
 
 
 def test_unknown_market_asked_again_then_a_way_out(
@@ -125,7 +127,7 @@ def test_saved_assessment_gives_sector_and_readiness(
         stage=3,
     )
     hits = find_programmes(kb, "CN", "food", BusinessProfile(stage=3))
-    assert card_names(answer) == [h.programme.name.th for h in hits]
+    assert card_names(answer) == hit_names(hits)
     blocked = [h for h in hits if any(r.certain for r in h.reasons)]
     assert blocked, "stage 3 is below some programmes' readiness"
     assert said(answer, replies, "export.not_yet", count=len(blocked))
@@ -165,8 +167,7 @@ def test_nothing_open_offers_alternatives(kb: Knowledge, replies: Replies) -> No
         answer,
         replies,
         "export.none",
-        market=kb.markets["VN"].name.th,
-        sector=kb.sectors["handicraft"].label.th,
+        **market_and_sector(kb, "VN", "handicraft"),
     )
     labels = quick_labels(answer)
     assert replies.text("export.button_any_market") in labels

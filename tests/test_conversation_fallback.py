@@ -4,19 +4,17 @@ log of unanswered messages operators read with ``bot unanswered``."""
 from __future__ import annotations
 
 import subprocess
-import sys
 from collections.abc import Callable
 
 import pytest
-from sqlalchemy import create_engine, select
+from sqlalchemy import select
 
 from bot.content.menu import MAIN_MENU
 from bot.kb.loader import load_replies
 from bot.line.messages import postback_data
-from bot.settings import to_sync_url
 from bot.storage.db import Unanswered
 from tests.conversation import Chat, quick_labels, texts
-from tests.helpers import ROOT, ServerThread, settings_env
+from tests.helpers import ROOT, ServerThread, bot_database, run_bot_with
 
 REPLIES = load_replies(ROOT / "knowledge")
 MENU_LABELS = [REPLIES.text(f"menu.{i}") for i in MAIN_MENU]
@@ -25,24 +23,13 @@ UNSURE = "เริ่ม"
 
 
 def unanswered(server: ServerThread) -> list[Unanswered]:
-    engine = create_engine(to_sync_url(server.settings.sqlalchemy_url))
-    try:
-        with engine.connect() as conn:
-            rows = conn.execute(select(Unanswered).order_by(Unanswered.id)).all()
-        return [Unanswered(**row._mapping) for row in rows]
-    finally:
-        engine.dispose()
+    with bot_database(server.settings) as engine, engine.connect() as conn:
+        rows = conn.execute(select(Unanswered).order_by(Unanswered.id)).all()
+    return [Unanswered(**row._mapping) for row in rows]
 
 
 def bot_cli(server: ServerThread, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bot.cli", *args],
-        env=settings_env(server.settings),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return run_bot_with(server.settings, *args)
 
 
 def test_unsure_message_asks_did_you_mean_and_a_suggestion_can_be_pressed(

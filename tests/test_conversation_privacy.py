@@ -13,22 +13,20 @@ import datetime as dt
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any
 
-import pytest
 import redis
-from sqlalchemy import create_engine, select
+from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 import bot.storage.db as db
 from bot.content.menu import go_button
-from bot.kb.loader import Knowledge, load_knowledge, load_replies
+from bot.kb.loader import Knowledge, load_replies
 from bot.kb.queries import thai_date
 from bot.line.messages import LABEL_MAX, fit, postback_data
-from bot.settings import to_sync_url
 from bot.storage.db import (
     Assessment,
     Base,
@@ -41,26 +39,14 @@ from bot.storage.db import (
 from bot.storage.privacy import ANONYMOUS, scrub
 from handlers.privacy import DELETE
 from tests.conversation import Chat, quick_labels, says_exactly, texts
-from tests.helpers import ROOT
+from tests.helpers import ROOT, bot_database
 
 R = load_replies(ROOT / "knowledge")
 Answer = list[dict[str, Any]]
 
 
-@pytest.fixture(scope="module")
-def kb() -> Knowledge:
-    result = load_knowledge(ROOT / "knowledge")
-    assert result.knowledge is not None, result.problems
-    return result.knowledge
-
-
-@contextmanager
-def engine_of(c: Chat) -> Iterator[Engine]:
-    engine = create_engine(to_sync_url(c.server.settings.sqlalchemy_url))
-    try:
-        yield engine
-    finally:
-        engine.dispose()
+def engine_of(c: Chat) -> AbstractContextManager[Engine]:
+    return bot_database(c.server.settings)
 
 
 def add(c: Chat, *rows: Any) -> None:

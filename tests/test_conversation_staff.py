@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -14,12 +13,12 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, insert, select, update
+from sqlalchemy import insert, select, update
 
 from bot.kb.loader import Knowledge, load_knowledge, load_replies
 from bot.kb.queries import agency_contact_lines
 from bot.nlu import Entity, Parse
-from bot.settings import Settings, to_sync_url
+from bot.settings import Settings
 from bot.storage import handoff
 from bot.storage.db import Assessment, Base, Database, Handoff, utcnow
 from handlers.staff import (
@@ -30,10 +29,9 @@ from handlers.staff import (
     named_agency,
     pick_agency,
 )
-from tests.conftest import REDIS_URL
 from tests.conversation import Chat, texts
 from tests.fakeline import FakeLine
-from tests.helpers import ROOT, ServerThread, settings_env
+from tests.helpers import ROOT, ServerThread, bot_database, run_bot_with
 
 REPLIES = load_replies(ROOT / "knowledge")
 KB: Knowledge = load_knowledge(ROOT / "knowledge").knowledge  # type: ignore[assignment]
@@ -47,35 +45,21 @@ def mode_settings(
     """Both deployments, with the admin endpoints open (ADMIN_TOKEN set)."""
     if request.param == "embedded":
         return make_settings(admin_token=ADMIN_TOKEN)
-    pg = request.getfixturevalue("pg_url")
-    prefix = request.getfixturevalue("redis_prefix")
-    return make_settings(
-        redis_url=REDIS_URL, redis_prefix=prefix, database_url=pg, admin_token=ADMIN_TOKEN
-    )
+    settings: Settings = request.getfixturevalue("make_shared_settings")(admin_token=ADMIN_TOKEN)
+    return settings
 
 
 # -- helpers -------------------------------------------------------------------------------
 
 
 def sql(server: ServerThread, statement: Any) -> list[Any]:
-    engine = create_engine(to_sync_url(server.settings.sqlalchemy_url))
-    try:
-        with engine.begin() as conn:
-            result = conn.execute(statement)
-            return list(result.all()) if result.returns_rows else []
-    finally:
-        engine.dispose()
+    with bot_database(server.settings) as engine, engine.begin() as conn:
+        result = conn.execute(statement)
+        return list(result.all()) if result.returns_rows else []
 
 
 def bot_cli(server: ServerThread, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bot.cli", *args],
-        env=settings_env(server.settings),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return run_bot_with(server.settings, *args)
 
 
 def contact_text(code: str) -> str:

@@ -10,38 +10,25 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import pytest
-from sqlalchemy import create_engine, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.content.menu import go_button
-from bot.kb.loader import Knowledge, load_knowledge, load_replies
+from bot.kb.loader import Knowledge, load_replies
 from bot.line.messages import LABEL_MAX, fit
-from bot.settings import to_sync_url
 from bot.storage.db import Assessment, Subscription, User
 from tests.conversation import Chat, quick_labels, says_exactly
-from tests.helpers import ROOT
+from tests.helpers import ROOT, bot_database
 
 R = load_replies(ROOT / "knowledge")
 Answer = list[dict[str, Any]]
 
 
-@pytest.fixture(scope="module")
-def kb() -> Knowledge:
-    result = load_knowledge(ROOT / "knowledge")
-    assert result.knowledge is not None, result.problems
-    return result.knowledge
-
-
 @contextmanager
 def database(c: Chat) -> Iterator[Session]:
     """A session on the running bot's database (SQLite or PostgreSQL)."""
-    engine = create_engine(to_sync_url(c.server.settings.sqlalchemy_url))
-    try:
-        with Session(engine) as session:
-            yield session
-    finally:
-        engine.dispose()
+    with bot_database(c.server.settings) as engine, Session(engine) as session:
+        yield session
 
 
 def subscription(c: Chat) -> Subscription | None:

@@ -9,18 +9,7 @@ import time
 import pytest
 
 from bot.kb.geo import EARTH_RADIUS_KM, GeoIndex, haversine_km, in_thailand
-
-
-def _central_angle_km(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
-    """Vincenty's formula on a sphere: a different route to the same great-circle distance."""
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dl = math.radians(lng2 - lng1)
-    y = math.hypot(
-        math.cos(p2) * math.sin(dl),
-        math.cos(p1) * math.sin(p2) - math.sin(p1) * math.cos(p2) * math.cos(dl),
-    )
-    x = math.sin(p1) * math.sin(p2) + math.cos(p1) * math.cos(p2) * math.cos(dl)
-    return EARTH_RADIUS_KM * math.atan2(y, x)
+from tests.helpers import sphere_km
 
 
 def _brute(
@@ -34,7 +23,7 @@ class TestHaversine:
     def test_known_distances(self) -> None:
         # Bangkok (Democracy Monument) to Chiang Mai (Tha Phae Gate): about 582 km.
         d = haversine_km(13.7567, 100.5018, 18.7877, 98.9932)
-        assert d == pytest.approx(_central_angle_km(13.7567, 100.5018, 18.7877, 98.9932), abs=1e-6)
+        assert d == pytest.approx(sphere_km(13.7567, 100.5018, 18.7877, 98.9932), abs=1e-6)
         assert 575 < d < 590
         # One degree of latitude is R * pi / 180.
         assert haversine_km(10.0, 100.0, 11.0, 100.0) == pytest.approx(
@@ -53,7 +42,7 @@ class TestHaversine:
         for _ in range(500):
             a = (rng.uniform(-60, 60), rng.uniform(-180, 180))
             b = (rng.uniform(-60, 60), rng.uniform(-180, 180))
-            assert haversine_km(*a, *b) == pytest.approx(_central_angle_km(*a, *b), abs=1e-6)
+            assert haversine_km(*a, *b) == pytest.approx(sphere_km(*a, *b), abs=1e-6)
 
     def test_in_thailand(self) -> None:
         assert in_thailand(13.7563, 100.5018)  # Bangkok

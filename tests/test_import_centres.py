@@ -14,7 +14,6 @@ import datetime as dt
 import io
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -32,7 +31,7 @@ from bot.tools.import_centres import (
     run_import,
     thai_digits_to_ascii,
 )
-from tests.helpers import ROOT
+from tests.helpers import ROOT, run_bot
 
 SHIPPED = ROOT / "knowledge"
 SAMPLE = ROOT / "tests" / "data" / "official_centres_sample.csv"
@@ -343,28 +342,14 @@ def test_nothing_importable_exits_1(kb: Path, places: Gazetteer, tmp_path: Path)
 # -- the command line --------------------------------------------------------------------------
 
 
+def _import_command(kb: Path, *options: str) -> subprocess.CompletedProcess[str]:
+    """``bot kb import-centres`` of the sample list into ``kb``."""
+    return run_bot("kb", "import-centres", str(SAMPLE), "--into", str(kb), *options, timeout=120)
+
+
 def test_command_line(kb: Path) -> None:
     url = "https://www.onde.go.th/view/1/centres/TH"
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bot.cli",
-            "kb",
-            "import-centres",
-            str(SAMPLE),
-            "--into",
-            str(kb),
-            "--source-url",
-            url,
-            "--as-of",
-            "13/06/2568",
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=120,
-    )
+    done = _import_command(kb, "--source-url", url, "--as-of", "13/06/2568")
     assert done.returncode == 0, done.stdout + done.stderr
     out = done.stdout.splitlines()
     assert out[0].startswith(f"read {SAMPLE}: CSV, cp874 (TIS-620), comma-separated")
@@ -380,25 +365,7 @@ def test_command_line(kb: Path) -> None:
     assert {row["provenance_facts_as_of"] for row in rows.values()} == {"2025-06-13"}
     assert load_knowledge(kb).problems == []
 
-    dry = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bot.cli",
-            "kb",
-            "import-centres",
-            str(SAMPLE),
-            "--into",
-            str(kb),
-            "--map",
-            "ชื่อ=nonsense",
-            "--dry-run",
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=120,
-    )
+    dry = _import_command(kb, "--map", "ชื่อ=nonsense", "--dry-run")
     assert dry.returncode == 1
     assert "--map: 'ชื่อ=nonsense': unknown field 'nonsense'" in dry.stdout
 

@@ -4,8 +4,6 @@ a good one reaches every process (through Redis), and the development watcher pi
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -14,7 +12,7 @@ import httpx
 import pytest
 
 from bot.settings import Settings
-from tests.conftest import REDIS_URL, SECRET
+from tests.conftest import SECRET
 from tests.fakeline import FakeLine
 from tests.helpers import (
     ROOT,
@@ -22,7 +20,7 @@ from tests.helpers import (
     WorkerThread,
     envelope,
     post_signed,
-    settings_env,
+    run_bot_with,
     text_event,
     wait_until,
 )
@@ -108,32 +106,14 @@ def test_broken_edit_keeps_the_old_snapshot_and_a_good_one_goes_live(
 
 
 def test_reload_reaches_every_process_through_redis(
-    make_settings: Callable[..., Settings],
-    kb_copy: Path,
-    fake_line: FakeLine,
-    redis_prefix: str,
-    pg_url: str,
+    make_shared_settings: Callable[..., Settings], kb_copy: Path, fake_line: FakeLine
 ) -> None:
-    settings = make_settings(
-        knowledge_dir=kb_copy,
-        admin_token=ADMIN,
-        redis_url=REDIS_URL,
-        redis_prefix=redis_prefix,
-        database_url=pg_url,
-        kb_poll_seconds=0.5,
-    )
+    settings = make_shared_settings(knowledge_dir=kb_copy, admin_token=ADMIN, kb_poll_seconds=0.5)
     with ServerThread(settings) as web, WorkerThread(settings) as worker:
         assert worker.services is not None
         old = worker.services.kb.current.version
         _set_hello(kb_copy, NEW_HELLO)
-        cli = subprocess.run(
-            [sys.executable, "-m", "bot.cli", "kb", "reload", "--wait", "1.5"],
-            env=settings_env(settings),
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        cli = run_bot_with(settings, "kb", "reload", "--wait", "1.5")
         assert cli.returncode == 0, cli.stderr
         new = cli.stdout.split("announced knowledge version ")[1].split()[0]
         assert new != old
@@ -146,30 +126,14 @@ def test_reload_reaches_every_process_through_redis(
 
 
 def test_broken_files_are_refused_by_cli_reload_and_nothing_is_announced(
-    make_settings: Callable[..., Settings], kb_copy: Path, redis_prefix: str, pg_url: str
+    make_shared_settings: Callable[..., Settings], kb_copy: Path
 ) -> None:
-    settings = make_settings(
-        knowledge_dir=kb_copy, redis_url=REDIS_URL, redis_prefix=redis_prefix, database_url=pg_url
-    )
+    settings = make_shared_settings(knowledge_dir=kb_copy)
     _break_courses(kb_copy)
-    cli = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "kb", "reload"],
-        env=settings_env(settings),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    cli = run_bot_with(settings, "kb", "reload")
     assert cli.returncode == 1
     assert "courses.yaml:" in cli.stdout and "'internet' is not allowed" in cli.stdout
-    status = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "kb", "status"],
-        env=settings_env(settings),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    status = run_bot_with(settings, "kb", "status")
     assert "announced version: (none yet)" in status.stdout
     assert status.returncode == 1
 

@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from bot.kb.loader import load_knowledge
-from tests.helpers import ROOT
+from tests.helpers import ROOT, run_bot
 
 SHIPPED = ROOT / "knowledge"
 
@@ -42,6 +40,12 @@ def _line_of(path: Path, needle: str, after: str | None = None) -> int:
     text = path.read_text(encoding="utf-8")
     start = text.index(after) if after else 0
     return text[: text.index(needle, start)].count("\n") + 1
+
+
+def _reported(problems: str, path: Path, line: int | str, rest: str) -> re.Match[str] | None:
+    """Where ``problems`` names ``path`` at ``line`` (a number, or a regular expression) and
+    goes on with ``rest`` (a regular expression)."""
+    return re.search(rf"{re.escape(str(path))}:{line}: {rest}", problems)
 
 
 def _problems(folder: Path) -> list[str]:
@@ -73,12 +77,7 @@ def test_shipped_knowledge_is_valid_and_complete() -> None:
 
 
 def test_cli_validate_exits_0_on_the_shipped_files() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "kb", "validate", str(SHIPPED)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    )
+    result = run_bot("kb", "validate", str(SHIPPED))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "OK" in result.stdout
 
@@ -125,13 +124,14 @@ def test_wrong_enum_value_and_type(kb_copy: Path) -> None:
     fmt_line = _edit(courses, "format: online", "format: internet")
     stage_line = _edit(courses, "stage: 2", "stage: two")
     problems = "\n".join(_problems(kb_copy))
-    assert re.search(
-        rf"{re.escape(str(courses))}:{fmt_line}: course-[a-z0-9-]+\.format: 'internet' is not allowed; use one of: 'online', 'onsite'",
+    assert _reported(
         problems,
+        courses,
+        fmt_line,
+        r"course-[a-z0-9-]+\.format: 'internet' is not allowed; use one of: 'online', 'onsite'",
     )
-    assert re.search(
-        rf"{re.escape(str(courses))}:{stage_line}: course-[a-z0-9-]+\.stage: 'two' must be a whole number",
-        problems,
+    assert _reported(
+        problems, courses, stage_line, r"course-[a-z0-9-]+\.stage: 'two' must be a whole number"
     )
 
 
@@ -144,21 +144,20 @@ def test_unknown_topic_agency_market_and_place_codes(kb_copy: Path) -> None:
     market_line = _edit(programmes, "- VN", "- VNM")
     _edit(centres, ",65,6501,650113,", ",65,6501,650199,")
     problems = "\n".join(_problems(kb_copy))
-    assert re.search(
-        rf"{re.escape(str(courses))}:{topic_line}: course-[a-z0-9-]+\.topics\[\d\]: unknown topic 'onlineselling'",
+    assert _reported(
         problems,
+        courses,
+        topic_line,
+        r"course-[a-z0-9-]+\.topics\[\d\]: unknown topic 'onlineselling'",
     )
-    assert re.search(
-        rf"{re.escape(str(courses))}:{agency_line}: course-[a-z0-9-]+\.agency: unknown agency 'DBDX'",
-        problems,
+    assert _reported(
+        problems, courses, agency_line, r"course-[a-z0-9-]+\.agency: unknown agency 'DBDX'"
     )
-    assert re.search(
-        rf"{re.escape(str(programmes))}:{market_line}: prog-[a-z0-9-]+\.markets\[\d\]: unknown market 'VNM'",
-        problems,
+    assert _reported(
+        problems, programmes, market_line, r"prog-[a-z0-9-]+\.markets\[\d\]: unknown market 'VNM'"
     )
-    assert re.search(
-        rf"{re.escape(str(centres))}:\d+: dcc-[a-z0-9-]+\.subdistrict_code: unknown place code '650199'",
-        problems,
+    assert _reported(
+        problems, centres, r"\d+", r"dcc-[a-z0-9-]+\.subdistrict_code: unknown place code '650199'"
     )
 
 
@@ -172,27 +171,23 @@ def test_duplicate_ids(kb_copy: Path) -> None:
     assert f"{courses}:{second_line}: {ids[0]}: duplicate id; also on line" in problems
 
 
-def test_impossible_date_and_end_before_start(kb_copy: Path) -> None:
+@pytest.mark.parametrize(
+    ("field", "bad", "message"),
+    [
+        ("start_date", "2025-02-30", "'2025-02-30' is not a real date"),
+        ("end_date", "1999-01-01", "end_date is before start_date"),
+    ],
+    ids=["impossible_date", "end_before_start"],
+)
+def test_impossible_date_and_end_before_start(
+    kb_copy: Path, field: str, bad: str, message: str
+) -> None:
     courses = kb_copy / "courses.yaml"
-    text = courses.read_text(encoding="utf-8")
-    match = re.search(r"start_date: (\d{4}-\d{2}-\d{2})", text)
+    match = re.search(rf"{field}: (\d{{4}}-\d{{2}}-\d{{2}})", courses.read_text(encoding="utf-8"))
     assert match
-    bad_line = _edit(courses, f"start_date: {match[1]}", "start_date: 2025-02-30")
+    line = _edit(courses, f"{field}: {match[1]}", f"{field}: {bad}")
     problems = "\n".join(_problems(kb_copy))
-    assert re.search(
-        rf"{re.escape(str(courses))}:{bad_line}: course-[a-z0-9-]+\.schedule\.start_date: '2025-02-30' is not a real date",
-        problems,
-    )
-
-    shutil.copy(SHIPPED / "courses.yaml", courses)
-    match = re.search(r"end_date: (\d{4}-\d{2}-\d{2})", text)
-    assert match
-    end_line = _edit(courses, f"end_date: {match[1]}", "end_date: 1999-01-01")
-    problems = "\n".join(_problems(kb_copy))
-    assert re.search(
-        rf"{re.escape(str(courses))}:{end_line}: course-[a-z0-9-]+\.schedule\.end_date: end_date is before start_date",
-        problems,
-    )
+    assert _reported(problems, courses, line, rf"course-[a-z0-9-]+\.schedule\.{field}: {message}")
 
 
 def test_coordinates_outside_thailand(kb_copy: Path) -> None:
@@ -221,9 +216,11 @@ def test_reply_placeholder_not_supplied_and_key_missing(kb_copy: Path) -> None:
     shutil.copy(SHIPPED / "replies.yaml", replies)
     _edit(replies, "  consent_thanks:", "  consent_thank_you:")
     problems = "\n".join(_problems(kb_copy))
-    assert re.search(
-        rf"{re.escape(str(replies))}:1: greeting.consent_thanks: the code uses this reply key \(handlers/greeting.py:\d+\) but no reply file has it",
+    assert _reported(
         problems,
+        replies,
+        1,
+        r"greeting.consent_thanks: the code uses this reply key \(handlers/greeting.py:\d+\) but no reply file has it",
     )
 
 
@@ -231,20 +228,13 @@ def test_unknown_field_is_reported_not_ignored(kb_copy: Path) -> None:
     courses = kb_copy / "courses.yaml"
     line = _edit(courses, "    level: ", "    levle: intermediate\n    level: ")
     problems = "\n".join(_problems(kb_copy))
-    assert re.search(
-        rf"{re.escape(str(courses))}:{line}: course-[a-z0-9-]+\.levle: unknown field", problems
-    )
+    assert _reported(problems, courses, line, r"course-[a-z0-9-]+\.levle: unknown field")
 
 
 def test_cli_validate_prints_one_line_per_problem_and_exits_1(kb_copy: Path) -> None:
     _edit(kb_copy / "courses.yaml", "format: online", "format: internet")
     _edit(kb_copy / "courses.yaml", "agency: DBD", "agency: NOPE")
-    result = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "kb", "validate", str(kb_copy)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    )
+    result = run_bot("kb", "validate", str(kb_copy))
     assert result.returncode == 1
     lines = result.stdout.strip().splitlines()
     assert len(lines) == 2
@@ -272,9 +262,11 @@ def test_buddhist_era_year_in_a_date_is_explained(kb_copy: Path) -> None:
     assert match
     line = _edit(courses, match[0], f"start_date: {int(match[1]) + 543}-{match[2]}")
     problems = "\n".join(_problems(kb_copy))
-    assert re.search(
-        rf"{re.escape(str(courses))}:{line}: course-[a-z0-9-]+\.schedule\.start_date: '{int(match[1]) + 543}-{match[2]}' looks like a Buddhist-era year; dates here use the Gregorian year",
+    assert _reported(
         problems,
+        courses,
+        line,
+        rf"course-[a-z0-9-]+\.schedule\.start_date: '{int(match[1]) + 543}-{match[2]}' looks like a Buddhist-era year; dates here use the Gregorian year",
     )
 
 
@@ -282,10 +274,12 @@ def test_reply_key_missing_from_a_capability_file_is_named_there(kb_copy: Path) 
     subscriptions = kb_copy / "replies" / "subscriptions.yaml"
     _edit(subscriptions, "  button_done: ", "  button_finished: ")
     problems = "\n".join(_problems(kb_copy))
-    assert re.search(
-        rf"{re.escape(str(subscriptions))}:1: subscribe.button_done: the code uses this reply key"
-        r" \(handlers/subscriptions.py:\d+\) but no reply file has it; put it back under subscribe:",
+    assert _reported(
         problems,
+        subscriptions,
+        1,
+        r"subscribe.button_done: the code uses this reply key"
+        r" \(handlers/subscriptions.py:\d+\) but no reply file has it; put it back under subscribe:",
     )
 
 

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 from alembic.script import ScriptDirectory
@@ -13,7 +10,7 @@ from sqlalchemy import create_engine, inspect
 from bot.settings import Settings
 from bot.storage.db import Base
 from bot.storage.migrate import alembic_config, current
-from tests.helpers import ROOT
+from tests.helpers import environment, run_bot
 
 
 def _tables(url: str) -> set[str]:
@@ -25,16 +22,9 @@ def _tables(url: str) -> set[str]:
 
 
 def test_db_upgrade_on_a_fresh_sqlite_file_twice(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_", "DATABASE_"))}
-    env["DATABASE_URL"] = f"sqlite:///{tmp_path}/fresh.db"
+    env = environment("REDIS_", "DATABASE_", DATABASE_URL=f"sqlite:///{tmp_path}/fresh.db")
     for _ in range(2):
-        result = subprocess.run(
-            [sys.executable, "-m", "bot.cli", "db", "upgrade"],
-            env=env,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-        )
+        result = run_bot("db", "upgrade", env=env)
         assert result.returncode == 0, result.stderr
     assert set(Base.metadata.tables) <= _tables(f"sqlite:///{tmp_path}/fresh.db")
 

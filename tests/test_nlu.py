@@ -20,7 +20,7 @@ from bot.nlu import (
 )
 from bot.nlu import engine as engine_module
 from bot.nlu.text import Spelling, SpellingRule, Tokeniser
-from tests.helpers import ROOT
+from tests.helpers import ROOT, run_command
 
 #: Phrasings written for these tests; none is an example in intents/ (checked below).
 UNSEEN = {
@@ -358,11 +358,9 @@ def test_the_model_scores_what_linear_svc_decides(n_classes: int) -> None:
     assert (got.argmax(1) == y).mean() > 0.9  # and it has learned something
 
 
-def test_loading_from_the_cache_needs_no_scikit_learn(tmp_path: Path) -> None:
-    """Training uses scikit-learn; start-up from the cache must not import it (~0.6 s)."""
-    import subprocess
-    import sys
-
+def _two_intents(tmp_path: Path) -> tuple[Path, Path]:
+    """An intents folder of two small intents and where to cache their engine, with none
+    kept in memory: the next ``build_engine`` trains, or loads the cache."""
     folder = tmp_path / "intents"
     folder.mkdir()
     (folder / "x.yaml").write_text(
@@ -371,8 +369,15 @@ def test_loading_from_the_cache_needs_no_scikit_learn(tmp_path: Path) -> None:
         "  thanks:\n    examples: [ขอบคุณ, ขอบใจ, thanks, ขอบคุณมาก, thx]\n",
         encoding="utf-8",
     )
-    cache = tmp_path / "cache"
     engine_module._MEMO.clear()
+    return folder, tmp_path / "cache"
+
+
+def test_loading_from_the_cache_needs_no_scikit_learn(tmp_path: Path) -> None:
+    """Training uses scikit-learn; start-up from the cache must not import it (~0.6 s)."""
+    import sys
+
+    folder, cache = _two_intents(tmp_path)
     trained = build_engine(folder, None, cache, required=frozenset())
     assert trained.info["source"] == "trained"
     code = (
@@ -384,14 +389,7 @@ def test_loading_from_the_cache_needs_no_scikit_learn(tmp_path: Path) -> None:
         "print(json.dumps({'source': e.info['source'], 'sklearn': 'sklearn' in sys.modules, "
         "'parse': e.parse('สวัสดีจ้า').to_dict()}))\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        check=True,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    ).stdout
+    out = run_command([sys.executable, "-c", code], timeout=60, check=True).stdout
     loaded = json.loads(out.strip().splitlines()[-1])
     assert loaded["source"] == "cache"
     assert loaded["sklearn"] is False, "loading the cached engine imported scikit-learn"
@@ -430,16 +428,7 @@ def test_intent_file_problems_name_file_line_and_field(tmp_path: Path) -> None:
 
 
 def test_cache_is_used_and_a_broken_one_is_retrained(tmp_path: Path) -> None:
-    folder = tmp_path / "intents"
-    folder.mkdir()
-    (folder / "x.yaml").write_text(
-        "intents:\n"
-        "  greet:\n    examples: [สวัสดี, หวัดดี, ดีครับ, hello, hi]\n"
-        "  thanks:\n    examples: [ขอบคุณ, ขอบใจ, thanks, ขอบคุณมาก, thx]\n",
-        encoding="utf-8",
-    )
-    cache = tmp_path / "cache"
-    engine_module._MEMO.clear()
+    folder, cache = _two_intents(tmp_path)
     first = build_engine(folder, None, cache, required=frozenset())
     assert first.info["source"] == "trained"
     engine_module._MEMO.clear()

@@ -15,27 +15,26 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import yaml
-from sqlalchemy import create_engine, insert, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Engine
 
 from bot.kb.loader import load_knowledge
 from bot.kb.queries import availability
+from bot.kb.schemas import Course
 from bot.notices.command import notify
 from bot.notices.quiet import QuietHours
 from bot.notices.runner import NoticeRunner, RunReport
 from bot.services import Services
-from bot.settings import Settings, to_sync_url
+from bot.settings import Settings
 from bot.storage.db import NoticeBatch, NoticeCourse, NoticeDelivery, NoticeRun, Subscription, User
-from tests.conftest import REDIS_URL
 from tests.fakeline import FakeLine
-from tests.helpers import ROOT, WorkerThread, settings_env, user_id, wait_until
+from tests.helpers import ROOT, WorkerThread, bot_database, spawn_bot, user_id, wait_until
 
 KB = load_knowledge(ROOT / "knowledge").knowledge
 assert KB is not None
@@ -55,9 +54,8 @@ def settings(make_settings: Callable[..., Settings], pg_url: str) -> Settings:
 
 @pytest.fixture
 def db(settings: Settings) -> Iterator[Engine]:
-    engine = create_engine(to_sync_url(settings.sqlalchemy_url))
-    yield engine
-    engine.dispose()
+    with bot_database(settings) as engine:
+        yield engine
 
 
 def only_new(db: Engine, *course_ids: str) -> None:
@@ -100,6 +98,16 @@ def subscribe(
         )
 
 
+def one_new_course(db: Engine, name: str, count: int) -> tuple[Course, list[str]]:
+    """The first open course is the only new one, and ``count`` users (``name`` and a
+    number) subscribe to its first topic."""
+    course = OPEN[0]
+    only_new(db, course.id)
+    users = [user_id(f"{name}{i}") for i in range(count)]
+    subscribe(db, users, [course.topics[0]])
+    return course, users
+
+
 def run_notices(settings: Settings, dry_run: bool = False) -> RunReport:
     async def go() -> RunReport:
         services = Services.build(settings)
@@ -124,10 +132,7 @@ def recipients(fake: FakeLine) -> Counter[str]:
 def test_1234_subscribers_get_one_course_in_three_multicasts(
     settings: Settings, db: Engine, fake_line: FakeLine
 ) -> None:
-    course = OPEN[0]
-    only_new(db, course.id)
-    users = [user_id(f"n{i}") for i in range(1234)]
-    subscribe(db, users, [course.topics[0]])
+    course, users = one_new_course(db, "n", 1234)
 
     report = run_notices(settings)
 
@@ -154,19 +159,11 @@ def test_1234_subscribers_get_one_course_in_three_multicasts(
 def test_crash_after_the_first_call_and_a_rerun_reach_nobody_twice(
     settings: Settings, db: Engine, fake_line: FakeLine
 ) -> None:
-    course = OPEN[0]
-    only_new(db, course.id)
-    users = [user_id(f"c{i}") for i in range(1234)]
-    subscribe(db, users, [course.topics[0]])
+    _, users = one_new_course(db, "c", 1234)
     # Slow sending (2 calls/s, one at a time) so the test can act between calls.
-    env = {**settings_env(settings), "NOTIFY_CONCURRENCY": "1", "NOTIFY_RATE_PER_SECOND": "2"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bot.cli", "notify"],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
+    slow = {"NOTIFY_CONCURRENCY": "1", "NOTIFY_RATE_PER_SECOND": "2"}
+    proc = spawn_bot(
+        settings, "notify", extra_env=slow, stderr=subprocess.DEVNULL, new_session=True
     )
     try:
         wait_until(lambda: len(fake_line.calls("multicast")) >= 1, timeout=60)
@@ -198,10 +195,7 @@ def test_crash_after_the_first_call_and_a_rerun_reach_nobody_twice(
 def test_429_then_success_backs_off_and_sends_once(
     settings: Settings, db: Engine, fake_line: FakeLine
 ) -> None:
-    course = OPEN[0]
-    only_new(db, course.id)
-    users = [user_id(f"r{i}") for i in range(20)]
-    subscribe(db, users, [course.topics[0]])
+    one_new_course(db, "r", 20)
     fake_line.fail_next("multicast", 429, retry_after=0.2)
 
     report = run_notices(settings)
@@ -214,10 +208,7 @@ def test_429_then_success_backs_off_and_sends_once(
 def test_quota_running_out_stops_there_and_the_rest_waits(
     settings: Settings, db: Engine, fake_line: FakeLine
 ) -> None:
-    course = OPEN[0]
-    only_new(db, course.id)
-    users = [user_id(f"q{i}") for i in range(1234)]
-    subscribe(db, users, [course.topics[0]])
+    _, users = one_new_course(db, "q", 1234)
     fake_line.quota_limit = 1000
 
     first = run_notices(settings)
@@ -237,10 +228,7 @@ def test_quota_running_out_stops_there_and_the_rest_waits(
 def test_quiet_hours_defer_until_they_end(
     make_settings: Callable[..., Settings], pg_url: str, db: Engine, fake_line: FakeLine
 ) -> None:
-    course = OPEN[0]
-    only_new(db, course.id)
-    users = [user_id(f"z{i}") for i in range(5)]
-    subscribe(db, users, [course.topics[0]])
+    one_new_course(db, "z", 5)
     hour = dt.datetime.now(QuietHours.parse("21-08").zone).hour
     night = make_settings(
         database_url=pg_url,
@@ -317,10 +305,7 @@ def test_one_notice_per_user_per_day(settings: Settings, db: Engine, fake_line: 
 def test_dry_run_sends_nothing_and_explains(
     settings: Settings, db: Engine, fake_line: FakeLine
 ) -> None:
-    course = OPEN[0]
-    only_new(db, course.id)
-    users = [user_id(f"d{i}") for i in range(7)]
-    subscribe(db, users, [course.topics[0]])
+    course, _ = one_new_course(db, "d", 7)
 
     out = io.StringIO()
     code = asyncio.run(notify(settings, out, dry_run=True, show_history=False, as_json=False))
@@ -340,9 +325,7 @@ def test_dry_run_sends_nothing_and_explains(
 def test_history_lists_past_runs_with_counts(
     settings: Settings, db: Engine, fake_line: FakeLine
 ) -> None:
-    course = OPEN[0]
-    only_new(db, course.id)
-    subscribe(db, [user_id("h1"), user_id("h2")], [course.topics[0]])
+    one_new_course(db, "h", 2)
     run_notices(settings)
     run_notices(settings)
 
@@ -366,20 +349,12 @@ def test_quiet_hours_parse_and_wrap_midnight() -> None:
 
 
 def test_a_knowledge_reload_with_a_new_course_notifies_from_the_worker(
-    make_settings: Callable[..., Settings],
-    pg_url: str,
-    redis_prefix: str,
-    db: Engine,
-    fake_line: FakeLine,
-    tmp_path: Path,
+    make_shared_settings: Callable[..., Settings], db: Engine, fake_line: FakeLine, tmp_path: Path
 ) -> None:
     """Operators add a course; the reload reaches the worker, which sends the notice."""
     folder = tmp_path / "knowledge"
     shutil.copytree(ROOT / "knowledge", folder)
-    settings = make_settings(
-        database_url=pg_url,
-        redis_url=REDIS_URL,
-        redis_prefix=redis_prefix,
+    settings = make_shared_settings(
         knowledge_dir=folder,
         notify_quiet_hours="",
         kb_watch=False,

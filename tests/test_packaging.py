@@ -15,7 +15,6 @@ so the checkout's editable install is not visible there.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import sysconfig
@@ -25,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from bot.kb.loader import load_replies
+from tests.helpers import environment, run_command
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -94,21 +94,16 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _run(env_dir: Path, cwd: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("KNOWLEDGE_", "INTENTS_", "DATABASE_", "REDIS_", "PYTHON"))
-    }
-    env.update(DATA_DIR=str(cwd / "data"), LOG_LEVEL="WARNING")
-    return subprocess.run(
-        list(args),
-        cwd=cwd,
-        env=env,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    env = environment(
+        "KNOWLEDGE_",
+        "INTENTS_",
+        "DATABASE_",
+        "REDIS_",
+        "PYTHON",
+        DATA_DIR=str(cwd / "data"),
+        LOG_LEVEL="WARNING",
     )
+    return run_command(args, cwd=cwd, env=env, stdin=stdin, timeout=300)
 
 
 def test_every_module_imports_from_the_installed_wheel(installed: Path, tmp_path: Path) -> None:

@@ -166,6 +166,16 @@ def test_prune_keeps_recent_and_pending_records(make_settings: Callable[..., Set
             updated_at=updated,
         )
 
+    def dead_letter(event_id: str, died: dt.datetime) -> DeadLetter:
+        return DeadLetter(
+            webhook_event_id=event_id,
+            chat_id="U1",
+            event_type="message",
+            payload={},
+            attempts=5,
+            died_at=died,
+        )
+
     async def scenario() -> tuple[set[str], set[str]]:
         async with services.db.session() as s, s.begin():
             s.add_all(
@@ -177,22 +187,8 @@ def test_prune_keeps_recent_and_pending_records(make_settings: Callable[..., Set
             )
             s.add_all(
                 [
-                    DeadLetter(
-                        webhook_event_id="dead-old",
-                        chat_id="U1",
-                        event_type="message",
-                        payload={},
-                        attempts=5,
-                        died_at=ancient,
-                    ),
-                    DeadLetter(
-                        webhook_event_id="dead-new",
-                        chat_id="U1",
-                        event_type="message",
-                        payload={},
-                        attempts=5,
-                        died_at=old,
-                    ),
+                    dead_letter("dead-old", ancient),
+                    dead_letter("dead-new", old),
                 ]
             )
         await Pipeline(services, messenger=None).prune()  # type: ignore[arg-type]

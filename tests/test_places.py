@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import math
 import random
 import subprocess
 import sys
@@ -21,6 +20,7 @@ from bot.kb.places import (
     iter_areas,
     name_key,
 )
+from tests.helpers import sphere_km
 
 ROOT = Path(__file__).resolve().parent.parent
 PLACES = ROOT / "knowledge" / "places"
@@ -43,18 +43,6 @@ def gaz() -> Gazetteer:
 def _rows(name: str) -> list[dict[str, str]]:
     with (PLACES / name).open(encoding="utf-8", newline="") as handle:
         return list(csv.DictReader(handle))
-
-
-def _sphere_km(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
-    """Great-circle distance by Vincenty's formula on a sphere (independent of haversine)."""
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dl = math.radians(lng2 - lng1)
-    y = math.hypot(
-        math.cos(p2) * math.sin(dl),
-        math.cos(p1) * math.sin(p2) - math.sin(p1) * math.cos(p2) * math.cos(dl),
-    )
-    x = math.sin(p1) * math.sin(p2) + math.cos(p1) * math.cos(p2) * math.cos(dl)
-    return 6371.0088 * math.atan2(y, x)
 
 
 # -- the tables -----------------------------------------------------------------------------------
@@ -309,7 +297,7 @@ class TestNearest:
     def test_known_points(self, gaz: Gazetteer, lat: float, lng: float, code: str) -> None:
         sub, km = gaz.nearest_subdistrict(lat, lng)
         assert sub.code == code
-        assert km == pytest.approx(_sphere_km(lat, lng, sub.lat, sub.lng), abs=1e-9)
+        assert km == pytest.approx(sphere_km(lat, lng, sub.lat, sub.lng), abs=1e-9)
 
     def test_grand_palace_distance_by_hand(self, gaz: Gazetteer) -> None:
         sub, km = gaz.nearest_subdistrict(13.7500, 100.4913)

@@ -111,6 +111,17 @@ def test_course_limited_to_other_provinces_is_not_offered(kb: Knowledge) -> None
     assert "course-depa-flowaccount-chonburi-2019" not in {h.course.id for h in hits}
 
 
+def _export_ready(avg_export_thb: int, *memberships: str) -> BusinessProfile:
+    """A registered juristic person at the last stage, exporting this much a year."""
+    return BusinessProfile(
+        juristic_person=True,
+        dbd_registered=True,
+        avg_export_thb=avg_export_thb,
+        stage=5,
+        memberships=frozenset(memberships),
+    )
+
+
 def test_programme_prescreen_explains_why_not_yet(kb: Knowledge) -> None:
     proactive = next(p for p in kb.programmes if p.id == "prog-ditp-smes-proactive")
     small_shop = BusinessProfile(
@@ -118,23 +129,11 @@ def test_programme_prescreen_explains_why_not_yet(kb: Knowledge) -> None:
     )
     codes = [r.code for r in prescreen(proactive, small_shop)]
     assert codes[:3] == ["readiness_low", "not_juristic_person", "no_dbd_registration"]
-    big = BusinessProfile(
-        juristic_person=True,
-        dbd_registered=True,
-        avg_export_thb=900_000_000,
-        stage=5,
-        memberships=frozenset({"DITP", "TCC"}),
-    )
+    big = _export_ready(900_000_000, "DITP", "TCC")
     reasons = prescreen(proactive, big)
     assert [r.code for r in reasons] == ["export_above_max"]
     assert reasons[0].params == {"max_thb": "500,000,000"}
-    ready = BusinessProfile(
-        juristic_person=True,
-        dbd_registered=True,
-        avg_export_thb=10_000_000,
-        stage=5,
-        memberships=frozenset({"DITP", "FTI"}),
-    )
+    ready = _export_ready(10_000_000, "DITP", "FTI")
     assert prescreen(proactive, ready) == []
 
 

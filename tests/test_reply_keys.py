@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -22,7 +20,7 @@ import yaml
 from bot.content.replies import REPLY_NAMESPACES
 from bot.kb.loader import REPLIES_DIR, validate_replies
 from bot.kb.reply_usage import CodeScan, scan_code
-from tests.helpers import ROOT
+from tests.helpers import ROOT, run_bot
 
 SHIPPED = ROOT / "knowledge"
 
@@ -159,12 +157,7 @@ def test_deleting_menu_help_makes_the_cli_refuse_the_folder(tmp_path: Path) -> N
     edited = _without(replies.read_text(encoding="utf-8"), "menu.help")
     assert edited is not None
     replies.write_text(edited, encoding="utf-8")
-    result = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "kb", "validate", str(copy)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    )
+    result = run_bot("kb", "validate", str(copy))
     assert result.returncode == 1, result.stdout + result.stderr
     lines = result.stdout.strip().splitlines()
     assert len(lines) == 1, lines

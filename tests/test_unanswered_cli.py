@@ -6,26 +6,18 @@ import csv
 import datetime as dt
 import io
 import subprocess
-import sys
 from collections.abc import Callable
 
-from sqlalchemy import create_engine, insert
+from sqlalchemy import insert
 
-from bot.settings import Settings, to_sync_url
+from bot.settings import Settings
 from bot.storage.db import Unanswered, utcnow
 from bot.storage.migrate import upgrade
-from tests.helpers import ROOT, settings_env
+from tests.helpers import bot_database, run_bot_with
 
 
 def _cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bot.cli", "unanswered", *args],
-        env=settings_env(settings),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return run_bot_with(settings, "unanswered", *args)
 
 
 def _seed(settings: Settings) -> None:
@@ -37,17 +29,13 @@ def _seed(settings: Settings) -> None:
         ("เริ่ม", "help", 0.574, now - dt.timedelta(hours=2)),
         ('ขอสูตร "ผัดไทย", หน่อย\nด่วน', None, None, now - dt.timedelta(minutes=5)),
     ]
-    engine = create_engine(to_sync_url(settings.sqlalchemy_url))
-    try:
-        with engine.begin() as conn:
-            for text, best, confidence, at in rows:
-                conn.execute(
-                    insert(Unanswered).values(
-                        text=text, best_intent=best, confidence=confidence, created_at=at
-                    )
+    with bot_database(settings) as engine, engine.begin() as conn:
+        for text, best, confidence, at in rows:
+            conn.execute(
+                insert(Unanswered).values(
+                    text=text, best_intent=best, confidence=confidence, created_at=at
                 )
-    finally:
-        engine.dispose()
+            )
 
 
 def test_lists_newest_first_with_time_guess_and_confidence(mode_settings: Settings) -> None:

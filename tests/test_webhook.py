@@ -20,11 +20,11 @@ from bot.kb.loader import load_replies
 from bot.settings import Settings
 from bot.storage.db import DeadLetter, EventLog, User
 from tests.conftest import SECRET, run
+from tests.conversation import serving
 from tests.fakeline import FakeLine
 from tests.helpers import (
     ROOT,
     ServerThread,
-    WorkerThread,
     envelope,
     event_of,
     post_signed,
@@ -40,12 +40,7 @@ UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12
 @pytest.fixture
 def bot(mode_settings: Settings) -> Iterator[ServerThread]:
     """The bot serving, with a worker (embedded in serve, or a separate one with Redis)."""
-    with ServerThread(mode_settings) as server:
-        if mode_settings.redis_url:
-            with WorkerThread(mode_settings):
-                yield server
-        else:
-            yield server
+    yield from serving(mode_settings)
 
 
 def _rows(server: ServerThread, model: Any) -> list[Any]:

@@ -12,7 +12,6 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -24,24 +23,26 @@ from pathlib import Path
 import httpx
 import pytest
 import redis
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import func, select
 
 from bot.kb.loader import Knowledge, load_replies
 from bot.line.messages import postback_data
 from bot.pipeline.process import TEST_CRASH_AFTER_HANDLER
-from bot.settings import Settings, to_sync_url
+from bot.settings import Settings
 from bot.storage.db import Assessment, Subscription
-from tests.conftest import REDIS_URL, SECRET
+from tests.conftest import SECRET
 from tests.conversation import Chat, find_action
 from tests.fakeline import FakeLine, Recorded
 from tests.helpers import (
     ROOT,
     ServerThread,
     WorkerThread,
+    bot_database,
     envelope,
     event_of,
     free_port,
     post_signed,
+    run_bot,
     settings_env,
     spawn_worker,
     text_event,
@@ -53,15 +54,9 @@ REPLIES = load_replies(ROOT / "knowledge")
 
 
 @pytest.fixture
-def shared(make_settings: Callable[..., Settings], redis_prefix: str, pg_url: str) -> Settings:
+def shared(make_shared_settings: Callable[..., Settings]) -> Settings:
     """Redis + PostgreSQL settings with short retry and lock times."""
-    return make_settings(
-        redis_url=REDIS_URL,
-        redis_prefix=redis_prefix,
-        database_url=pg_url,
-        event_retry_seconds=1.0,
-        event_lock_seconds=3.0,
-    )
+    return make_shared_settings(event_retry_seconds=1.0, event_lock_seconds=3.0)
 
 
 def _reply_counts(fake: FakeLine) -> Counter[str]:
@@ -153,13 +148,9 @@ def _fills(template: str, text: str) -> bool:
 
 
 def _rows(settings: Settings, model: type[Assessment] | type[Subscription], user: str) -> int:
-    engine = create_engine(to_sync_url(settings.sqlalchemy_url))
-    try:
-        with engine.connect() as conn:
-            query = select(func.count()).select_from(model).where(model.line_user_id == user)
-            return int(conn.scalar(query) or 0)
-    finally:
-        engine.dispose()
+    with bot_database(settings) as engine, engine.connect() as conn:
+        query = select(func.count()).select_from(model).where(model.line_user_id == user)
+        return int(conn.scalar(query) or 0)
 
 
 def test_worker_dying_after_the_handler_saves_the_assessment_once_and_answers_once(
@@ -231,14 +222,7 @@ def test_failing_event_goes_to_dead_letters_and_replay_answers_once(
         post_signed(server.base_url, SECRET, envelope(event))
 
         def listed() -> str:
-            out = subprocess.run(
-                [sys.executable, "-m", "bot.cli", "events", "dead"],
-                env=env,
-                cwd=ROOT,
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout
+            out = run_bot("events", "dead", env=env, check=True).stdout
             return out if event["webhookEventId"] in out else ""
 
         listing = wait_until(listed, timeout=20, interval=0.5)
@@ -247,13 +231,7 @@ def test_failing_event_goes_to_dead_letters_and_replay_answers_once(
         apology = REPLIES.text("errors.apology")
         wait_until(lambda: fake_line.delivered(), timeout=10)
         assert [m["text"] for _to, m in fake_line.delivered()] == [apology]
-        replay = subprocess.run(
-            [sys.executable, "-m", "bot.cli", "events", "replay", event["webhookEventId"]],
-            env=env,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-        )
+        replay = run_bot("events", "replay", event["webhookEventId"], env=env)
         assert replay.returncode == 0, replay.stderr
         wait_until(lambda: len(fake_line.delivered()) == 2, timeout=15)
         time.sleep(1.0)
@@ -261,14 +239,7 @@ def test_failing_event_goes_to_dead_letters_and_replay_answers_once(
         assert (
             len(texts) == 2 and texts[0] == apology and texts[1] in REPLIES.texts["greeting.hello"]
         )
-        again = subprocess.run(
-            [sys.executable, "-m", "bot.cli", "events", "dead"],
-            env=env,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
+        again = run_bot("events", "dead", env=env, check=True).stdout
         assert event["webhookEventId"] not in again
 
 
@@ -283,15 +254,7 @@ def test_embedded_mode_replay_through_the_cli(
         post_signed(server.base_url, SECRET, envelope(event))
         listing = wait_until(
             lambda: (
-                (
-                    out := subprocess.run(
-                        [sys.executable, "-m", "bot.cli", "events", "dead"],
-                        env=env,
-                        cwd=ROOT,
-                        capture_output=True,
-                        text=True,
-                    ).stdout
-                )
+                (out := run_bot("events", "dead", env=env).stdout)
                 and event["webhookEventId"] in out
                 and out
             ),
@@ -299,13 +262,7 @@ def test_embedded_mode_replay_through_the_cli(
             interval=0.3,
         )
         assert "TransientLineError" in listing
-        subprocess.run(
-            [sys.executable, "-m", "bot.cli", "events", "replay", event["webhookEventId"]],
-            env=env,
-            cwd=ROOT,
-            check=True,
-            capture_output=True,
-        )
+        run_bot("events", "replay", event["webhookEventId"], env=env, check=True)
         wait_until(lambda: len(fake_line.delivered()) == 2, timeout=15)
         time.sleep(0.5)
         texts = [m["text"] for _to, m in fake_line.delivered()]

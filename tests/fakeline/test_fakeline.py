@@ -107,6 +107,12 @@ def flex(contents: dict[str, Any], alt: str = "ข้อมูลหลักส
     return {"type": "flex", "altText": alt, "contents": contents}
 
 
+def button_bubble(action: dict[str, Any], part: str = "body") -> dict[str, Any]:
+    """A bubble whose ``part`` (body or footer) is one button with ``action``."""
+    box = {"type": "box", "layout": "vertical", "contents": [{"type": "button", "action": action}]}
+    return {"type": "bubble", part: box}
+
+
 @pytest.fixture
 def fake() -> Iterator[FakeLine]:
     with FakeLine() as server:
@@ -275,24 +281,14 @@ def test_limits_boundaries_are_accepted(fake: FakeLine, client: httpx.Client) ->
         {**text("เลือก"), "quickReply": {"items": qr_items}},
         flex({"type": "carousel", "contents": [bubble() for _ in range(12)]}, alt="ก" * 1500),
         flex(
-            {
-                "type": "bubble",
-                "body": {
-                    "type": "box",
-                    "layout": "vertical",
-                    "contents": [
-                        {
-                            "type": "button",
-                            "action": {
-                                "type": "postback",
-                                "label": "ก" * 40,
-                                "data": "ข" * 100,
-                                "displayText": "ค" * 300,
-                            },
-                        }
-                    ],
-                },
-            }
+            button_bubble(
+                {
+                    "type": "postback",
+                    "label": "ก" * 40,
+                    "data": "ข" * 100,
+                    "displayText": "ค" * 300,
+                }
+            )
         ),
     ]
     resp = push(client, {"to": U1, "messages": messages})
@@ -455,27 +451,7 @@ REJECTED_MESSAGES: list[tuple[str, list[dict[str, Any]], str]] = [
     ),
     (
         "flex button label 41",
-        [
-            flex(
-                {
-                    "type": "bubble",
-                    "body": {
-                        "type": "box",
-                        "layout": "vertical",
-                        "contents": [
-                            {
-                                "type": "button",
-                                "action": {
-                                    "type": "uri",
-                                    "label": "ก" * 41,
-                                    "uri": "https://example.com",
-                                },
-                            }
-                        ],
-                    },
-                }
-            )
-        ],
+        [flex(button_bubble({"type": "uri", "label": "ก" * 41, "uri": "https://example.com"}))],
         "messages[0].contents.body.contents[0].action.label",
     ),
     (
@@ -492,24 +468,10 @@ REJECTED_MESSAGES: list[tuple[str, list[dict[str, Any]], str]] = [
         "postback displayText 301",
         [
             flex(
-                {
-                    "type": "bubble",
-                    "footer": {
-                        "type": "box",
-                        "layout": "vertical",
-                        "contents": [
-                            {
-                                "type": "button",
-                                "action": {
-                                    "type": "postback",
-                                    "label": "a",
-                                    "data": "d",
-                                    "displayText": "ก" * 301,
-                                },
-                            }
-                        ],
-                    },
-                }
+                button_bubble(
+                    {"type": "postback", "label": "a", "data": "d", "displayText": "ก" * 301},
+                    part="footer",
+                )
             )
         ],
         "messages[0].contents.footer.contents[0].action.displayText",
