@@ -396,6 +396,29 @@ def test_loading_from_the_cache_needs_no_scikit_learn(tmp_path: Path) -> None:
     assert loaded["parse"] == trained.parse("สวัสดีจ้า").to_dict()
 
 
+def test_a_serving_process_that_trains_keeps_no_scikit_learn(tmp_path: Path) -> None:
+    """A bot process without a cache trains in a child process: scikit-learn's ~75 MB never
+    stay in the process that serves, and the engine it gets back reads messages the same."""
+    import sys
+
+    folder, cache = _two_intents(tmp_path)
+    code = (
+        "import json, sys\n"
+        "from pathlib import Path\n"
+        "from bot.nlu import build_engine\n"
+        f"e = build_engine(Path({str(folder)!r}), None, Path({str(cache)!r}), "
+        "required=frozenset())\n"
+        "print(json.dumps({'source': e.info['source'], 'sklearn': 'sklearn' in sys.modules, "
+        "'parse': e.parse('สวัสดีจ้า').to_dict()}))\n"
+    )
+    out = run_command([sys.executable, "-c", code], timeout=120, check=True).stdout
+    served = json.loads(out.strip().splitlines()[-1])
+    assert served["source"] == "trained"
+    assert served["sklearn"] is False, "training at start-up left scikit-learn in the process"
+    here = build_engine(folder, None, None, required=frozenset())  # trained in this process
+    assert served["parse"] == here.parse("สวัสดีจ้า").to_dict()
+
+
 def test_model_round_trips_through_arrays(engine: IntentEngine) -> None:
     from bot.nlu.model import LinearModel, features
 

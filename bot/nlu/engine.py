@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import multiprocessing
 import os
 import re
+import sys
 import tempfile
 import time
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -283,6 +287,30 @@ def _store_cached(folder: Path, path: Path, model: LinearModel) -> None:
         log.warning("nlu cache not written", extra={"error": str(exc)[:200]})
 
 
+def train_apart(
+    docs: Sequence[Sequence[str]], labels: Sequence[str], settings: ModelSettings = SETTINGS
+) -> LinearModel:
+    """Train in a short-lived child process, so a serving process never loads scikit-learn.
+
+    Importing scikit-learn for training adds about 75 MB of resident memory that stays for
+    the life of the process, while serving needs only the NumPy predictor. A bot process
+    that trains at start-up (no cache yet, or new intent phrases) therefore trains in a
+    spawned child and gets the weights back. Where scikit-learn is loaded already (an
+    evaluation, a test run), or the child cannot run, it trains here.
+    """
+    if "sklearn" in sys.modules:
+        return train(docs, labels, settings)
+    try:
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+            return pool.submit(train, list(docs), list(labels), settings).result()
+    except (BrokenProcessPool, OSError) as exc:
+        log.warning(
+            "training in a child process failed; training here", extra={"error": str(exc)[:200]}
+        )
+        return train(docs, labels, settings)
+
+
 def engine_from_examples(
     examples: Sequence[Example],
     knowledge: Knowledge | None = None,
@@ -309,7 +337,8 @@ def engine_from_examples(
         for e in examples:
             norm = spelling.apply_inside(normalise(e.text))
             docs.append(spelling.apply_words(tokeniser(norm)))
-        model = train(docs, [e.intent for e in examples], settings)
+        labels = [e.intent for e in examples]
+        model = train_apart(docs, labels, settings) if cache_dir else train(docs, labels, settings)
         if path is not None and cache_dir is not None:
             _store_cached(cache_dir, path, model)
     _MEMO[key] = model
