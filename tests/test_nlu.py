@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -373,35 +375,9 @@ def _two_intents(tmp_path: Path) -> tuple[Path, Path]:
     return folder, tmp_path / "cache"
 
 
-def test_loading_from_the_cache_needs_no_scikit_learn(tmp_path: Path) -> None:
-    """Training uses scikit-learn; start-up from the cache must not import it (~0.6 s)."""
-    import sys
-
-    folder, cache = _two_intents(tmp_path)
-    trained = build_engine(folder, None, cache, required=frozenset())
-    assert trained.info["source"] == "trained"
-    code = (
-        "import json, sys\n"
-        "from pathlib import Path\n"
-        "from bot.nlu import build_engine\n"
-        f"e = build_engine(Path({str(folder)!r}), None, Path({str(cache)!r}), "
-        "required=frozenset())\n"
-        "print(json.dumps({'source': e.info['source'], 'sklearn': 'sklearn' in sys.modules, "
-        "'parse': e.parse('สวัสดีจ้า').to_dict()}))\n"
-    )
-    out = run_command([sys.executable, "-c", code], timeout=60, check=True).stdout
-    loaded = json.loads(out.strip().splitlines()[-1])
-    assert loaded["source"] == "cache"
-    assert loaded["sklearn"] is False, "loading the cached engine imported scikit-learn"
-    assert loaded["parse"] == trained.parse("สวัสดีจ้า").to_dict()
-
-
-def test_a_serving_process_that_trains_keeps_no_scikit_learn(tmp_path: Path) -> None:
-    """A bot process without a cache trains in a child process: scikit-learn's ~75 MB never
-    stay in the process that serves, and the engine it gets back reads messages the same."""
-    import sys
-
-    folder, cache = _two_intents(tmp_path)
+def _engine_in_fresh_process(folder: Path, cache: Path) -> dict[str, Any]:
+    """Build the engine as a bot process starts (with a cache folder) in a new interpreter:
+    where it came from, whether scikit-learn got loaded, and how it reads a greeting."""
     code = (
         "import json, sys\n"
         "from pathlib import Path\n"
@@ -412,7 +388,26 @@ def test_a_serving_process_that_trains_keeps_no_scikit_learn(tmp_path: Path) -> 
         "'parse': e.parse('สวัสดีจ้า').to_dict()}))\n"
     )
     out = run_command([sys.executable, "-c", code], timeout=120, check=True).stdout
-    served = json.loads(out.strip().splitlines()[-1])
+    result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    return result
+
+
+def test_loading_from_the_cache_needs_no_scikit_learn(tmp_path: Path) -> None:
+    """Training uses scikit-learn; start-up from the cache must not import it (~0.6 s)."""
+    folder, cache = _two_intents(tmp_path)
+    trained = build_engine(folder, None, cache, required=frozenset())
+    assert trained.info["source"] == "trained"
+    loaded = _engine_in_fresh_process(folder, cache)
+    assert loaded["source"] == "cache"
+    assert loaded["sklearn"] is False, "loading the cached engine imported scikit-learn"
+    assert loaded["parse"] == trained.parse("สวัสดีจ้า").to_dict()
+
+
+def test_a_serving_process_that_trains_keeps_no_scikit_learn(tmp_path: Path) -> None:
+    """A bot process without a cache trains in a child process: scikit-learn's ~75 MB never
+    stay in the process that serves, and the engine it gets back reads messages the same."""
+    folder, cache = _two_intents(tmp_path)
+    served = _engine_in_fresh_process(folder, cache)
     assert served["source"] == "trained"
     assert served["sklearn"] is False, "training at start-up left scikit-learn in the process"
     here = build_engine(folder, None, None, required=frozenset())  # trained in this process

@@ -162,8 +162,8 @@ class Pipeline:
 
     async def _handed_off(self, chat_id: str) -> bool:
         """Is this chat handed to staff right now (``contact_staff``)?"""
-        async with self.s.db.session() as session:
-            return await handed_off(session, chat_id)
+        async with self.s.db.engine.connect() as conn:
+            return await handed_off(conn, chat_id)
 
     async def _apply_state(self, event: InboundEvent, outbox: dict[str, Any]) -> None:
         raw = outbox.get("state")

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from enum import Enum
 
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from bot.storage.db import Assessment, Handoff, Subscription, Unanswered, utcnow
 
@@ -109,8 +109,9 @@ async def deactivate(s: AsyncSession, user_id: str) -> bool:
 # -- staff hand-offs --------------------------------------------------------------------------
 
 
-async def handed_off(s: AsyncSession, user_id: str) -> bool:
-    """Is this chat with staff right now (the bot stays quiet for it)?"""
+async def handed_off(s: AsyncSession | AsyncConnection, user_id: str) -> bool:
+    """Is this chat with staff right now (the bot stays quiet for it)? Takes a plain
+    connection too: the pipeline asks before every message and needs no ORM session."""
     found = await s.scalar(
         select(Handoff.line_user_id).where(
             Handoff.line_user_id == user_id, Handoff.until > utcnow()
