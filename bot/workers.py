@@ -83,11 +83,13 @@ async def _notice_job(services: Services, sender: LineClient, stop: asyncio.Even
             except Exception as exc:  # the next wake-up tries again; nothing is lost
                 log.warning("notice run failed", extra={"error": type(exc).__name__})
         waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
-        _done, pending = await asyncio.wait(
-            waiters, timeout=interval or None, return_when=asyncio.FIRST_COMPLETED
-        )
-        for w in pending:
-            w.cancel()
+        try:
+            await asyncio.wait(
+                waiters, timeout=interval or None, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:  # also when this job is cancelled mid-wait (the worker stopping)
+            for w in waiters:
+                w.cancel()
         trigger = "reload" if wake.is_set() else "schedule"
         wake.clear()
 
