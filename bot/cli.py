@@ -308,8 +308,11 @@ def cmd_kb_validate(args: argparse.Namespace) -> int:
     if result.knowledge is None:
         _print_problems(result.problems)
         return 1
+    for warning in result.warnings:
+        print(f"{warning} (warning)")
     counts = ", ".join(f"{v} {k}" for k, v in result.knowledge.counts.items() if k != "load_ms")
-    print(f"{folder}: OK (version {result.knowledge.version}; {counts})")
+    stale = f"; {len(result.warnings)} warning(s)" if result.warnings else ""
+    print(f"{folder}: OK (version {result.knowledge.version}; {counts}{stale})")
     return 0
 
 

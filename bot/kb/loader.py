@@ -24,6 +24,7 @@ from pydantic import BaseModel, ValidationError
 from bot.content.replies import ContentError, Replies
 from bot.kb.assessment_schema import AssessmentDef, load_assessment
 from bot.kb.geo import GeoIndex
+from bot.kb.guides import GuideSet, read_guides
 from bot.kb.places import Gazetteer
 from bot.kb.reply_usage import code_root, scan_code
 from bot.kb.schemas import (
@@ -35,6 +36,7 @@ from bot.kb.schemas import (
     Course,
     ExportProgramme,
     Market,
+    Office,
     Sector,
     Topic,
     centre_fields,
@@ -52,9 +54,12 @@ FILES = (
     "sectors.yaml",
     "courses.yaml",
     "export_programmes.yaml",
+    "offices.yaml",
     "digital_centres.csv",
     "replies.yaml",
 )
+#: Files a folder may leave out.
+OPTIONAL = frozenset({"offices.yaml"})
 PLACES = "places"
 #: Extra reply files, one per capability (``replies/assessment.yaml``, ...).
 REPLIES_DIR = "replies"
@@ -80,7 +85,13 @@ class Knowledge:
     centre_index: GeoIndex[Centre]
     #: The skills assessment (assessment.yaml) and the answer phrases (intents/answers/).
     assessment: AssessmentDef
+    #: Short sourced answers to common questions (``guides/*.yaml``).
+    guides: GuideSet = field(default_factory=lambda: GuideSet({}, {}, {}))
+    #: Provincial offices by (agency code, province code).
+    offices: dict[tuple[str, str], Office] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
+    #: What an operator should look at but that does not stop the bot (stale guides).
+    warnings: tuple[Problem, ...] = ()
 
 
 @dataclass
@@ -89,6 +100,10 @@ class LoadResult:
 
     knowledge: Knowledge | None
     problems: list[Problem]
+
+    @property
+    def warnings(self) -> tuple[Problem, ...]:
+        return self.knowledge.warnings if self.knowledge is not None else ()
 
     @property
     def ok(self) -> bool:
@@ -496,6 +511,8 @@ def _load(folder: Path, root: Path | None, also: Sequence[Path]) -> LoadResult:
     problems: list[Problem] = []
     docs: dict[str, Located | None] = {}
     for name in FILES:
+        if name in OPTIONAL and not (folder / name).is_file():
+            continue
         if name.endswith(".yaml"):
             doc, found = read_yaml(folder / name, _label(folder, name))
             docs[name] = doc
@@ -524,6 +541,7 @@ def _load(folder: Path, root: Path | None, also: Sequence[Path]) -> LoadResult:
     sectors, _ = items("sectors.yaml", Sector, "id")
     courses, courses_doc = items("courses.yaml", Course, "id")
     programmes, programmes_doc = items("export_programmes.yaml", ExportProgramme, "id")
+    offices, offices_doc = items("offices.yaml", Office, "id")
     centres, centre_lines, centre_problems = _read_centres(
         folder / "digital_centres.csv", _label(folder, "digital_centres.csv")
     )
@@ -685,6 +703,35 @@ def _load(folder: Path, root: Path | None, also: Sequence[Path]) -> LoadResult:
                     )
                 )
 
+    if offices_doc is not None:
+        province_codes = _codes(places, 2) if places is not None else set()
+        for i, office in _indexed(offices_doc, offices, "id"):
+            label = f"{office.id}."
+            refs.check_one(
+                offices_doc,
+                ("items", i, "agency"),
+                label,
+                office.agency,
+                agency_codes,
+                "agency",
+                "add it to agencies.yaml",
+            )
+            if places is not None:
+                refs.check_one(
+                    offices_doc,
+                    ("items", i, "province"),
+                    label,
+                    office.province,
+                    province_codes,
+                    "province code",
+                    "use a 2-digit DOPA code from knowledge/places/provinces.csv",
+                )
+    guides, bad = read_guides(folder, agency_codes, topic_ids, market_codes, sector_ids)
+    problems += bad
+    intents_dirs = [p for p in (*also, folder.parent / "intents") if p.is_dir()][:1]
+    if intents_dirs:
+        problems += _guide_phrase_clashes(guides, intents_dirs[0])
+
     assessment, bad = load_assessment(
         folder,
         _label(folder, "assessment.yaml"),
@@ -709,6 +756,8 @@ def _load(folder: Path, root: Path | None, also: Sequence[Path]) -> LoadResult:
         "digital_centres": len(centres),
         "replies": len(replies.texts),
         "assessment_questions": len(assessment.questions),
+        "guides": len(guides.guides),
+        "offices": len(offices),
     }
     knowledge = Knowledge(
         version=folder_version(folder, *also),
@@ -726,9 +775,40 @@ def _load(folder: Path, root: Path | None, also: Sequence[Path]) -> LoadResult:
             [(c.location_lat, c.location_lng, c) for c in centres if c.status != "closed"]
         ),
         assessment=assessment,
+        guides=guides,
+        offices={(o.agency, o.province): o for o in offices},
+        warnings=tuple(guides.stale(today())),
         counts=counts | {"load_ms": int((time.perf_counter() - started) * 1000)},
     )
     return LoadResult(knowledge, [])
+
+
+def _guide_phrase_clashes(guides: GuideSet, intents_dir: Path) -> list[Problem]:
+    """A guide's example that is also an intent's example: one phrase has one meaning."""
+    from bot.nlu.data import IntentFileError, read_intents
+    from bot.nlu.text import normalise
+
+    try:
+        data = read_intents(intents_dir, frozenset())
+    except IntentFileError:
+        return []  # the intent files report their own problems (bot nlu eval, start-up)
+    owner = {normalise(e.text): e for e in data.examples}
+    out: list[Problem] = []
+    for guide_id, guide in guides.guides.items():
+        file, line = guides.where[guide_id]
+        for i, phrase in enumerate(guide.examples):
+            hit = owner.get(normalise(phrase))
+            if hit is not None:
+                out.append(
+                    Problem(
+                        file,
+                        line,
+                        f"{guide_id}.examples[{i}]",
+                        f"'{phrase}' is also an example of intent {hit.intent} "
+                        f"({hit.file}:{hit.line}); one phrase belongs to one answer",
+                    )
+                )
+    return out
 
 
 _GAZETTEERS: dict[Path, tuple[tuple[tuple[str, int, int], ...], Gazetteer]] = {}

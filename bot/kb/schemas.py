@@ -98,6 +98,8 @@ class Provenance(Strict):
     source_urls: list[Url] = Field(default_factory=list)
     facts_as_of: str | None = None
     last_checked: Day
+    #: When an operator must check the entry again (``bot kb validate`` warns after it).
+    review_by: Day | None = None
     unverified_fields: list[str] = Field(default_factory=list)
 
     @field_validator("facts_as_of", mode="before")
@@ -148,6 +150,19 @@ class Agency(Strict):
     parent: Code | None = None
     url: Url | None = None
     contact: Contact | None = None
+    #: Where the contact details were checked (a hotline the bot gives is a fact).
+    provenance: Provenance | None = None
+
+
+class Office(Strict):
+    """A provincial office of an agency, named when a user asks about their province."""
+
+    id: Slug
+    agency: Code
+    province: Annotated[str, Field(pattern=r"^\d{2}$")]
+    name: Text
+    contact: Contact | None = None
+    provenance: Provenance
 
 
 class Market(Strict):
@@ -456,11 +471,13 @@ def friendly(error: Any) -> str:
     if kind == "string_pattern_mismatch":
         return f"{shown} is not in the expected form ({_pattern_hint(str(ctx.get('pattern', '')))})"
     if kind in ("too_short",):
-        return "must not be empty"
+        least = int(ctx.get("min_length") or 1)
+        return "must not be empty" if least <= 1 else f"needs at least {least} entries"
     if kind == "string_too_short":
         return "must not be empty"
     if kind in ("too_long", "string_too_long"):
-        return "is too long"
+        most = ctx.get("max_length")
+        return f"is too long (at most {most} characters)" if most else "is too long"
     if kind in ("greater_than_equal", "greater_than"):
         return f"{shown} must be at least {ctx.get('ge', ctx.get('gt'))}"
     if kind in ("less_than_equal", "less_than"):
