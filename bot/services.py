@@ -44,6 +44,7 @@ HANDLER_MODULES = (
     "handlers.subscriptions",
     "handlers.privacy",
     "handlers.staff",
+    "handlers.guides",
     "handlers.chat_events",
     "handlers.fallback",
 )

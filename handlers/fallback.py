@@ -18,11 +18,12 @@ import logging
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.content.menu import intent_buttons, intent_labels, main_menu
-from bot.dialogue.router import Router, Turn
+from bot.content.menu import answer_button, intent_buttons, main_menu
+from bot.dialogue.router import GUIDE_PREFIX, Router, Turn
 from bot.line.messages import PostbackAction
 from bot.nlu import Parse
 from bot.storage.queries import record_unanswered
+from handlers.guides import count
 
 router = Router("fallback")
 log = logging.getLogger(__name__)
@@ -33,10 +34,21 @@ OUT_OF_SCOPE = "out_of_scope"
 
 
 def suggestions(turn: Turn, parse: Parse) -> list[str]:
-    """The best in-scope guesses that a person can start from a button, best first."""
-    startable = intent_labels(turn)
-    guesses = [c.intent for c in parse.candidates if c.intent != OUT_OF_SCOPE]
-    return [i for i in guesses if i in startable][:MAX_SUGGESTIONS]
+    """The best in-scope guesses (intents or guides) a person can start from a button."""
+    guesses = [
+        c.intent
+        for c in parse.candidates
+        if c.intent not in (OUT_OF_SCOPE, parse.excluded) and answer_button(turn, c.intent)
+    ]
+    return guesses[:MAX_SUGGESTIONS]
+
+
+def best_guide(parse: Parse | None) -> str | None:
+    """The guide the engine thought closest, if any of its guesses is a guide."""
+    for c in parse.candidates if parse else ():
+        if c.intent.startswith(GUIDE_PREFIX):
+            return c.intent[len(GUIDE_PREFIX) :]
+    return None
 
 
 def remember(turn: Turn) -> None:
@@ -49,6 +61,7 @@ def remember(turn: Turn) -> None:
         return
     parse = turn.nlu
     best = parse.best if parse else None
+    guide = best_guide(parse)
     confidence = None
     if parse is not None:
         confidence = parse.candidates[0].confidence if parse.candidates else parse.confidence
@@ -56,7 +69,7 @@ def remember(turn: Turn) -> None:
     async def keep(s: AsyncSession) -> None:
         try:
             async with s.begin_nested():  # a savepoint: the answer's transaction survives
-                await record_unanswered(s, text, best, confidence)
+                await record_unanswered(s, text, best, confidence, guide)
         except Exception as exc:  # the user's answer matters more than the operators' log
             log.warning("unanswered message not kept", extra={"error": type(exc).__name__})
 
@@ -77,8 +90,11 @@ async def not_understood(turn: Turn) -> None:
     if parse is not None and parse.uncertain:
         guesses = suggestions(turn, parse)
         if guesses:
-            buttons = intent_buttons(turn, guesses)
+            buttons = tuple(b for b in (answer_button(turn, g) for g in guesses) if b)
             options = ", ".join(f"“{b.label}”" for b in buttons)
+            for guess in guesses:
+                if guess.startswith(GUIDE_PREFIX):
+                    count(turn, guess[len(GUIDE_PREFIX) :], "offered")
             # The menu button is the way out when none of the guesses is right.
             way_out = () if "help" in guesses else _help(turn)
             turn.say("fallback.did_you_mean", *buttons, *way_out, options=options)

@@ -63,7 +63,8 @@ def test_out_of_scope_is_polite_offers_the_menu_and_is_kept_without_user(
     assert row.best_intent == "out_of_scope" and row.confidence is not None
     assert row.created_at is not None
     kept = {c.name for c in Unanswered.__table__.columns}
-    assert kept == {"id", "text", "best_intent", "confidence", "created_at"}  # no user id
+    # no user id
+    assert kept == {"id", "text", "best_intent", "best_guide", "confidence", "created_at"}
 
     listing = bot_cli(chat_bot, "unanswered")
     assert listing.returncode == 0, listing.stderr

@@ -8,10 +8,11 @@ intent engine; its label comes from ``knowledge/replies.yaml`` (``menu.*``).
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING
 
 from bot.dialogue.router import GO
-from bot.line.messages import PostbackAction, postback_data
+from bot.line.messages import QUICK_REPLY_MAX, Flex, PostbackAction, Text, postback_data
 
 if TYPE_CHECKING:
     from bot.dialogue.router import Turn
@@ -66,6 +67,32 @@ def intent_buttons(turn: Turn, intents: list[str]) -> tuple[PostbackAction, ...]
     """Buttons for these intents (those that have a menu label), in the given order."""
     labels = intent_labels(turn)
     return tuple(go_button(labels[i], i) for i in intents if i in labels)
+
+
+def answer_button(turn: Turn, intent: str) -> PostbackAction | None:
+    """A button for an intent with a menu label, or for a guide (``guide:<id>``)."""
+    guide = turn.services.knowledge.guides.by_label(intent)
+    if guide is not None:
+        return go_button(guide.short, guide.label)
+    labels = intent_labels(turn)
+    return go_button(labels[intent], intent) if intent in labels else None
+
+
+def offer_also(turn: Turn) -> None:
+    """A message with two requests: after the first is answered, offer the second as the
+    first quick reply of the last message (when it is not what was just answered)."""
+    parse = turn.nlu
+    second = parse.also if parse else None
+    if not second or second == turn.answering or not turn.messages:
+        return
+    button = answer_button(turn, second)
+    last = turn.messages[-1]
+    if button is None or not isinstance(last, (Text, Flex)):
+        return
+    label = turn.reply_text("guides.button_also", label=button.label)
+    offer = dataclasses.replace(button, label=label, display_text=button.label)
+    quick = (offer, *last.quick_replies)[:QUICK_REPLY_MAX]
+    turn.messages[-1] = dataclasses.replace(last, quick_replies=quick)
 
 
 def is_back(turn: Turn) -> bool:

@@ -24,6 +24,7 @@ REPLY_NAMESPACES = frozenset(
         "chat_events",
         "fallback",
         "errors",
+        "guides",
         "menu",
         "assessment",
         "cards",

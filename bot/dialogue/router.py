@@ -50,6 +50,9 @@ T = TypeVar("T")
 
 #: Postback action of menu and "did you mean" buttons: ``action=go&i=<intent>``.
 GO = "go"
+#: Guides are answered by one handler registered for this name (``guide:<id>`` intents).
+GUIDES = "guide:*"
+GUIDE_PREFIX = "guide:"
 
 
 @dataclass
@@ -68,6 +71,8 @@ class Turn:
     writes: list[Write] = field(default_factory=list)
     #: Delete the user's keys in Redis when the answer is sent (``forget_user``).
     forget: bool = False
+    #: The intent (or ``guide:<id>``) this turn is answering, set when it is routed to one.
+    answering: str | None = None
 
     @property
     def user_id(self) -> str:
@@ -141,15 +146,16 @@ class Turn:
     async def hand_over(self, intent: str) -> bool:
         """Let the handler of ``intent`` answer this turn instead (the user changed subject
         mid-conversation); False when no handler is registered for it."""
-        handler = self.services.dispatcher.intents.get(intent)
+        handler = self.services.dispatcher.handler_for(intent)
         if handler is None:
             return False
+        self.answering = intent
         await handler(self)
         return True
 
     def can_hand_over(self, intent: str | None) -> bool:
         """Is there a handler that ``hand_over(intent)`` would run?"""
-        return bool(intent) and intent in self.services.dispatcher.intents
+        return self.services.dispatcher.handler_for(intent) is not None
 
 
 @dataclass(frozen=True)
@@ -297,6 +303,14 @@ class Dispatcher:
         if undeclared:
             raise ValueError(f"steps {undeclared} are handled but no router declares them")
 
+    def handler_for(self, intent: str | None) -> Handler | None:
+        """The handler of an intent, or of guides for ``guide:<id>`` (None: nothing answers)."""
+        if not intent or intent == "out_of_scope":
+            return None
+        if intent.startswith(GUIDE_PREFIX):
+            return self.intents.get(GUIDES)
+        return self.intents.get(intent)
+
     def timeout_handler(self, turn: Turn) -> Handler | None:
         """The handler that explains an expired step, if the user's step just expired."""
         expired = turn.state.expired_step
@@ -315,8 +329,10 @@ class Dispatcher:
             action = turn.postback.get("action", "")
             if action == GO:
                 wanted = turn.postback.get("i", "")
-                if wanted in self.intents:
-                    return f"intent:{wanted}", self.intents[wanted]
+                handler = self.handler_for(wanted)
+                if handler is not None and wanted != GUIDES:
+                    turn.answering = wanted
+                    return f"intent:{wanted}", handler
             if action in self.postbacks:
                 return f"postback:{action}", self.postbacks[action]
             return "fallback", self.fallback
@@ -326,11 +342,14 @@ class Dispatcher:
             if intent in self.global_intents:
                 if step is not None and step.claims is not None and step.claims(turn):
                     return f"step:{turn.state.step}", step.func
+                turn.answering = intent
                 return f"intent:{intent}", self.intents[intent]
             if step is not None:
                 return f"step:{turn.state.step}", step.func
-            if intent in self.intents and intent != "out_of_scope":
-                return f"intent:{intent}", self.intents[intent]
+            handler = self.handler_for(intent)
+            if handler is not None and intent != GUIDES:
+                turn.answering = intent
+                return f"intent:{intent}", handler
             return "fallback", self.fallback
         if event.type == "message":
             kind = event.message_type or "unknown"

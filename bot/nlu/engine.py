@@ -35,6 +35,14 @@ from bot.nlu.data import (
 )
 from bot.nlu.entities import Entity, EntityTables
 from bot.nlu.model import SETTINGS, LinearModel, ModelSettings, features, train
+from bot.nlu.multipart import (
+    CLAUSES_FILE,
+    ClauseMarkers,
+    Reading,
+    load_markers,
+    negative_intents,
+    split_readings,
+)
 from bot.nlu.text import Spelling, Tokeniser, load_spelling, normalise
 
 if TYPE_CHECKING:
@@ -53,13 +61,23 @@ log = logging.getLogger(__name__)
 
 OUT_OF_SCOPE = "out_of_scope"
 SPELLING_FILE = "spelling.csv"
-#: Below this confidence, or closer than this to the runner-up, the engine does not decide.
+#: Below its answer's own floor (``bot.nlu.calibration``; this one when the model has none),
+#: or closer than the margin to the runner-up, the engine does not decide.
 MIN_CONFIDENCE = 0.5
 MIN_MARGIN = 0.2
 #: Candidates reported after the best one (those above a small floor).
 MAX_CANDIDATES = 3
 CANDIDATE_FLOOR = 0.02
-_SOURCE_FILES = ("engine.py", "model.py", "text.py", "entities.py", "data.py")
+_SOURCE_FILES = (
+    "engine.py",
+    "model.py",
+    "text.py",
+    "entities.py",
+    "data.py",
+    "calibration.py",
+)
+#: Labels of guides (``knowledge/guides``): ``guide:<id>``.
+GUIDE_PREFIX = "guide:"
 _CACHE_NAME = re.compile(r"^engine-[0-9a-f]{24}\.npz$")
 _KEEP_CACHE_FILES = 4
 _THAI = re.compile(r"[\u0e00-\u0e7f]")
@@ -90,6 +108,17 @@ class Parse:
     confidence: float
     candidates: tuple[Candidate, ...] = field(default=())
     entities: tuple[Entity, ...] = field(default=())
+    #: A second request in the same message, offered after the first is answered.
+    also: str | None = None
+    #: A need the message negates ("ไม่ได้จะส่งออก"): never answered for this message.
+    excluded: str | None = None
+
+    @property
+    def guide(self) -> str | None:
+        """The guide id when the decided answer is a guide."""
+        if self.intent and self.intent.startswith(GUIDE_PREFIX):
+            return self.intent[len(GUIDE_PREFIX) :]
+        return None
 
     @property
     def uncertain(self) -> bool:
@@ -116,9 +145,12 @@ class Parse:
             "intent": self.intent,
             "confidence": round(self.confidence, 3),
             "uncertain": self.uncertain,
+            "guide": self.guide,
             "candidates": [
                 {"intent": c.intent, "confidence": round(c.confidence, 3)} for c in self.candidates
             ],
+            "also": self.also,
+            "excluded": self.excluded,
             "entities": [e.to_dict() for e in self.entities],
         }
 
@@ -133,14 +165,28 @@ class IntentEngine:
         spelling: Spelling,
         tables: EntityTables,
         info: dict[str, Any] | None = None,
+        markers: ClauseMarkers | None = None,
+        negative: frozenset[str] = frozenset(),
     ) -> None:
         self.model = model
         self.tokeniser = tokeniser
         self.spelling = spelling
         self.tables = tables
         self.info: dict[str, Any] = dict(info or {})
+        self.markers = markers or ClauseMarkers()
+        self.negative = negative
         self._oos = OUT_OF_SCOPE in model.classes
         self._seen_words = frozenset(name[2:] for name in model.vocab if name.startswith("w:"))
+        floors = model.floors
+        self.floors: dict[str, float] = (
+            {c: float(f) for c, f in zip(model.classes, floors, strict=True)}
+            if floors is not None and len(floors) == len(model.classes)
+            else {}
+        )
+
+    def floor(self, intent: str) -> float:
+        """The confidence this answer needs before the engine decides on it."""
+        return self.floors.get(intent, MIN_CONFIDENCE)
 
     @property
     def intents(self) -> set[str]:
@@ -153,22 +199,53 @@ class IntentEngine:
         return norm, words
 
     def parse(self, text: str) -> Parse:
-        """Intent, confidence, candidates and entities of one message."""
-        norm, words = self.words(text)
+        """Intent, confidence, candidates and entities of one message (multi-part aware)."""
+        norm = self.spelling.apply_inside(normalise(text))
+        chunks = [
+            c for c in (self.spelling.apply_words(self.tokeniser(p)) for p in norm.split(" ")) if c
+        ]
+        words = [w for c in chunks for w in c]
         if not words:
             if self._oos and norm:
                 return Parse(text, norm, OUT_OF_SCOPE, 1.0, (Candidate(OUT_OF_SCOPE, 1.0),))
             return Parse(text, norm, None, 0.0)
-        candidates = self._classify(words)
-        top = candidates[0]
-        second = candidates[1].confidence if len(candidates) > 1 else 0.0
-        sure = top.confidence >= MIN_CONFIDENCE and top.confidence - second >= MIN_MARGIN
+        whole = self.read(words)
+        split = split_readings(
+            chunks, whole, self.read, self.markers, self.negative, self._in_scope
+        )
+        chosen = split.reading or whole
+        candidates = tuple(c for c in chosen.candidates if isinstance(c, Candidate))
+        intent = chosen.intent
+        if split.excluded is not None:
+            candidates = tuple(c for c in candidates if c.intent != split.excluded)
+            if intent == split.excluded:
+                intent = None
         standard = self.tokeniser.standard
         odd = [w not in standard for w in words]
         # a word no example has and no dictionary knows: maybe a typo of a name
         unseen = [o and w not in self._seen_words for w, o in zip(words, odd, strict=True)]
         entities = tuple(self.tables.find(words, unseen, norm, odd))
-        return Parse(text, norm, top.intent if sure else None, top.confidence, candidates, entities)
+        return Parse(
+            text,
+            norm,
+            intent,
+            chosen.confidence,
+            candidates,
+            entities,
+            also=split.also,
+            excluded=split.excluded,
+        )
+
+    def read(self, words: Sequence[str]) -> Reading:
+        """The classifier's reading of some words: decided intent (or None) and guesses."""
+        candidates = self._classify(words)
+        top = candidates[0]
+        second = candidates[1].confidence if len(candidates) > 1 else 0.0
+        sure = top.confidence >= self.floor(top.intent) and top.confidence - second >= MIN_MARGIN
+        return Reading(top.intent if sure else None, top.intent, top.confidence, candidates)
+
+    def _in_scope(self, intent: str | None) -> bool:
+        return bool(intent) and intent != OUT_OF_SCOPE
 
     def _classify(self, words: Sequence[str]) -> tuple[Candidate, ...]:
         model = self.model
@@ -317,6 +394,7 @@ def engine_from_examples(
     spelling: Spelling | None = None,
     cache_dir: Path | None = None,
     settings: ModelSettings = SETTINGS,
+    markers: ClauseMarkers | None = None,
 ) -> IntentEngine:
     """Train (or load) an engine from examples: the one code path for production and eval."""
     started = time.perf_counter()
@@ -326,6 +404,13 @@ def engine_from_examples(
     tables = EntityTables.build(knowledge, spelling, tokeniser)
     key = cache_key(examples, spelling, tokeniser.extra, settings)
     path = cache_dir / f"engine-{key}.npz" if cache_dir is not None else None
+    docs = []
+    for e in examples:
+        norm = spelling.apply_inside(normalise(e.text))
+        docs.append(spelling.apply_words(tokeniser(norm)))
+    labels = [e.intent for e in examples]
+    markers = (markers or ClauseMarkers()).tokenised(tokeniser)
+    negative = negative_intents(zip(labels, docs, strict=True), markers)
     model = _MEMO.get(key)
     source = "memory"
     if model is None and path is not None:
@@ -333,11 +418,6 @@ def engine_from_examples(
         source = "cache"
     if model is None:
         source = "trained"
-        docs = []
-        for e in examples:
-            norm = spelling.apply_inside(normalise(e.text))
-            docs.append(spelling.apply_words(tokeniser(norm)))
-        labels = [e.intent for e in examples]
         model = train_apart(docs, labels, settings) if cache_dir else train(docs, labels, settings)
         if path is not None and cache_dir is not None:
             _store_cached(cache_dir, path, model)
@@ -354,7 +434,26 @@ def engine_from_examples(
         "seconds": round(time.perf_counter() - started, 3),
     }
     log.info("intent engine ready", extra=info)
-    return IntentEngine(model, tokeniser, spelling, tables, info)
+    return IntentEngine(model, tokeniser, spelling, tables, info, markers, negative)
+
+
+def guide_examples(knowledge: Knowledge | None, taken: Iterable[str] = ()) -> list[Example]:
+    """Every guide's example questions, labelled ``guide:<id>`` (learned with the intents).
+
+    A phrase an intent already has stays the intent's (``bot kb validate`` reports it).
+    """
+    if knowledge is None:
+        return []
+    seen = {normalise(t) for t in taken}
+    out: list[Example] = []
+    for guide in knowledge.guides.guides.values():
+        file, line = knowledge.guides.where.get(guide.id, ("", 0))
+        for phrase in guide.examples:
+            key = normalise(phrase)
+            if key and key not in seen:
+                seen.add(key)
+                out.append(Example(phrase, GUIDE_PREFIX + guide.id, file, line))
+    return out
 
 
 def build_engine(
@@ -370,12 +469,19 @@ def build_engine(
     """
     data: IntentData = read_intents(intents_dir, required)
     spelling, problems = load_spelling(intents_dir / SPELLING_FILE)
-    if problems:
-        raise IntentFileError(problems)
-    return engine_from_examples(data.examples, knowledge, spelling, cache_dir)
+    markers, more = load_markers(intents_dir / CLAUSES_FILE)
+    if problems or more:
+        raise IntentFileError(problems + more)
+    examples = [*data.examples, *guide_examples(knowledge, (e.text for e in data.examples))]
+    return engine_from_examples(examples, knowledge, spelling, cache_dir, markers=markers)
 
 
 def intents_digest(intents_dir: Path) -> str:
     """Hash of the intent folder's files (to notice an edit)."""
-    paths = [*intents_dir.glob("*.yaml"), *intents_dir.glob("*.yml"), intents_dir / SPELLING_FILE]
+    paths = [
+        *intents_dir.glob("*.yaml"),
+        *intents_dir.glob("*.yml"),
+        intents_dir / SPELLING_FILE,
+        intents_dir / CLAUSES_FILE,
+    ]
     return file_digest(paths)

@@ -124,6 +124,8 @@ class LinearModel:
     #: Which view (0: words, 1: letters) each feature belongs to; each is l2-normalised.
     view: npt.NDArray[np.uint8] | None = None
     settings: ModelSettings = SETTINGS
+    #: Each class's own confidence floor (``bot.nlu.calibration``); None: one global floor.
+    floors: FloatArray | None = None
 
     def vector(self, feats: Sequence[str]) -> tuple[IntArray, FloatArray]:
         """Indices and sublinear tf-idf values of the known features, l2-normalised per view."""
@@ -170,6 +172,7 @@ class LinearModel:
             "weights": self.weights,
             "bias": self.bias,
             "temperature": np.array([self.temperature], dtype=np.float64),
+            "floors": self.floors if self.floors is not None else np.zeros(0, np.float32),
         }
 
     @classmethod
@@ -179,6 +182,7 @@ class LinearModel:
         view = np.asarray(arrays["view"], dtype=np.uint8)
         if weights.shape[0] != len(names) or view.shape[0] != len(names):
             raise ValueError("vocabulary and weights disagree")
+        floors = np.asarray(arrays["floors"], dtype=np.float32) if "floors" in arrays else None
         return cls(
             classes=tuple(str(x) for x in arrays["classes"].tolist()),
             vocab={name: i for i, name in enumerate(names)},
@@ -187,6 +191,7 @@ class LinearModel:
             bias=np.asarray(arrays["bias"], dtype=np.float32),
             temperature=float(arrays["temperature"][0]),
             view=view,
+            floors=floors if floors is not None and len(floors) else None,
         )
 
 
@@ -391,10 +396,14 @@ def train(
         else np.zeros((1, len(classes)), np.float32)  # a view without features adds nothing
         for view in matrix.views
     ]
+    from bot.nlu.calibration import class_floors
+
     temperature = 1.0
+    floors = None
     oof = out_of_fold_scores(matrix, y, len(classes), settings, catch_all)
     if oof is not None:
         temperature = fit_temperature(oof, y)
+        floors = class_floors(_softmax(oof, temperature), y)
     names = matrix.names[0] + matrix.names[1]
     weights = np.vstack([full[0][:-1], full[1][:-1]]).astype(np.float32)
     bias = (full[0][-1] + full[1][-1]).astype(np.float32)
@@ -410,4 +419,5 @@ def train(
         temperature=temperature,
         view=view,
         settings=settings,
+        floors=floors,
     )

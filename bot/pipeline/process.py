@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import delete
 
 from bot import logs
+from bot.content.menu import offer_also
 from bot.dialogue.router import Turn
 from bot.dialogue.state import DialogueState
 from bot.line.client import InvalidReplyToken, Messenger, PermanentLineError
@@ -158,6 +159,7 @@ class Pipeline:
                 except Exception as exc:  # the animation is a courtesy, never a failure
                     log.info("loading animation not shown", extra={"error": type(exc).__name__})
         await task
+        offer_also(turn)
         return turn
 
     async def _handed_off(self, chat_id: str) -> bool:

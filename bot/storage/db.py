@@ -17,6 +17,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Date,
     DateTime,
     Float,
     Integer,
@@ -168,9 +169,27 @@ class Unanswered(Base):
     text: Mapped[str] = mapped_column(String(500))
     best_intent: Mapped[str | None] = mapped_column(String(64))
     confidence: Mapped[float | None] = mapped_column(Float)
+    #: The guide the engine thought closest (an operator may add the text to its examples).
+    best_guide: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, index=True
     )
+
+
+class GuideStat(Base):
+    """How one guide did on one day: shown, offered in "did you mean", 👍 and 👎.
+
+    Counts only, never who (PDPA): feedback is per guide, not per person.
+    """
+
+    __tablename__ = "guide_stats"
+
+    guide_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    shown: Mapped[int] = mapped_column(Integer, default=0)
+    offered: Mapped[int] = mapped_column(Integer, default=0)
+    helpful: Mapped[int] = mapped_column(Integer, default=0)
+    unhelpful: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class NoticeCourse(Base):

@@ -10,13 +10,17 @@ twice). Not to be confused with ``bot.kb.queries``, which searches the knowledge
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from enum import Enum
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from bot.storage.db import Assessment, Handoff, Subscription, Unanswered, utcnow
+from bot.storage.db import Assessment, GuideStat, Handoff, Subscription, Unanswered, utcnow
 
 #: Characters of an unanswered text that are kept (the column's size).
 UNANSWERED_CHARS = 500
@@ -124,7 +128,53 @@ async def handed_off(s: AsyncSession | AsyncConnection, user_id: str) -> bool:
 
 
 async def record_unanswered(
-    s: AsyncSession, text: str, best_intent: str | None, confidence: float | None
+    s: AsyncSession,
+    text: str,
+    best_intent: str | None,
+    confidence: float | None,
+    best_guide: str | None = None,
 ) -> None:
     """Keep a text the bot could not answer for operators: no user id (PDPA), cut to size."""
-    s.add(Unanswered(text=text[:UNANSWERED_CHARS], best_intent=best_intent, confidence=confidence))
+    s.add(
+        Unanswered(
+            text=text[:UNANSWERED_CHARS],
+            best_intent=best_intent,
+            confidence=confidence,
+            best_guide=best_guide,
+        )
+    )
+
+
+# -- guides -----------------------------------------------------------------------------------
+
+#: The counters of ``GuideStat`` that ``count_guide`` may add to.
+GUIDE_COUNTERS = ("shown", "offered", "helpful", "unhelpful")
+
+
+async def count_guide(s: AsyncSession, guide_id: str, counter: str, day: dt.date) -> None:
+    """Add one to a guide's counter for the day (one statement: concurrent workers add up)."""
+    if counter not in GUIDE_COUNTERS:
+        raise ValueError(f"unknown guide counter {counter!r}")
+    values = {c: int(c == counter) for c in GUIDE_COUNTERS}
+    table = GuideStat.__table__
+    dialect = s.get_bind().dialect.name
+    insert: Any = pg_insert if dialect == "postgresql" else sqlite_insert
+    statement = insert(table).values(guide_id=guide_id, day=day, **values)
+    statement = statement.on_conflict_do_update(
+        index_elements=["guide_id", "day"],
+        set_={counter: getattr(table.c, counter) + 1},
+    )
+    await s.execute(statement)
+
+
+async def guide_totals(s: AsyncSession, since: dt.date | None = None) -> dict[str, dict[str, int]]:
+    """Each guide's counters summed over the days from ``since`` (all days when None)."""
+    columns = [func.sum(getattr(GuideStat, c)) for c in GUIDE_COUNTERS]
+    query = select(GuideStat.guide_id, *columns).group_by(GuideStat.guide_id)
+    if since is not None:
+        query = query.where(GuideStat.day >= since)
+    rows = (await s.execute(query)).all()
+    return {
+        row[0]: {c: int(v or 0) for c, v in zip(GUIDE_COUNTERS, row[1:], strict=True)}
+        for row in rows
+    }
