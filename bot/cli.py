@@ -490,23 +490,26 @@ def cmd_nlu_eval(args: argparse.Namespace) -> int:
     import json
 
     from bot.nlu import IntentFileError, engine_from_examples, read_intents
-    from bot.nlu.data import Example, read_labelled_csv
-    from bot.nlu.engine import SPELLING_FILE
+    from bot.nlu.data import Example, read_labelled_csv, read_labelled_rows
+    from bot.nlu.engine import SPELLING_FILE, guide_examples
     from bot.nlu.evaluate import cross_validate, evaluate
+    from bot.nlu.multipart import CLAUSES_FILE, load_markers
     from bot.nlu.text import load_spelling
 
     settings = Settings()
     logging.getLogger().setLevel(logging.WARNING)
     knowledge = _nlu_knowledge(settings)
     spelling, problems = load_spelling(settings.intents_dir / SPELLING_FILE)
-    if problems:
-        _print_problems(problems)
+    markers, more = load_markers(settings.intents_dir / CLAUSES_FILE)
+    if problems or more:
+        _print_problems(problems + more)
         return 1
     try:
         if args.train:
             examples = [Example(t, i) for t, i in read_labelled_csv(Path(args.train))]
         else:
             examples = list(read_intents(settings.intents_dir).examples)
+            examples += guide_examples(knowledge, (e.text for e in examples))
     except IntentFileError as exc:
         _print_problems(exc.problems)
         return 1
@@ -515,17 +518,18 @@ def cmd_nlu_eval(args: argparse.Namespace) -> int:
         return 2
 
     def build(train: Any) -> Any:
-        return engine_from_examples(train, knowledge, spelling)
+        return engine_from_examples(train, knowledge, spelling, markers=markers)
 
     if args.cross_validate:
         report = cross_validate(examples, build, folds=args.folds)
     elif args.test:
         try:
-            rows = read_labelled_csv(Path(args.test))
+            labelled = read_labelled_rows(Path(args.test))
         except (OSError, ValueError) as exc:
             print(f"bot nlu eval: {exc}", file=sys.stderr)
             return 2
-        report = evaluate(build(examples), rows)
+        rows = [(text, label) for text, label, _ in labelled]
+        report = evaluate(build(examples), rows, [second for _, _, second in labelled])
     else:
         print("bot nlu eval: give --test FILE.csv or --cross-validate", file=sys.stderr)
         return 2

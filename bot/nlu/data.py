@@ -178,14 +178,21 @@ def read_intents(folder: Path, required: frozenset[str] = REQUIRED_INTENTS) -> I
 
 
 def read_labelled_csv(path: Path) -> list[tuple[str, str]]:
-    """``text,intent`` rows of a CSV file (extra columns ignored, empty texts skipped)."""
+    """``text,intent`` (or ``text,label``) rows of a CSV file (extra columns ignored, empty
+    texts skipped)."""
+    return [(text, label) for text, label, _ in read_labelled_rows(path)]
+
+
+def read_labelled_rows(path: Path) -> list[tuple[str, str, str]]:
+    """``(text, label, second)`` rows: ``second`` is a second request ("" when none)."""
     with path.open(encoding="utf-8-sig", newline="") as handle:
         reader = csv.DictReader(handle)
         fields = reader.fieldnames or []
-        if "text" not in fields or "intent" not in fields:
-            raise ValueError(f"{path}:1: (header): needs the columns text and intent")
+        column = "intent" if "intent" in fields else "label"
+        if "text" not in fields or column not in fields:
+            raise ValueError(f"{path}:1: (header): needs the columns text and intent (or label)")
         return [
-            (row["text"], row["intent"].strip())
+            (row["text"], row[column].strip(), (row.get("second") or "").strip())
             for row in reader
-            if (row.get("text") or "").strip() and (row.get("intent") or "").strip()
+            if (row.get("text") or "").strip() and (row.get(column) or "").strip()
         ]

@@ -8,13 +8,14 @@ unsure of but got right counts as right, and ``answered`` says how often it was 
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from bot.nlu.data import Example
-from bot.nlu.engine import OUT_OF_SCOPE, IntentEngine, Parse
+from bot.nlu.engine import GUIDE_PREFIX, OUT_OF_SCOPE, IntentEngine, Parse
 
 __all__ = ["Report", "cross_validate", "evaluate", "score"]
 
@@ -32,6 +33,19 @@ class Report:
     confusions: list[tuple[str, str, int]]
     errors: list[dict[str, Any]]
     out_of_scope_recall: float | None
+    #: Accuracy by kind of expected answer: guides, capabilities (intents), off-topic.
+    groups: dict[str, dict[str, float]] | None = None
+    #: Of messages with a second request (``second`` column), how many had it offered.
+    second_offered: tuple[int, int] | None = None
+
+    @property
+    def guide_confusions(self) -> list[tuple[str, str, int]]:
+        """Pairs of guides that are mistaken for each other (operators fix their examples)."""
+        return [
+            (a, b, c)
+            for a, b, c in self.confusions
+            if a.startswith(GUIDE_PREFIX) and b.startswith(GUIDE_PREFIX)
+        ]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -43,8 +57,13 @@ class Report:
             "out_of_scope_recall": (
                 None if self.out_of_scope_recall is None else round(self.out_of_scope_recall, 4)
             ),
+            "groups": self.groups,
+            "second_offered": list(self.second_offered) if self.second_offered else None,
             "per_intent": self.per_intent,
             "confused": [{"expected": a, "got": b, "count": c} for a, b, c in self.confusions],
+            "confused_guides": [
+                {"expected": a, "got": b, "count": c} for a, b, c in self.guide_confusions
+            ],
             "errors": self.errors,
         }
 
@@ -59,6 +78,15 @@ class Report:
         ]
         if self.out_of_scope_recall is not None:
             out.append(f"out-of-scope caught: {self.out_of_scope_recall:.4f}")
+        for name, g in (self.groups or {}).items():
+            out.append(
+                f"{name}: {g['accuracy']:.4f} right first ({int(g['n'])} messages; "
+                f"answered at once {g['answered']:.4f}, right among the buttons offered "
+                f"{g['in_top3']:.4f})"
+            )
+        if self.second_offered:
+            got, of = self.second_offered
+            out.append(f"second request offered: {got} of {of}")
         out.append("")
         out.append(f"{'intent':<28} {'prec':>6} {'recall':>6} {'F1':>6} {'n':>6}")
         for name, s in sorted(self.per_intent.items()):
@@ -70,6 +98,10 @@ class Report:
             out.append("")
             out.append("most confused (expected -> got: count):")
             out += [f"  {a} -> {b}: {c}" for a, b, c in self.confusions[:15]]
+        if self.guide_confusions:
+            out.append("")
+            out.append("guides confused with each other (expected -> got: count):")
+            out += [f"  {a} -> {b}: {c}" for a, b, c in self.guide_confusions[:15]]
         if self.errors:
             out.append("")
             out.append(f"misclassified ({len(self.errors)}; first {max_errors}):")
@@ -118,6 +150,7 @@ def score(rows: Sequence[tuple[str, str]], parses: Sequence[Parse]) -> Report:
     ]
     oos = [i for i, g in enumerate(gold) if g == OUT_OF_SCOPE]
     oos_recall = sum(1 for i in oos if pred[i] == OUT_OF_SCOPE) / len(oos) if oos else None
+    groups = _groups(gold, pred, parses)
     return Report(
         n=n,
         accuracy=correct / n if n else 0.0,
@@ -128,12 +161,55 @@ def score(rows: Sequence[tuple[str, str]], parses: Sequence[Parse]) -> Report:
         confusions=[(a, b, c) for (a, b), c in confusions.most_common()],
         errors=errors,
         out_of_scope_recall=oos_recall,
+        groups=groups,
     )
 
 
-def evaluate(engine: IntentEngine, rows: Sequence[tuple[str, str]]) -> Report:
-    """Parse every ``(text, intent)`` row with ``engine`` and score the result."""
-    return score(rows, [engine.parse(text) for text, _ in rows])
+def _kind(label: str) -> str:
+    if label.startswith(GUIDE_PREFIX):
+        return "guides"
+    return "off-topic" if label == OUT_OF_SCOPE else "capabilities"
+
+
+def _groups(
+    gold: Sequence[str], pred: Sequence[str], parses: Sequence[Parse]
+) -> dict[str, dict[str, float]] | None:
+    """Accuracy per kind of expected answer (only when guides are among the labels)."""
+    if not any(g.startswith(GUIDE_PREFIX) for g in gold):
+        return None
+    out: dict[str, dict[str, float]] = {}
+    for kind in ("guides", "capabilities", "off-topic"):
+        rows = [i for i, g in enumerate(gold) if _kind(g) == kind]
+        if not rows:
+            continue
+        n = len(rows)
+        out[kind] = {
+            "n": n,
+            "accuracy": round(sum(pred[i] == gold[i] for i in rows) / n, 4),
+            "answered": round(sum(parses[i].intent == gold[i] for i in rows) / n, 4),
+            "in_top3": round(
+                sum(gold[i] in {c.intent for c in parses[i].candidates[:3]} for i in rows) / n, 4
+            ),
+        }
+    return out
+
+
+def evaluate(
+    engine: IntentEngine,
+    rows: Sequence[tuple[str, str]],
+    seconds: Sequence[str] | None = None,
+) -> Report:
+    """Parse every ``(text, intent)`` row with ``engine`` and score the result.
+
+    ``seconds`` (one per row, "" for none) are second requests the engine should offer.
+    """
+    parses = [engine.parse(text) for text, _ in rows]
+    report = score(rows, parses)
+    if seconds is None or not any(seconds):
+        return report
+    wanted = [(p, s) for p, s in zip(parses, seconds, strict=True) if s]
+    offered = sum(1 for p, s in wanted if p.also == s)
+    return dataclasses.replace(report, second_offered=(offered, len(wanted)))
 
 
 def cross_validate(
