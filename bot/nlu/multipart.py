@@ -37,7 +37,7 @@ SOCIAL = frozenset({"greet", "thanks", "goodbye"})
 MAX_POINTS = 6
 #: An intent whose examples start with a negation this often is itself a negation
 #: (unsubscribe: "ไม่รับแจ้งเตือนแล้ว"), so a negation never cancels it.
-NEGATIVE_SHARE = 0.15
+NEGATIVE_SHARE = 0.1
 
 
 @dataclass(frozen=True)
