@@ -38,6 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.assessment.scoring import AnswerMatcher, Pick, match_place, rank, score
 from bot.content.cards import carousel, centre_bubble, course_bubble, programme_bubble
 from bot.content.menu import go_button, main_menu
+from bot.dialogue.detours import offer_detour
 from bot.dialogue.retries import miss
 from bot.dialogue.router import Router, Turn
 from bot.dialogue.steps import Step, StepGroup
@@ -230,6 +231,8 @@ def _back(turn: Turn, qid: str) -> None:
 
 
 def _miss(turn: Turn, q: Question) -> None:
+    if offer_detour(turn):  # another question, not a bad answer: offer it, keep the answers
+        return
     """An answer not understood: ask again twice, then offer buttons and a way out, then stop."""
     tries = miss(turn, MISSES, limit=GIVE_UP_AT - 1)
     if not tries.again:

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 from bot.content.cards import area_text, carousel, centre_bubble
 from bot.content.menu import back_to_menu, intent_buttons, main_menu
+from bot.dialogue.detours import offer_detour
 from bot.dialogue.retries import miss
 from bot.dialogue.router import Router, Turn
 from bot.dialogue.steps import Step, StepGroup
@@ -290,13 +291,7 @@ async def _hand_over(turn: Turn) -> bool:
 
     Place names alone read as ``out_of_scope`` (or no intent), so they stay here.
     """
-    intent = turn.nlu.intent if turn.nlu else None
-    if not intent or intent in _OWN_INTENTS or intent in ("back", "out_of_scope"):
-        return False
-    if not turn.can_hand_over(intent):
-        return False
-    turn.end()
-    return await turn.hand_over(intent)
+    return offer_detour(turn)
 
 
 async def _not_understood(turn: Turn) -> None:

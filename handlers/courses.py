@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 
 from bot.content.cards import DETAILS_ACTION, carousel, course_bubble, details_for
 from bot.content.menu import back_to_menu, help_button, intent_buttons, main_menu
+from bot.dialogue.detours import offer_detour
 from bot.dialogue.retries import miss
 from bot.dialogue.router import Router, Turn
 from bot.dialogue.steps import Step, StepGroup
@@ -82,30 +83,6 @@ def province_in(turn: Turn) -> str | None:
             if len(provinces) == 1:
                 return provinces.pop()
     return None
-
-
-def other_intent(turn: Turn, stay: set[str | None]) -> str | None:
-    """An intent the user clearly switched to in the middle of a step (None: they did not)."""
-    parse = turn.nlu
-    intent = parse.intent if parse else None
-    if intent in stay or not turn.can_hand_over(intent):
-        return None
-    return intent
-
-
-async def switch_to(turn: Turn, intent: str) -> None:
-    """Leave the open step and let the other capability answer."""
-    turn.end()
-    await turn.hand_over(intent)
-
-
-async def switched_away(turn: Turn, stay: set[str | None]) -> bool:
-    """Hand the turn to an intent the user clearly switched to (True), if there is one."""
-    switched = other_intent(turn, stay)
-    if switched is None:
-        return False
-    await switch_to(turn, switched)
-    return True
 
 
 def give_up(turn: Turn, key: str, buttons: Sequence[Action]) -> None:
@@ -302,7 +279,7 @@ async def topic_answer(turn: Turn) -> None:
         latest = await assessment_of(turn)
         await show_courses(turn, topics, province, latest.stage if latest else None)
         return
-    if await switched_away(turn, _STAY):
+    if offer_detour(turn):
         return
     tries = miss(turn, TRIES, limit=MAX_RETRIES)
     first = list(answers.get("first") or [])

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 
 from bot.content.cards import carousel, programme_bubble, reason_text
 from bot.content.menu import back_to_menu, intent_buttons, is_back
+from bot.dialogue.detours import offer_detour
 from bot.dialogue.retries import miss
 from bot.dialogue.router import Router, Turn
 from bot.dialogue.steps import Step, StepGroup
@@ -37,7 +38,7 @@ from bot.kb.queries import BusinessProfile, ProgrammeHit, find_programmes
 from bot.line.messages import Action, PostbackAction, Text, postback_data
 from bot.nlu.text import normalise
 from bot.storage.db import Assessment
-from handlers.courses import assessment_of, give_up, search_button, short_label, switched_away
+from handlers.courses import assessment_of, give_up, search_button, short_label
 
 if TYPE_CHECKING:
     from bot.kb.loader import Knowledge
@@ -272,7 +273,7 @@ async def _step(turn: Turn, asking: str) -> None:
     if got:
         await answer(turn, market, sector, await assessment_of(turn))
         return
-    if await switched_away(turn, _STAY):
+    if offer_detour(turn):
         return
     tries = miss(turn, TRIES, limit=MAX_RETRIES)
     buttons = market_buttons(turn, sector) if asking == "market" else sector_buttons(turn, market)

@@ -10,7 +10,9 @@ without a next move carries the main menu.
 from __future__ import annotations
 
 from bot.content.menu import intent_buttons, main_menu
+from bot.dialogue.detours import ASKED_KEY, RESUME, flow_label, restore
 from bot.dialogue.router import Router, Turn
+from bot.line.messages import from_line
 
 router = Router("help")
 
@@ -18,7 +20,7 @@ router = Router("help")
 MORE = ("unsubscribe", "delete_my_data")
 
 
-@router.intent("help")
+@router.intent("help", global_=True)
 async def show_help(turn: Turn) -> None:
     """What the bot can do, as buttons that start each capability."""
     turn.say("help.menu", *main_menu(turn), *intent_buttons(turn, list(MORE)))
@@ -69,3 +71,19 @@ async def cancel(turn: Turn) -> None:
 async def back(turn: Turn) -> None:
     """A "back" outside any flow: nothing to go back to, so offer the menu."""
     turn.say("help.nothing_to_go_back", *main_menu(turn))
+
+
+@router.postback(RESUME)
+async def resume(turn: Turn) -> None:
+    """Back to the flow a detour interrupted: its question is asked again."""
+    restored = restore(turn)
+    if restored is None or restored.step is None:
+        turn.say("help.nothing_to_resume", *main_menu(turn))
+        return
+    turn.next_state = restored
+    turn.say("help.resumed", flow=flow_label(turn, restored.step))
+    asked = restored.answers.get(ASKED_KEY)
+    if isinstance(asked, dict):
+        turn.send(from_line(asked))
+    else:
+        turn.say("help.resumed_answer_again")

@@ -14,6 +14,7 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 from bot.content.menu import intent_buttons, main_menu
+from bot.dialogue.detours import offer_detour
 from bot.dialogue.retries import miss
 from bot.dialogue.router import Router, Turn
 from bot.dialogue.steps import Step, StepGroup
@@ -126,7 +127,7 @@ def _buttons(turn: Turn) -> tuple[PostbackAction, PostbackAction]:
     )
 
 
-@router.intent("delete_my_data")
+@router.intent("delete_my_data", global_=True)
 async def delete_my_data(turn: Turn) -> None:
     """Ask before erasing: it cannot be undone."""
     turn.end()
@@ -206,8 +207,10 @@ async def delete_typed(turn: Turn) -> None:
     if intent == "back":
         _cancelled(turn)
         return
+    if offer_detour(turn):  # they asked something else: nothing is deleted
+        return
     if intent and intent not in ("delete_my_data", "out_of_scope") and turn.can_hand_over(intent):
-        turn.end()  # they moved on: nothing is deleted
+        turn.end()  # "show my data" instead: nothing is deleted
         await turn.hand_over(intent)
         return
     tries = miss(turn, TRIES, limit=MAX_TRIES)

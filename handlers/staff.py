@@ -129,7 +129,7 @@ def duration(replies: Replies, seconds: int) -> str:
     return replies.text("staff.minutes", n=max(1, round(seconds / 60)))
 
 
-@router.intent("contact_staff")
+@router.intent("contact_staff", global_=True)
 async def contact_staff(turn: Turn) -> None:
     """The right agency's contact, then hand the user to staff (the bot goes quiet)."""
     kb = turn.services.knowledge

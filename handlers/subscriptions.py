@@ -32,6 +32,7 @@ from collections.abc import Iterable, Sequence
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.content.menu import back_to_menu, go_button, intent_buttons, is_back, main_menu
+from bot.dialogue.detours import offer_detour
 from bot.dialogue.retries import Miss, miss
 from bot.dialogue.router import Router, Turn
 from bot.dialogue.steps import Step, StepGroup
@@ -229,7 +230,10 @@ def _next_try(turn: Turn, give_up: str = "subscribe.give_up") -> Miss | None:
 
 
 async def _hand_over(turn: Turn) -> bool:
-    """The user asked for something else mid-step: let that capability answer."""
+    """The user asked for something else mid-step: another capability or a guide is offered
+    (the flow waits); the other notice request ("stop" while subscribing) answers at once."""
+    if offer_detour(turn):
+        return True
     intent = turn.nlu.intent if turn.nlu else None
     if not intent or intent in ("subscribe", "back", "out_of_scope"):
         return False

@@ -17,7 +17,15 @@ from bot.kb.queries import centres_in
 from bot.line.messages import postback_data
 from bot.nlu.entities import Entity
 from handlers.centres import PICK, PlaceChoice, from_entities, narrow
-from tests.conversation import Chat, all_actions, bubbles, quick_replies, says_exactly, texts
+from tests.conversation import (
+    Chat,
+    all_actions,
+    bubbles,
+    quick_labels,
+    quick_replies,
+    says_exactly,
+    texts,
+)
 from tests.helpers import ROOT
 
 R = load_replies(ROOT / "knowledge")
@@ -176,16 +184,26 @@ def test_unplaceable_answers_are_asked_again_then_given_up(chat: Callable[[str],
     assert bubbles(c.share_location(12.80, 99.97))
 
 
-def test_another_request_at_the_location_step_is_answered_by_its_capability(
+def test_another_request_at_the_location_step_is_offered_and_the_question_comes_back(
     chat: Callable[[str], Chat],
 ) -> None:
     c = chat("centres-moved-on")
-    c.say("ศูนย์ดิจิทัลใกล้ฉัน")
+    asked = c.say("ศูนย์ดิจิทัลใกล้ฉัน")
     answer = c.say("หาคอร์สเรียนขายของออนไลน์")
     mine = {*variants("centres.where_not_understood"), *variants("centres.ask_where")}
+    # not swallowed as a bad place: the course search is offered, with the way back
     assert answer and not mine & set(texts(answer))
-    # the location question is closed: typing nonsense now is not taken as a place
-    assert not mine & set(texts(c.say("ฮืมมม")))
+    labels = quick_labels(answer)
+    resume = variants("help.button_resume")[0]
+    assert resume in labels and any(label != resume for label in labels)
+    topics = c.press(answer, next(label for label in labels if label != resume))
+    assert not mine & set(texts(topics))
+    courses = c.say("ขายของออนไลน์")
+    assert bubbles(courses)
+    # the location question waited; its button asks it again, and a place is answered
+    back = c.press(courses, resume)
+    assert texts(asked)[-1] in texts(back)
+    assert bubbles(c.say("ชะอำ"))
 
 
 # -- pure logic -----------------------------------------------------------------------------

@@ -73,6 +73,8 @@ class Turn:
     forget: bool = False
     #: The intent (or ``guide:<id>``) this turn is answering, set when it is routed to one.
     answering: str | None = None
+    #: The flow this turn's answer interrupts (``bot.dialogue.detours``): step and answers.
+    paused: dict[str, Any] | None = None
 
     @property
     def user_id(self) -> str:

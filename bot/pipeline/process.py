@@ -40,6 +40,7 @@ from sqlalchemy import delete
 
 from bot import logs
 from bot.content.menu import offer_also
+from bot.dialogue.detours import pause_before, settle
 from bot.dialogue.router import Turn
 from bot.dialogue.state import DialogueState
 from bot.line.client import InvalidReplyToken, Messenger, PermanentLineError
@@ -147,6 +148,7 @@ class Pipeline:
                 "confidence": nlu.confidence if nlu else None,
             },
         )
+        pause_before(turn, route, handler)
         notice = self.s.dispatcher.timeout_handler(turn)
         if notice is not None:
             await notice(turn)
@@ -160,6 +162,7 @@ class Pipeline:
                     log.info("loading animation not shown", extra={"error": type(exc).__name__})
         await task
         offer_also(turn)
+        settle(turn)
         return turn
 
     async def _handed_off(self, chat_id: str) -> bool:
