@@ -33,6 +33,7 @@ from typing import Any, Literal
 from pythainlp.tokenize import newmm
 from rapidfuzz import fuzz
 
+from bot.assessment.meaning import OptionMeaning
 from bot.kb.assessment_schema import DONE, SKIP, AssessmentDef, Option, Question
 from bot.kb.places import Gazetteer
 from bot.kb.queries import CourseHit, ProgrammeHit
@@ -148,6 +149,7 @@ class AnswerMatcher:
         self._latin_neg = frozenset(_letters(n) for n in negs if not _THAI.search(n))
         self._examples: dict[str, tuple[_Example, ...]] = {}
         self._exact: dict[str, dict[str, str]] = {}
+        self._meaning: dict[str, OptionMeaning] = {}
         for q in assessment.questions:
             found: list[_Example] = []
             for option in q.options:
@@ -163,6 +165,13 @@ class AnswerMatcher:
             for e in examples:
                 exact.setdefault(e.text.key, e.option)
             self._exact[q.id] = exact
+            self._meaning[q.id] = OptionMeaning(
+                [
+                    (e.option, e.text.words, e.text.negated)
+                    for e in examples
+                    if e.option not in (DONE, SKIP)
+                ]
+            )
 
     # -- preparing text ----------------------------------------------------------------------
 
@@ -221,7 +230,12 @@ class AnswerMatcher:
             if inside:
                 return inside
         best = self._fuzzy(question, prepared)
-        return _as_match(best, "fuzzy") if best else Match()
+        if best:
+            return _as_match(best, "fuzzy")
+        if all(w.isdigit() for w in prepared.words):
+            return Match()  # numbers that are not option numbers mean nothing here
+        meant = self._meaning[question.id].choose(prepared.words, prepared.negated)
+        return Match((meant,), how="meaning") if meant else Match()
 
     def _numbers(self, question: Question, text: str, prepared: Prepared) -> tuple[str, ...]:
         """Option numbers typed instead of a label (1-based, as the buttons are listed):
