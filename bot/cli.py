@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import logging
 import os
 import signal
@@ -56,9 +57,29 @@ def _run_fast(coro: Any) -> None:
         uvloop.run(coro)
 
 
+class SchemaBehind(RuntimeError):
+    """The database was not upgraded to the code's schema (``bot db upgrade``)."""
+
+
 def _with_database(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
-    """Run ``work`` on the configured database, closing the connection afterwards."""
+    """Run ``work`` on the configured database, closing the connection afterwards.
+
+    Raises ``SchemaBehind`` (a clear message, not a traceback) when the database has not
+    been upgraded to this code's migrations yet.
+    """
     from bot.storage.db import Database
+    from bot.storage.migrate import current, head
+
+    logging.disable(logging.INFO)  # alembic's set-up chatter is not the command's output
+    try:
+        at, wanted = current(settings), head(settings)
+    finally:
+        logging.disable(logging.NOTSET)
+    if at != wanted:
+        raise SchemaBehind(
+            f"the database is at migration {at or 'none'}, this version needs {wanted}; "
+            "run `bot db upgrade` first"
+        )
 
     async def main() -> T:
         db = Database(settings.sqlalchemy_url)
@@ -244,11 +265,17 @@ def cmd_unanswered(args: argparse.Namespace) -> int:
     rows = _with_database(settings, fetch)
     if args.csv:
         writer = csv.writer(sys.stdout)
-        writer.writerow(["time_utc", "best_guess", "confidence", "text"])
+        writer.writerow(["time_utc", "best_guess", "confidence", "best_guide", "text"])
         for r in rows:
             confidence = "" if r.confidence is None else f"{r.confidence:.3f}"
             writer.writerow(
-                [f"{r.created_at:%Y-%m-%d %H:%M:%S}", r.best_intent or "", confidence, r.text]
+                [
+                    f"{r.created_at:%Y-%m-%d %H:%M:%S}",
+                    r.best_intent or "",
+                    confidence,
+                    r.best_guide or "",
+                    r.text,
+                ]
             )
         return 0
 
@@ -256,13 +283,59 @@ def cmd_unanswered(args: argparse.Namespace) -> int:
         confidence = "" if r.confidence is None else f"{r.confidence:.2f}"
         text = " ".join(r.text.split())
         return (
-            f"{r.created_at:%Y-%m-%d %H:%M:%S}  {r.best_intent or '-':<18} {confidence:>5}  {text}"
+            f"{r.created_at:%Y-%m-%d %H:%M:%S}  {r.best_intent or '-':<18} {confidence:>5}  "
+            f"{r.best_guide or '-':<28}  {text}"
         )
 
     return _print_rows(
         rows,
         "no unanswered messages",
-        f"{'TIME (UTC)':<19}  {'BEST GUESS':<18} {'CONF':>5}  TEXT",
+        f"{'TIME (UTC)':<19}  {'BEST GUESS':<18} {'CONF':>5}  {'BEST GUIDE':<28}  TEXT",
+        line,
+    )
+
+
+def cmd_guides_stats(args: argparse.Namespace) -> int:
+    """Per guide: times shown, 👍, 👎, and times "did you mean" offered it (no user ids)."""
+    import csv
+
+    from bot.kb.loader import load_knowledge, today
+    from bot.storage.queries import GUIDE_COUNTERS, guide_totals
+
+    settings = _settings()
+    since = today() - dt.timedelta(days=args.days - 1) if args.days else None
+
+    async def fetch(db: Database) -> dict[str, dict[str, int]]:
+        async with db.session() as s:
+            return await guide_totals(s, since)
+
+    totals = _with_database(settings, fetch)
+    loaded = load_knowledge(settings.knowledge_dir).knowledge
+    known = list(loaded.guides.guides) if loaded is not None else []
+    ids = sorted(
+        {*totals, *(known if args.all else ())},
+        key=lambda g: (-totals.get(g, {}).get("shown", 0), g),
+    )
+    zero = dict.fromkeys(GUIDE_COUNTERS, 0)
+    rows = [(g, totals.get(g, zero)) for g in ids]
+    if args.csv:
+        writer = csv.writer(sys.stdout)
+        writer.writerow(["guide", *GUIDE_COUNTERS, "in_knowledge"])
+        for g, c in rows:
+            writer.writerow([g, *(c[k] for k in GUIDE_COUNTERS), int(g in known)])
+        return 0
+
+    def line(row: tuple[str, dict[str, int]]) -> str:
+        g, c = row
+        gone = "" if g in known or not known else "  (no longer in the guides)"
+        return (
+            f"{g:<40} {c['shown']:>6} {c['helpful']:>5} {c['unhelpful']:>5} {c['offered']:>8}{gone}"
+        )
+
+    return _print_rows(
+        rows,
+        "no guide was shown or offered yet",
+        f"{'GUIDE':<40} {'SHOWN':>6} {'👍':>5} {'👎':>5} {'OFFERED':>8}",
         line,
     )
 
@@ -659,6 +732,16 @@ def build_parser() -> argparse.ArgumentParser:
     unanswered.add_argument("--csv", action="store_true", help="CSV on stdout (for a spreadsheet)")
     unanswered.set_defaults(func=cmd_unanswered)
 
+    guides = sub.add_parser("guides", help="guides: how each one does with users")
+    guides_sub = guides.add_subparsers(dest="guides_command", required=True)
+    g_stats = guides_sub.add_parser(
+        "stats", help="per guide: shown, 👍, 👎, and offered by did-you-mean (no user ids)"
+    )
+    g_stats.add_argument("--days", type=int, help="only the last DAYS days (today included)")
+    g_stats.add_argument("--all", action="store_true", help="also guides never shown")
+    g_stats.add_argument("--csv", action="store_true", help="CSV on stdout (for a spreadsheet)")
+    g_stats.set_defaults(func=cmd_guides_stats)
+
     handoffs = sub.add_parser("handoff", help="users handed to staff: list, end")
     ho_sub = handoffs.add_subparsers(dest="handoff_command", required=True)
     ho_sub.add_parser("list", help="users the bot is quiet for").set_defaults(func=cmd_handoff_list)
@@ -671,7 +754,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``bot`` console script."""
     args = build_parser().parse_args(argv)
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except SchemaBehind as exc:
+        print(f"bot {args.command}: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
