@@ -68,10 +68,11 @@ def _with_database(settings: Settings, work: Callable[[Database], Awaitable[T]])
     been upgraded to this code's migrations yet.
     """
     from bot.storage.db import Database
-    from bot.storage.migrate import current, head
 
     logging.disable(logging.INFO)  # alembic's set-up chatter is not the command's output
     try:
+        from bot.storage.migrate import current, head
+
         at, wanted = current(settings), head(settings)
     finally:
         logging.disable(logging.NOTSET)
