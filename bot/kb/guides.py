@@ -186,13 +186,17 @@ def read_guides(
     files = sorted(base.glob("*.yaml")) if base.is_dir() else []
     seen_examples: dict[str, tuple[str, str, int]] = {}
     located: dict[str, tuple[Located, int]] = {}
+    unreadable = False
     for path in files:
         doc, found = read_yaml(path, str(path))
         problems += found
         if doc is None:
+            unreadable = True
             continue
         problems += _read_file(doc, path.stem, refs, guides, themes, located, seen_examples)
     for guide_id, guide in guides.items():
+        if unreadable:
+            break  # a file that did not parse may hold the guides named: no cascade of errors
         doc, index = located[guide_id]
         for i, other in enumerate(guide.related.guides):
             if other not in guides:
