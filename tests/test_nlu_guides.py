@@ -43,6 +43,13 @@ def test_a_course_request_and_a_how_to_question_are_told_apart(engine: IntentEng
     assert engine.parse("เปิดร้านใน Shopee ทำยังไงคะ").best == "guide:shopee_open_shop"
 
 
+def test_a_programme_request_and_a_first_steps_question_are_told_apart(
+    engine: IntentEngine,
+) -> None:
+    assert engine.parse("อยากส่งสินค้าไปขายที่ญี่ปุ่น มีโครงการช่วยไหม").best == "export_programme"
+    assert engine.parse("อยากส่งสินค้าไปขายที่ญี่ปุ่นต้องทำยังไง").best == "guide:export_first_steps"
+
+
 def test_parse_reports_the_guide_and_its_score(engine: IntentEngine) -> None:
     parse = engine.parse("จดเครื่องหมายการค้าต้องเสียค่าธรรมเนียมเท่าไหร่")
     shown = parse.to_dict()

@@ -33,8 +33,12 @@ CLAUSES_FILE = "clauses.csv"
 KINDS = ("negation", "joiner", "ender", "vocative")
 #: Greetings and small talk: never "the request" when a request stands next to them.
 SOCIAL = frozenset({"greet", "thanks", "goodbye"})
-#: Split points tried per message (each costs two classifications).
+#: Split points tried per message (each costs two classifications): all kinds when the
+#: whole message is unclear, social or negated; else only strong breaks (a space or a joiner
+#: between two clauses of at least ``MIN_CLAUSE_WORDS`` words), looking for a second request.
 MAX_POINTS = 6
+MAX_STRONG_POINTS = 3
+MIN_CLAUSE_WORDS = 2
 #: An intent whose examples start with a negation this often is itself a negation
 #: (unsubscribe: "ไม่รับแจ้งเตือนแล้ว"), so a negation never cancels it.
 NEGATIVE_SHARE = 0.1
@@ -142,8 +146,11 @@ class Split:
     excluded: str | None = None
 
 
-def split_points(chunks: Sequence[Sequence[str]], markers: ClauseMarkers) -> list[tuple[int, int]]:
-    """(end of left, start of right) word positions where a message may be cut in two."""
+def split_points(
+    chunks: Sequence[Sequence[str]], markers: ClauseMarkers, strong_only: bool = False
+) -> list[tuple[int, int]]:
+    """(end of left, start of right) word positions where a message may be cut in two;
+    ``strong_only``: spaces and joiners between clauses of some length, fewer of them."""
     flat = [w for c in chunks for w in c]
     n = len(flat)
     points: dict[int, int] = {}
@@ -156,15 +163,20 @@ def split_points(chunks: Sequence[Sequence[str]], markers: ClauseMarkers) -> lis
         for joiner in markers.joiners:
             if tuple(flat[i : i + len(joiner)]) == joiner and i + len(joiner) < n:
                 points[i] = i + len(joiner)
-    for i, word in enumerate(flat[:-1]):
-        if word in markers.enders and i + 1 < n:
-            points.setdefault(i + 1, i + 1)
+    if not strong_only:
+        for i, word in enumerate(flat[:-1]):
+            if word in markers.enders and i + 1 < n:
+                points.setdefault(i + 1, i + 1)
     # a joiner found at a chunk boundary is skipped on the right side
     for end, start in list(points.items()):
         for joiner in markers.joiners:
             if tuple(flat[start : start + len(joiner)]) == joiner and start + len(joiner) < n:
                 points[end] = start + len(joiner)
-    return sorted(points.items())[:MAX_POINTS]
+    found = sorted(points.items())
+    if strong_only:
+        found = [(e, s) for e, s in found if e >= MIN_CLAUSE_WORDS and n - s >= MIN_CLAUSE_WORDS]
+        return found[:MAX_STRONG_POINTS]
+    return found[:MAX_POINTS]
 
 
 def split_readings(
@@ -177,8 +189,11 @@ def split_readings(
 ) -> Split:
     """Decide a multi-part message from readings of its two halves at each split point."""
     flat = [w for c in chunks for w in c]
-    points = split_points(chunks, markers)
     whole_negated = markers.negated(flat)
+    unclear = whole.intent is None or whole.intent in SOCIAL or whole_negated
+    if not unclear:
+        unclear = any(markers.negated(flat[i:]) for i in range(1, len(flat)))
+    points = split_points(chunks, markers, strong_only=not unclear)
 
     def request(r: Reading) -> bool:
         return r.intent is not None and r.intent not in SOCIAL and in_scope(r.intent)
