@@ -38,10 +38,13 @@ def test_unsure_message_asks_did_you_mean_and_a_suggestion_can_be_pressed(
     c = chat("unsure")
     answer = c.say(UNSURE)
     guesses = [REPLIES.text("menu.help"), REPLIES.text("menu.start_assessment")]
-    options = ", ".join(f"“{g}”" for g in guesses)
+    labels = quick_labels(answer)
+    # the two best guesses first (a third, an intent or a guide, may follow); the menu button
+    # is one of them, so there is no extra way out
+    assert labels[:2] == guesses and len(labels) <= 3
+    options = ", ".join(f"“{g}”" for g in labels)
     expected = {t.format(options=options) for t in REPLIES.texts["fallback.did_you_mean"]}
     assert texts(answer)[0] in expected
-    assert quick_labels(answer) == guesses  # the menu button is one of them: no extra way out
     pressed = c.press(answer, REPLIES.text("menu.help"))
     assert texts(pressed) == [REPLIES.text("help.menu")]
 

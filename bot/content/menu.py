@@ -12,7 +12,18 @@ import dataclasses
 from typing import TYPE_CHECKING
 
 from bot.dialogue.router import GO
-from bot.line.messages import QUICK_REPLY_MAX, Flex, PostbackAction, Text, postback_data
+from bot.line.messages import (
+    QUICK_REPLY_MAX,
+    Action,
+    Flex,
+    MessageAction,
+    PostbackAction,
+    Text,
+    postback_data,
+)
+
+#: LINE's limit on the text a message action sends.
+MESSAGE_ACTION_MAX = 300
 
 if TYPE_CHECKING:
     from bot.dialogue.router import Turn
@@ -90,7 +101,12 @@ def offer_also(turn: Turn) -> None:
     if button is None or not isinstance(last, (Text, Flex)):
         return
     label = turn.reply_text("guides.button_also", label=button.label)
-    offer = dataclasses.replace(button, label=label, display_text=button.label)
+    # the second request's own words, sent as if typed: its place and topic come along
+    offer: Action = (
+        MessageAction(label=label, text=parse.also_text[:MESSAGE_ACTION_MAX])
+        if parse and parse.also_text
+        else dataclasses.replace(button, label=label, display_text=button.label)
+    )
     quick = (offer, *last.quick_replies)[:QUICK_REPLY_MAX]
     turn.messages[-1] = dataclasses.replace(last, quick_replies=quick)
 

@@ -108,8 +108,10 @@ class Parse:
     confidence: float
     candidates: tuple[Candidate, ...] = field(default=())
     entities: tuple[Entity, ...] = field(default=())
-    #: A second request in the same message, offered after the first is answered.
+    #: A second request in the same message, offered after the first is answered, and its
+    #: words as a message the user can send (so its places and topics come along).
     also: str | None = None
+    also_text: str | None = None
     #: A need the message negates ("ไม่ได้จะส่งออก"): never answered for this message.
     excluded: str | None = None
 
@@ -150,6 +152,7 @@ class Parse:
                 {"intent": c.intent, "confidence": round(c.confidence, 3)} for c in self.candidates
             ],
             "also": self.also,
+            "also_text": self.also_text,
             "excluded": self.excluded,
             "entities": [e.to_dict() for e in self.entities],
         }
@@ -220,11 +223,12 @@ class IntentEngine:
             candidates = tuple(c for c in candidates if c.intent != split.excluded)
             if intent == split.excluded:
                 intent = None
-        standard = self.tokeniser.standard
-        odd = [w not in standard for w in words]
-        # a word no example has and no dictionary knows: maybe a typo of a name
-        unseen = [o and w not in self._seen_words for w, o in zip(words, odd, strict=True)]
-        entities = tuple(self.tables.find(words, unseen, norm, odd))
+        if split.negated_words is not None:  # what a negated clause names is not wanted
+            lo, hi = split.negated_words
+            kept = [*words[:lo], *words[hi:]]
+            entities = self._entities(kept, join_words(kept)) if kept else ()
+        else:
+            entities = self._entities(words, norm)
         return Parse(
             text,
             norm,
@@ -233,8 +237,16 @@ class IntentEngine:
             candidates,
             entities,
             also=split.also,
+            also_text=join_words(split.also_words) if split.also_words else None,
             excluded=split.excluded,
         )
+
+    def _entities(self, words: Sequence[str], norm: str) -> tuple[Entity, ...]:
+        standard = self.tokeniser.standard
+        odd = [w not in standard for w in words]
+        # a word no example has and no dictionary knows: maybe a typo of a name
+        unseen = [o and w not in self._seen_words for w, o in zip(words, odd, strict=True)]
+        return tuple(self.tables.find(list(words), unseen, norm, odd))
 
     def read(self, words: Sequence[str]) -> Reading:
         """The classifier's reading of some words: decided intent (or None) and guesses."""
@@ -258,6 +270,16 @@ class IntentEngine:
                 break
             out.append(Candidate(model.classes[j], round(p, 4)))
         return tuple(out)
+
+
+def join_words(words: Sequence[str]) -> str:
+    """Words back into text: Thai words run together, Latin words and numbers keep a space."""
+    out = ""
+    for w in words:
+        if out and (not _THAI.search(out[-1]) or not _THAI.search(w[:1])):
+            out += " "
+        out += w
+    return out
 
 
 # -- building --------------------------------------------------------------------------------

@@ -33,6 +33,8 @@ CLAUSES_FILE = "clauses.csv"
 KINDS = ("negation", "joiner", "ender", "vocative")
 #: Greetings and small talk: never "the request" when a request stands next to them.
 SOCIAL = frozenset({"greet", "thanks", "goodbye"})
+#: Never offered as a second request: a "how?" at the end of a question reads as help.
+NEVER_SECOND = frozenset({"help", "cancel", "back"})
 #: Split points tried per message (each costs two classifications): all kinds when the
 #: whole message is unclear, social or negated; else only strong breaks (a space or a joiner
 #: between two clauses of at least ``MIN_CLAUSE_WORDS`` words), looking for a second request.
@@ -142,8 +144,12 @@ class Split:
 
     reading: Reading | None = None
     also: str | None = None
+    #: The words of the second request (offered as a message the user can send as it is).
+    also_words: tuple[str, ...] = ()
     #: A need that was negated and must not be answered.
     excluded: str | None = None
+    #: The words of the negated clause: what it names (a topic, a market) is not wanted.
+    negated_words: tuple[int, int] | None = None
 
 
 def split_points(
@@ -204,8 +210,10 @@ def split_readings(
 
     negated_need = whole_negated and request(whole) and whole.intent not in negative
     if not points:
-        return Split(excluded=whole.intent) if negated_need else Split()
-    halves: list[tuple[Reading, Reading]] = []
+        if negated_need:
+            return Split(excluded=whole.intent, negated_words=(0, len(flat)))
+        return Split()
+    halves: list[tuple[Reading, Reading, int, int]] = []
     for end, start in points:
         left_words, right_words = flat[:end], flat[start:]
         if markers.addresses_only(left_words) or markers.addresses_only(right_words):
@@ -216,34 +224,48 @@ def split_readings(
             (
                 _with_negation(left, markers.negated(left_words)),
                 _with_negation(right, markers.negated(right_words)),
+                end,
+                start,
             )
         )
+    n = len(flat)
     # 2. a negated need next to a real request: the request, never the negated need
-    for left, right in halves:
-        for neg, other in ((left, right), (right, left)):
+    for left, right, end, start in halves:
+        for neg, other, span in ((left, right, (0, end)), (right, left, (start, n))):
             if blocks(neg) and request(other) and not other.negated and other.intent != neg.top:
-                return Split(reading=other, excluded=neg.top)
+                return Split(reading=other, excluded=neg.top, negated_words=span)
     # 1. greeting / thanks / goodbye next to a request: the request
     if whole.intent is None or whole.intent in SOCIAL:
-        for left, right in halves:
+        for left, right, _, _ in halves:
             for social, other in ((left, right), (right, left)):
                 if social.intent in SOCIAL and request(other) and not other.negated:
                     return Split(reading=other)
-    # 3. two different requests: the first answered, the second offered
+    # 3. two different requests: the first answered, the second offered. The second must be
+    # a request in its own right: something the whole message already hinted at (among its
+    # guesses) or joined on with "แล้วก็"; help is never a second request ("...ทำยังไงครับ").
     if whole.intent is None or request(whole):
-        for left, right in halves:
+        hinted = {getattr(c, "intent", None) for c in whole.candidates}
+        for left, right, end, start in halves:
             if (
                 request(left)
                 and request(right)
                 and not left.negated
                 and not right.negated
                 and left.intent != right.intent
+                and right.intent not in NEVER_SECOND
                 and (whole.intent is None or whole.intent in (left.intent, right.intent))
+                and (right.intent in hinted or start > end)
             ):
-                return Split(reading=left, also=right.intent)
+                return Split(reading=left, also=right.intent, also_words=tuple(flat[start:]))
     # a need negated at the start and not asked for again in a clause of its own
-    affirmed = any(not h.negated and h.intent == whole.intent for pair in halves for h in pair)
-    return Split(excluded=whole.intent) if negated_need and not affirmed else Split()
+    affirmed = any(
+        not h.negated and h.intent == whole.intent
+        for left, right, _, _ in halves
+        for h in (left, right)
+    )
+    if negated_need and not affirmed:
+        return Split(excluded=whole.intent, negated_words=(0, len(flat)))
+    return Split()
 
 
 def _with_negation(reading: Reading, negated: bool) -> Reading:
