@@ -38,7 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.assessment.scoring import AnswerMatcher, Pick, match_place, rank, score
 from bot.content.cards import carousel, centre_bubble, course_bubble, programme_bubble
 from bot.content.menu import go_button, main_menu
-from bot.dialogue.detours import offer_detour
+from bot.dialogue.detours import offer_detour, offer_detour_first
 from bot.dialogue.retries import miss
 from bot.dialogue.router import Router, Turn
 from bot.dialogue.steps import Step, StepGroup
@@ -377,6 +377,8 @@ async def answer(turn: Turn) -> None:
     if found.how in ("number", "exact"):
         await _answered(turn, q, found.options, found.special)
         return
+    if found.how in ("entity", "meaning") and offer_detour_first(turn):
+        return  # a question that merely names a topic or sector is not this answer
     if intent == "back":
         _back(turn, qid)
         return

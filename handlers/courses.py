@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 
 from bot.content.cards import DETAILS_ACTION, carousel, course_bubble, details_for
 from bot.content.menu import back_to_menu, help_button, intent_buttons, main_menu
-from bot.dialogue.detours import offer_detour
+from bot.dialogue.detours import offer_detour, offer_detour_first
 from bot.dialogue.retries import miss
 from bot.dialogue.router import Router, Turn
 from bot.dialogue.steps import Step, StepGroup
@@ -272,6 +272,8 @@ async def topic_answer(turn: Turn) -> None:
     answers = turn.state.answers
     province = province_in(turn) or answers.get("province")
     if back_to_menu(turn, "courses.back"):
+        return
+    if offer_detour_first(turn):  # a question that merely names a topic is not the answer
         return
     topics = _typed_topics(turn)
     if topics:

@@ -32,7 +32,7 @@ from collections.abc import Iterable, Sequence
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.content.menu import back_to_menu, go_button, intent_buttons, is_back, main_menu
-from bot.dialogue.detours import offer_detour
+from bot.dialogue.detours import offer_detour, offer_detour_first
 from bot.dialogue.retries import Miss, miss
 from bot.dialogue.router import Router, Turn
 from bot.dialogue.steps import Step, StepGroup
@@ -317,6 +317,8 @@ async def topics_typed(turn: Turn) -> None:
             ask_topics(turn, [], key="subscribe.none_chosen")
         return
     if back_to_menu(turn, "subscribe.cancelled"):
+        return
+    if offer_detour_first(turn):  # a question that merely names a topic chooses nothing
         return
     named = _typed_topics(turn)
     if named:

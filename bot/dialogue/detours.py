@@ -24,6 +24,9 @@ from typing import TYPE_CHECKING, Any
 from bot.dialogue.state import DialogueState
 from bot.line.messages import QUICK_REPLY_MAX, Flex, PostbackAction, Text, postback_data
 
+#: The postback action of menu buttons (``bot.dialogue.router.GO``; not imported: a cycle).
+GO_ACTION = "go"
+
 if TYPE_CHECKING:
     from bot.dialogue.router import Handler, Turn
 
@@ -32,6 +35,13 @@ PAUSED = "paused"
 #: Dialogue answers: the paused flow, and the last question an open step asked.
 PAUSED_KEY = "_paused"
 ASKED_KEY = "_asked"
+#: The message a detour offer was made for: its button answers that message, places and all.
+DETOUR_KEY = "_detour"
+#: Postback flag of the offer's button (``action=go&i=<intent>&d=1``).
+DETOUR_FLAG = "d"
+#: A message whose place or topic names cover at least this share of its letters is an answer
+#: to a step asking for a place or a topic, whatever else it could read as.
+NAMES_SHARE = 0.5
 RESUME = "resume"
 #: Intents that never count as a detour: greetings and thanks are answered by the step.
 SOCIAL = frozenset({"greet", "thanks", "goodbye", "back", "out_of_scope"})
@@ -78,6 +88,24 @@ def detour_intent(turn: Turn) -> str | None:
     return intent if answer_button(turn, intent) is not None else None
 
 
+def mostly_names(turn: Turn) -> bool:
+    """Is the message mostly the names it mentions ("ขายของออนไลน์", "เชียงใหม่")? Then a step
+    asking for a topic or place takes it as the answer; a longer question that merely
+    contains one ("จดทะเบียนพาณิชย์ต้องใช้เอกสารอะไร") is about something else."""
+    parse = turn.nlu
+    if parse is None or not parse.entities:
+        return False
+    letters = len(parse.normalised.replace(" ", ""))
+    named = sum(len(e.text.replace(" ", "")) for e in parse.entities)
+    return letters > 0 and named / letters >= NAMES_SHARE
+
+
+def offer_detour_first(turn: Turn) -> bool:
+    """``offer_detour`` for a step that reads topics or places out of any message: a message
+    that is more than the names it contains is offered as the detour it asks for."""
+    return not mostly_names(turn) and offer_detour(turn)
+
+
 def offer_detour(turn: Turn) -> bool:
     """Offer the other capability or guide the message asks for, and the way back (True);
     False when the message does not clearly ask for something else."""
@@ -91,7 +119,14 @@ def offer_detour(turn: Turn) -> bool:
     if button is None:
         return False
     flow = flow_label(turn, step)
-    turn.say("help.detour", button, resume_button(turn), topic=button.label, flow=flow)
+    data = postback_data(GO_ACTION, i=intent, **{DETOUR_FLAG: "1"})
+    go = PostbackAction(label=button.label, data=data, display_text=button.label)
+    turn.say("help.detour", go, resume_button(turn), topic=button.label, flow=flow)
+    # the button answers this very message (its place, topic and market) when pressed
+    state = turn.next_state or turn.state
+    answers = {**state.answers, DETOUR_KEY: turn.text[:500]}
+    turn.next_state = DialogueState(step=state.step, answers=answers)
+    turn.detour_offered = True
     return True
 
 
@@ -100,9 +135,13 @@ def pause_before(turn: Turn, route: str, handler: Handler | None) -> None:
     step = turn.state.step
     if not route.startswith("intent:") or turn.answering == "cancel":
         return
+    said = turn.state.answers.get(DETOUR_KEY)
+    if turn.event.type == "postback" and turn.postback.get(DETOUR_FLAG) and isinstance(said, str):
+        turn.nlu = turn.services.nlu.parse(said)  # the offer's button answers what was asked
     open_flow = bool(step) and step != PAUSED and step in turn.services.dispatcher.steps
     if open_flow and _module(handler) != _flow_module(turn, step):
-        turn.paused = {"step": step, "answers": dict(turn.state.answers)}
+        answers = {k: v for k, v in turn.state.answers.items() if k != DETOUR_KEY}
+        turn.paused = {"step": step, "answers": answers}
 
 
 def settle(turn: Turn) -> None:
@@ -131,7 +170,8 @@ def settle(turn: Turn) -> None:
                 step=final.step, answers={**final.answers, PAUSED_KEY: paused}
             )
     final = turn.next_state or turn.state
-    if turn.next_state is not None and final.step in dispatcher.steps and turn.messages:
+    asked_now = turn.next_state is not None and not turn.detour_offered
+    if asked_now and final.step in dispatcher.steps and turn.messages:
         asked = turn.messages[-1].to_line()
         if len(json.dumps(asked, ensure_ascii=False).encode()) <= ASKED_MAX_BYTES:
             final.answers[ASKED_KEY] = asked

@@ -75,6 +75,8 @@ class Turn:
     answering: str | None = None
     #: The flow this turn's answer interrupts (``bot.dialogue.detours``): step and answers.
     paused: dict[str, Any] | None = None
+    #: This turn offered a detour (its message is not the flow's question to ask again).
+    detour_offered: bool = False
 
     @property
     def user_id(self) -> str:
