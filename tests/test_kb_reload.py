@@ -26,6 +26,8 @@ from tests.helpers import (
 )
 
 ADMIN = "test-admin-token-4f1e9c"
+#: A reload retrains the intent engine (about 100 classes) before it answers.
+RELOAD_TIMEOUT = 90.0
 NEW_HELLO = "สวัสดีครับ นี่คือข้อความทักทายฉบับแก้ไขใหม่"
 
 
@@ -86,7 +88,9 @@ def test_broken_edit_keeps_the_old_snapshot_and_a_good_one_goes_live(
 
         _set_hello(kb_copy, NEW_HELLO)
         _break_courses(kb_copy)
-        refused = httpx.post(f"{server.base_url}/admin/reload", headers=_auth())
+        refused = httpx.post(
+            f"{server.base_url}/admin/reload", headers=_auth(), timeout=RELOAD_TIMEOUT
+        )
         assert refused.status_code == 422
         assert any(
             "courses.yaml:" in p and "'internet' is not allowed" in p
@@ -98,7 +102,9 @@ def test_broken_edit_keeps_the_old_snapshot_and_a_good_one_goes_live(
         assert _greeting(server, fake_line, 1) != NEW_HELLO  # users still get the last good version
 
         shutil.copy(ROOT / "knowledge" / "courses.yaml", kb_copy / "courses.yaml")
-        accepted = httpx.post(f"{server.base_url}/admin/reload", headers=_auth())
+        accepted = httpx.post(
+            f"{server.base_url}/admin/reload", headers=_auth(), timeout=RELOAD_TIMEOUT
+        )
         assert accepted.status_code == 200 and accepted.json()["changed"]
         assert _greeting(server, fake_line, 2) == NEW_HELLO
         after = httpx.get(f"{server.base_url}/admin/kb", headers=_auth()).json()
@@ -165,7 +171,12 @@ def test_a_new_topic_synonym_reaches_the_intent_engine_on_reload(
             text.replace("      - ขายของออนไลน์\n", f"      - ขายของออนไลน์\n      - {word}\n", 1),
             encoding="utf-8",
         )
-        assert httpx.post(f"{server.base_url}/admin/reload", headers=_auth()).status_code == 200
+        assert (
+            httpx.post(
+                f"{server.base_url}/admin/reload", headers=_auth(), timeout=RELOAD_TIMEOUT
+            ).status_code
+            == 200
+        )
         after = wait_until(
             lambda: (
                 (p := server.services.nlu.parse(f"อยากเรียน{word}ครับ"))
@@ -192,6 +203,8 @@ def test_new_intent_phrases_are_learnt_on_reload(
             text.replace("    examples:\n", f"    examples:\n      - {phrase}\n", 1),
             encoding="utf-8",
         )
-        answer = httpx.post(f"{server.base_url}/admin/reload", headers=_auth()).json()
+        answer = httpx.post(
+            f"{server.base_url}/admin/reload", headers=_auth(), timeout=RELOAD_TIMEOUT
+        ).json()
         assert answer["changed"] and answer["version"] != version  # intents count in the version
         wait_until(lambda: server.services.nlu.parse(phrase).intent == "find_centre", 20)

@@ -60,8 +60,8 @@ def test_limit_days_and_csv(mode_settings: Settings) -> None:
     exported = _cli(mode_settings, "--csv")
     assert exported.returncode == 0, exported.stderr
     rows = list(csv.reader(io.StringIO(exported.stdout)))
-    assert rows[0] == ["time_utc", "best_guess", "confidence", "text"]
-    assert rows[1][3] == 'ขอสูตร "ผัดไทย", หน่อย\nด่วน'  # quoting survives
+    assert rows[0] == ["time_utc", "best_guess", "confidence", "best_guide", "text"]
+    assert rows[1][4] == 'ขอสูตร "ผัดไทย", หน่อย\nด่วน'  # quoting survives
     assert rows[2][1:3] == ["help", "0.574"]
     assert len(rows) == 4
 
