@@ -16,8 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.content.menu import go_button, main_menu
 from bot.dialogue.router import GUIDES, Router, Turn
 from bot.kb.guides import Guide
-from bot.kb.loader import Knowledge, today
-from bot.kb.queries import contact_agencies, find_courses, thai_date
+from bot.kb.loader import today
+from bot.kb.queries import entry_contact_lines, find_courses, thai_date
 from bot.line.messages import Action, PostbackAction, Text, postback_data
 from bot.storage.queries import count_guide
 from handlers.courses import province_in, province_name, search_button
@@ -50,16 +50,12 @@ def _guide(turn: Turn, guide_id: str | None = None) -> Guide | None:
     return guides.by_label(label)
 
 
-def agency_lines(kb: Knowledge, code: str) -> list[str]:
-    """The agency's name with its known phone and web page (or its parent's)."""
-    lines = []
-    for found in contact_agencies(kb, code):
-        agency = kb.agencies[found]
-        reach = agency.contact
-        bits = [b for b in ((reach.phone if reach else None), agency.url) if b]
-        if bits:
-            lines.append(f"{agency.name.th}: {' '.join(bits)}")
-    return lines
+def _posted(turn: Turn) -> Guide | None:
+    """The guide a button names; a button of a removed guide says so (None)."""
+    guide = _guide(turn, turn.postback.get("id", ""))
+    if guide is None:
+        turn.say("guides.gone", *main_menu(turn))
+    return guide
 
 
 def office_lines(turn: Turn, guide: Guide, province: str | None) -> list[str]:
@@ -162,9 +158,8 @@ async def answer(turn: Turn) -> None:
 @router.postback(MORE)
 async def details(turn: Turn) -> None:
     """The longer explanation and every source of a guide."""
-    guide = _guide(turn, turn.postback.get("id", ""))
+    guide = _posted(turn)
     if guide is None:
-        turn.say("guides.gone", *main_menu(turn))
         return
     text = turn.reply_text(
         "guides.details",
@@ -180,15 +175,14 @@ async def details(turn: Turn) -> None:
 @router.postback(CONTACT)
 async def contact(turn: Turn) -> None:
     """Who owns the answer and how to reach them (the provincial office when known)."""
-    guide = _guide(turn, turn.postback.get("id", ""))
+    guide = _posted(turn)
     if guide is None:
-        turn.say("guides.gone", *main_menu(turn))
         return
     kb = turn.services.knowledge
     province = turn.postback.get("p") or None
     if province not in kb.places.provinces:
         province = None
-    lines = office_lines(turn, guide, province) + agency_lines(kb, guide.agency)
+    lines = office_lines(turn, guide, province) + entry_contact_lines(kb, guide.agency)
     if not lines:
         turn.say("guides.no_contact", *main_menu(turn))
         return
@@ -198,9 +192,8 @@ async def contact(turn: Turn) -> None:
 @router.postback(FEEDBACK)
 async def feedback(turn: Turn) -> None:
     """👍 or 👎 for a guide, counted without who gave it."""
-    guide = _guide(turn, turn.postback.get("id", ""))
+    guide = _posted(turn)
     if guide is None:
-        turn.say("guides.gone", *main_menu(turn))
         return
     helpful = turn.postback.get("v") == UP
     count(turn, guide.id, "helpful" if helpful else "unhelpful")

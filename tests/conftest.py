@@ -20,6 +20,7 @@ from sqlalchemy import create_engine, text
 
 from bot.content.replies import Replies
 from bot.kb.loader import Knowledge, load_knowledge, load_replies
+from bot.nlu import IntentEngine, build_engine
 from bot.settings import Settings
 from bot.storage.db import Base
 from bot.storage.migrate import upgrade
@@ -206,3 +207,18 @@ def kb() -> Knowledge:
 def replies() -> Replies:
     """Every shipped reply text (tests compare with these, never with copied wording)."""
     return load_replies(ROOT / "knowledge")
+
+
+@pytest.fixture(scope="module")
+def knowledge() -> Knowledge:
+    """The shipped knowledge (with the intent folder in its version), loaded once a module."""
+    result = load_knowledge(ROOT / "knowledge", also=(ROOT / "intents",))
+    assert result.problems == []
+    assert result.knowledge is not None
+    return result.knowledge
+
+
+@pytest.fixture(scope="module")
+def engine(knowledge: Knowledge, tmp_path_factory: pytest.TempPathFactory) -> IntentEngine:
+    """The shipped intent engine: intents and guides learned together."""
+    return build_engine(ROOT / "intents", knowledge, tmp_path_factory.mktemp("nlu-cache"))

@@ -27,28 +27,15 @@ from bot.kb.loader import Knowledge, load_knowledge
 from bot.kb.queries import BusinessProfile, find_courses, find_programmes, nearest_centres
 from bot.kb.store import KnowledgeStore
 from bot.line.messages import LABEL_MAX, QUICK_REPLY_MAX, line_length
-from bot.nlu import IntentEngine, build_engine
+from bot.nlu import IntentEngine
 from tests.helpers import ROOT
 
 ANSWERS = Path("answers") / "assessment.yaml"
 
 
 @pytest.fixture(scope="module")
-def knowledge() -> Knowledge:
-    result = load_knowledge(ROOT / "knowledge", also=(ROOT / "intents",))
-    assert result.problems == []
-    assert result.knowledge is not None
-    return result.knowledge
-
-
-@pytest.fixture(scope="module")
 def assessment(knowledge: Knowledge) -> AssessmentDef:
     return knowledge.assessment
-
-
-@pytest.fixture(scope="module")
-def engine(knowledge: Knowledge, tmp_path_factory: pytest.TempPathFactory) -> IntentEngine:
-    return build_engine(ROOT / "intents", knowledge, tmp_path_factory.mktemp("nlu-cache"))
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from bot.kb.loader import Knowledge, load_knowledge
+from bot.kb.loader import Knowledge
 from bot.nlu import (
     REQUIRED_INTENTS,
     Candidate,
@@ -84,18 +84,6 @@ OUT_OF_SCOPE = [
     "ราคาทองวันนี้เท่าไหร่",
     "เล่าเรื่องผีให้ฟังหน่อย",
 ]
-
-
-@pytest.fixture(scope="module")
-def knowledge() -> Knowledge:
-    result = load_knowledge(ROOT / "knowledge")
-    assert result.knowledge is not None
-    return result.knowledge
-
-
-@pytest.fixture(scope="module")
-def engine(knowledge: Knowledge, tmp_path_factory: pytest.TempPathFactory) -> IntentEngine:
-    return build_engine(ROOT / "intents", knowledge, tmp_path_factory.mktemp("nlu-cache"))
 
 
 # -- normalisation and words ----------------------------------------------------------------

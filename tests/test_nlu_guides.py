@@ -11,24 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.kb.loader import Knowledge, load_knowledge
-from bot.nlu import IntentEngine, build_engine
+from bot.kb.loader import Knowledge
+from bot.nlu import IntentEngine
 from bot.nlu.calibration import DEFAULT_FLOOR, FLOOR_MAX, FLOOR_MIN, class_floors
 from bot.nlu.multipart import load_markers
-from tests.helpers import ROOT
-
-
-@pytest.fixture(scope="module")
-def knowledge() -> Knowledge:
-    result = load_knowledge(ROOT / "knowledge")
-    assert result.knowledge is not None
-    return result.knowledge
-
-
-@pytest.fixture(scope="module")
-def engine(knowledge: Knowledge, tmp_path_factory: pytest.TempPathFactory) -> IntentEngine:
-    return build_engine(ROOT / "intents", knowledge, tmp_path_factory.mktemp("nlu-cache"))
-
 
 # -- guides learned with the intents ---------------------------------------------------------
 
