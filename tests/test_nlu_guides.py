@@ -93,9 +93,16 @@ def test_negation_shaped_intents_keep_their_meaning(engine: IntentEngine) -> Non
     assert "unsubscribe" in engine.negative and "cancel" in engine.negative
 
 
-def test_two_requests_answer_the_first_and_offer_the_second(engine: IntentEngine) -> None:
+def test_two_requests_answer_one_and_offer_the_other_with_its_words(engine: IntentEngine) -> None:
     parse = engine.parse("หาคอร์สทำบัญชีให้หน่อย แล้วก็หาศูนย์ดิจิทัลใกล้บ้านด้วย")
-    assert (parse.intent, parse.also) == ("find_course", "find_centre")
+    assert {parse.intent, parse.also} == {"find_course", "find_centre"}
+    offered = engine.parse(parse.also_text or "")
+    assert offered.intent == parse.also
+
+
+def test_a_lead_in_is_not_a_second_request(engine: IntentEngine) -> None:
+    for text in ("อยากทราบว่า จดทะเบียนพาณิชย์ต้องใช้เอกสารอะไรบ้าง", "สมัครสมาชิก DITP ต้องทำยังไงครับ"):
+        assert engine.parse(text).also is None, text
 
 
 def test_a_one_part_message_has_no_second_request(engine: IntentEngine) -> None:

@@ -12,7 +12,8 @@ break, and:
    answer when another clause makes a confident request; a message that is only a negated
    need does not trigger that need (except for intents whose own examples are negations,
    such as unsubscribing, learned from the example phrases);
-3. two confident, different requests: the first is answered, the second is offered (``also``).
+3. two confident, different requests, both present in the whole message's reading: the one
+   it reads most is answered and the other is offered (``also``).
 
 The words are operators' data (``intents/clauses.csv``), not code.
 """
@@ -33,6 +34,8 @@ CLAUSES_FILE = "clauses.csv"
 KINDS = ("negation", "joiner", "ender", "vocative")
 #: Greetings and small talk: never "the request" when a request stands next to them.
 SOCIAL = frozenset({"greet", "thanks", "goodbye"})
+#: Without a joiner, two requests must each hold this share of the whole message's reading.
+SECOND_SHARE = 0.15
 #: Never offered as a second request: a "how?" at the end of a question reads as help.
 NEVER_SECOND = frozenset({"help", "cancel", "back"})
 #: Split points tried per message (each costs two classifications): all kinds when the
@@ -75,6 +78,11 @@ class ClauseMarkers:
             vocatives | enders,
             self.raw,
         )
+
+    @property
+    def empty(self) -> bool:
+        """No markers at all (no ``clauses.csv``): messages are read whole, never by clause."""
+        return not (self.negations or self.joiners or self.enders or self.vocatives)
 
     def addresses_only(self, words: Sequence[str]) -> bool:
         """Is a clause only words that address someone ("พี่แอดมิน", "น้องบอทครับ")?"""
@@ -194,6 +202,8 @@ def split_readings(
     in_scope: Callable[[str | None], bool],
 ) -> Split:
     """Decide a multi-part message from readings of its two halves at each split point."""
+    if markers.empty:
+        return Split()
     flat = [w for c in chunks for w in c]
     whole_negated = markers.negated(flat)
     unclear = whole.intent is None or whole.intent in SOCIAL or whole_negated
@@ -240,11 +250,16 @@ def split_readings(
             for social, other in ((left, right), (right, left)):
                 if social.intent in SOCIAL and request(other) and not other.negated:
                     return Split(reading=other)
-    # 3. two different requests: the first answered, the second offered. The second must be
-    # a request in its own right: something the whole message already hinted at (among its
-    # guesses) or joined on with "แล้วก็"; help is never a second request ("...ทำยังไงครับ").
-    if whole.intent is None or request(whole):
-        hinted = {getattr(c, "intent", None) for c in whole.candidates}
+    # 3. two different requests: the first answered, the second offered. Both must be
+    # requests in their own right: joined with "แล้วก็", or both clearly present in the whole
+    # message's own reading (each at least SECOND_SHARE of it), so a lead-in such as
+    # "อยากทราบว่า" read alone never becomes a request; help is never a second request.
+    if request(whole):  # an unclear whole gets "did you mean", which offers both
+        hinted = {
+            getattr(c, "intent", None)
+            for c in whole.candidates
+            if getattr(c, "confidence", 0.0) >= SECOND_SHARE
+        }
         for left, right, end, start in halves:
             if (
                 request(left)
@@ -253,10 +268,13 @@ def split_readings(
                 and not right.negated
                 and left.intent != right.intent
                 and right.intent not in NEVER_SECOND
-                and (whole.intent is None or whole.intent in (left.intent, right.intent))
-                and (right.intent in hinted or start > end)
+                and whole.intent in (left.intent, right.intent)
+                and (start > end or {left.intent, right.intent} <= hinted)
             ):
-                return Split(reading=left, also=right.intent, also_words=tuple(flat[start:]))
+                # the whole message's reading is answered, the other request offered
+                if whole.intent == right.intent:
+                    return Split(also=left.intent, also_words=tuple(flat[:end]))
+                return Split(also=right.intent, also_words=tuple(flat[start:]))
     # a need negated at the start and not asked for again in a clause of its own
     affirmed = any(
         not h.negated and h.intent == whole.intent
