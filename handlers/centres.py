@@ -63,7 +63,6 @@ MAX_OPTIONS = 12
 MAX_TRIES = 2
 #: Dialogue-answer key of that count.
 TRIES = "ctr_tries"
-_OWN_INTENTS = frozenset({"find_centre"})
 
 
 @dataclass(frozen=True)

@@ -57,8 +57,6 @@ SEARCH = "crs"
 MAX_RETRIES = 2
 #: Dialogue-answer key of the count of answers not understood.
 TRIES = "tries"
-#: Intents a step answer may belong to without leaving the step.
-_STAY = {None, "out_of_scope", "find_course", "back"}
 
 
 # -- shared with the export conversation ---------------------------------------------------

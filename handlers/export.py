@@ -62,7 +62,6 @@ MARKET_BUTTONS = ("CN", "ASEAN", "VN", "JP", "KR", "IN", "US", "EU", "MIDDLE_EAS
 MAX_RETRIES = 2
 #: Dialogue-answer key of the count of answers not understood.
 TRIES = "tries"
-_STAY = {None, "out_of_scope", "export_programme", "back"}
 
 
 # -- pieces -------------------------------------------------------------------------------------

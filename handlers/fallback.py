@@ -19,7 +19,8 @@ import logging
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.content.menu import answer_button, intent_buttons, main_menu
-from bot.dialogue.router import GUIDE_PREFIX, Router, Turn
+from bot.dialogue.router import Router, Turn
+from bot.kb.guides import GUIDE_PREFIX
 from bot.line.messages import PostbackAction
 from bot.nlu import Parse
 from bot.storage.queries import record_unanswered

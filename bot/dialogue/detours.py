@@ -21,11 +21,10 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from bot.content.menu import answer_button
+from bot.dialogue.router import GO
 from bot.dialogue.state import DialogueState
 from bot.line.messages import QUICK_REPLY_MAX, Flex, PostbackAction, Text, postback_data
-
-#: The postback action of menu buttons (``bot.dialogue.router.GO``; not imported: a cycle).
-GO_ACTION = "go"
 
 if TYPE_CHECKING:
     from bot.dialogue.router import Handler, Turn
@@ -83,8 +82,6 @@ def detour_intent(turn: Turn) -> str | None:
         return None
     if _module(handler) == _flow_module(turn, turn.state.step):
         return None  # the flow's own capability: the step handles it
-    from bot.content.menu import answer_button
-
     return intent if answer_button(turn, intent) is not None else None
 
 
@@ -109,8 +106,6 @@ def offer_detour_first(turn: Turn) -> bool:
 def offer_detour(turn: Turn) -> bool:
     """Offer the other capability or guide the message asks for, and the way back (True);
     False when the message does not clearly ask for something else."""
-    from bot.content.menu import answer_button
-
     intent = detour_intent(turn)
     step = turn.state.step
     if intent is None or step is None:
@@ -119,7 +114,7 @@ def offer_detour(turn: Turn) -> bool:
     if button is None:
         return False
     flow = flow_label(turn, step)
-    data = postback_data(GO_ACTION, i=intent, **{DETOUR_FLAG: "1"})
+    data = postback_data(GO, i=intent, **{DETOUR_FLAG: "1"})
     go = PostbackAction(label=button.label, data=data, display_text=button.label)
     turn.say("help.detour", go, resume_button(turn), topic=button.label, flow=flow)
     # the button answers this very message (its place, topic and market) when pressed

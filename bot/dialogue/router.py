@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.dialogue.state import DialogueState
 from bot.dialogue.steps import Step, StepGroup
+from bot.kb.guides import GUIDE_PREFIX
 from bot.line.client import LineError, Messenger
 from bot.line.events import InboundEvent
 from bot.line.messages import Action, Message, Text, parse_postback
@@ -52,7 +53,6 @@ T = TypeVar("T")
 GO = "go"
 #: Guides are answered by one handler registered for this name (``guide:<id>`` intents).
 GUIDES = "guide:*"
-GUIDE_PREFIX = "guide:"
 
 
 @dataclass

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from bot.kb.guides import GUIDE_PREFIX
 from bot.nlu.data import (
     REQUIRED_INTENTS,
     Example,
@@ -76,8 +77,7 @@ _SOURCE_FILES = (
     "data.py",
     "calibration.py",
 )
-#: Labels of guides (``knowledge/guides``): ``guide:<id>``.
-GUIDE_PREFIX = "guide:"
+
 _CACHE_NAME = re.compile(r"^engine-[0-9a-f]{24}\.npz$")
 _KEEP_CACHE_FILES = 4
 _THAI = re.compile(r"[\u0e00-\u0e7f]")

@@ -14,8 +14,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from bot.kb.guides import GUIDE_PREFIX
 from bot.nlu.data import Example
-from bot.nlu.engine import GUIDE_PREFIX, OUT_OF_SCOPE, IntentEngine, Parse
+from bot.nlu.engine import OUT_OF_SCOPE, IntentEngine, Parse
 
 __all__ = ["Report", "cross_validate", "evaluate", "score"]
 
