@@ -22,7 +22,8 @@ from bot.content.replies import Replies
 from bot.dialogue.router import Dispatcher, Router
 from bot.dialogue.state import DialogueStore, MemoryDialogueStore, RedisDialogueStore
 from bot.kb.loader import Knowledge
-from bot.kb.store import KnowledgeStore, ReloadBus, ReloadOutcome
+from bot.kb.store import KnowledgeStore
+from bot.kb.sync import KnowledgeSync, PublishOutcome
 from bot.line.client import LineClient, RetryPolicy
 from bot.nlu import IntentEngine, IntentFileError, build_engine
 from bot.queue.base import EventQueue
@@ -66,8 +67,8 @@ class Services:
     kb: KnowledgeStore
     nlu: IntentEngine
     dispatcher: Dispatcher
+    sync: KnowledgeSync
     redis: aioredis.Redis | None = None
-    bus: ReloadBus | None = None
     line: LineClient | None = None
 
     @property
@@ -109,13 +110,12 @@ class Services:
                 concurrency=settings.worker_concurrency,
             )
             dialogue = MemoryDialogueStore()
-        kb = KnowledgeStore(settings.knowledge_dir, also=(settings.intents_dir,))
-        kb.load_initial()
-        bus = (
-            ReloadBus(kb, redis_client, settings.redis_prefix, settings.kb_poll_seconds)
-            if redis_client
-            else None
+        kb = KnowledgeStore(
+            settings.knowledge_dir,
+            also=(settings.intents_dir,),
+            cache_dir=settings.data_dir / "kb-versions",
         )
+        kb.load_initial()
         services = cls(
             settings=settings,
             db=db,
@@ -124,8 +124,10 @@ class Services:
             kb=kb,
             nlu=build_engine(settings.intents_dir, kb.current, settings.data_dir / "nlu-cache"),
             dispatcher=Dispatcher(load_routers()),
+            sync=KnowledgeSync(
+                kb, db, redis_client, settings.redis_prefix, settings.kb_poll_seconds
+            ),
             redis=redis_client,
-            bus=bus,
         )
         kb.on_change(services.rebuild_nlu)
         return services
@@ -137,9 +139,11 @@ class Services:
         stays (the problems are logged), exactly like a refused knowledge edit.
         """
         settings = self.settings
+        # A published version carries its own intent folder (unpacked beside its knowledge).
+        intents_dir = knowledge.folders[1] if len(knowledge.folders) > 1 else settings.intents_dir
         try:
             engine = await asyncio.to_thread(
-                build_engine, settings.intents_dir, knowledge, settings.data_dir / "nlu-cache"
+                build_engine, intents_dir, knowledge, settings.data_dir / "nlu-cache"
             )
         except IntentFileError as exc:
             log.error(
@@ -149,11 +153,19 @@ class Services:
             return
         self.nlu = engine
 
-    async def reload_knowledge(self) -> ReloadOutcome:
-        """Reload this process's snapshot and, with Redis, move every other process too."""
-        if self.bus is not None:
-            return await self.bus.reload_and_announce()
-        return await self.kb.reload()
+    async def reload_knowledge(self, actor: str = "reload") -> PublishOutcome:
+        """Publish this process's files (after checking them): every process follows."""
+        return await self.sync.publish_folder(actor)
+
+    async def start_knowledge(self) -> None:
+        """Serve the published version (or publish this folder first; ``bot.kb.sync``)."""
+        try:
+            await self.sync.start(self.settings.kb_publish_on_start_enabled)
+        except Exception:
+            log.exception(
+                "published knowledge unavailable (is the database upgraded? `bot db upgrade`); "
+                "serving this process's own files"
+            )
 
     def line_client(self) -> LineClient:
         """The LINE API client (created on first use, closed with the services)."""

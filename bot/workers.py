@@ -21,9 +21,7 @@ log = logging.getLogger(__name__)
 
 def start_background(services: Services, stop: asyncio.Event) -> list[asyncio.Task[None]]:
     """Tasks every process runs: follow knowledge announcements; watch files in development."""
-    tasks: list[asyncio.Task[None]] = []
-    if services.bus is not None:
-        tasks.append(asyncio.create_task(services.bus.run(stop)))
+    tasks: list[asyncio.Task[None]] = [asyncio.create_task(services.sync.run(stop))]
     if services.settings.kb_watch_enabled:
         tasks.append(asyncio.create_task(watch(services.kb, stop, services.reload_knowledge)))
     return tasks
@@ -55,6 +53,7 @@ async def run_worker(services: Services, messenger: Messenger, stop: asyncio.Eve
 
 async def run_worker_process(services: Services, messenger: Messenger, stop: asyncio.Event) -> None:
     """A whole worker process: the queue worker plus the knowledge follower and watcher."""
+    await services.start_knowledge()
     background = start_background(services, stop)
     try:
         await run_worker(services, messenger, stop)

@@ -105,7 +105,7 @@ def pg_url(pg_server: str) -> str:
     engine = create_engine(pg_server.replace("postgresql://", "postgresql+psycopg://"))
     with engine.begin() as conn:
         names = ", ".join(t.name for t in Base.metadata.sorted_tables)
-        conn.execute(text(f"TRUNCATE {names}"))
+        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY"))
     engine.dispose()
     return pg_server
 

@@ -92,6 +92,8 @@ class Knowledge:
     counts: dict[str, int] = field(default_factory=dict)
     #: What an operator should look at but that does not stop the bot (stale guides).
     warnings: tuple[Problem, ...] = ()
+    #: The folders it was read from: the knowledge folder, then the intent folder(s).
+    folders: tuple[Path, ...] = ()
 
 
 @dataclass
@@ -778,6 +780,7 @@ def _load(folder: Path, root: Path | None, also: Sequence[Path]) -> LoadResult:
         guides=guides,
         offices={(o.agency, o.province): o for o in offices},
         warnings=tuple(guides.stale(today())),
+        folders=(folder, *also),
         counts=counts | {"load_ms": int((time.perf_counter() - started) * 1000)},
     )
     return LoadResult(knowledge, [])

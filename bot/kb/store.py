@@ -1,36 +1,30 @@
-"""The live knowledge snapshot of one process, and how every process moves to a new one.
+"""The knowledge snapshot one process serves, swapped whole for a valid one only.
 
-A process serves one immutable ``Knowledge`` at a time. ``reload()`` reads
-the folder again; only a snapshot without problems replaces the current one,
-so a broken edit never reaches users: its problems are kept (``status()``,
-``GET /admin/kb``, ``bot kb status``) and logged.
-
-With Redis, a successful reload is announced: the version goes to
-``P:kb:version`` and a message to the ``P:kb:reload`` channel. Every process
-listens (and also polls the key, in case a message was missed while it was
-disconnected) and reloads from its own copy of the files. Each process
-reports its state in the ``P:kb:procs`` hash so an operator sees them all.
-In development a watcher reloads when a file's size or modification time
-changes.
+A process serves one immutable ``Knowledge`` at a time. ``reload()`` reads its own
+folder (to validate and publish it, ``bot.kb.sync``); ``adopt()`` loads a published
+version's files. Only a snapshot without problems replaces the current one, so a broken
+edit never reaches users: its problems are kept (``status()``, ``GET /admin/kb``,
+``bot kb status``) and logged. In development a watcher notices file edits (size or
+modification time) and publishes them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
+import dataclasses
 import logging
 import os
+import shutil
 import socket
 import time
-from collections.abc import Awaitable, Callable
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import redis.asyncio as aioredis
-from redis.exceptions import RedisError
-
+from bot.kb import snapshots
 from bot.kb.loader import Knowledge, LoadResult, load_knowledge
 from bot.kb.sources import Problem
 
@@ -66,8 +60,13 @@ class KnowledgeStore:
         folder: Path,
         loader: Callable[[Path], LoadResult] | None = None,
         also: tuple[Path, ...] = (),
+        cache_dir: Path | None = None,
     ) -> None:
         self.folder = folder
+        #: Where published versions are unpacked to be loaded (``adopt``).
+        self.cache_dir = cache_dir or folder.parent / ".kb-versions"
+        #: This store's own sub-folders there (several processes, or test threads, share it).
+        self._cache_tag = f"{os.getpid()}-{uuid.uuid4().hex[:6]}"
         #: Other watched folders (the intent phrases): part of the version, reloaded together.
         self.also = also
         self._loader = loader or (lambda f: load_knowledge(f, also=also))
@@ -99,11 +98,83 @@ class KnowledgeStore:
         """Call ``listener`` after every swap (e.g. to announce new courses)."""
         self._listeners.append(listener)
 
-    async def reload(self) -> ReloadOutcome:
-        """Read the folder again; swap in the result only when it has no problems."""
+    async def reload(
+        self, before_swap: Callable[[Knowledge], Awaitable[None]] | None = None
+    ) -> ReloadOutcome:
+        """Read the folder again; swap in the result only when it has no problems.
+
+        ``before_swap`` (publishing it for every process) runs on a valid result first;
+        if it raises, nothing is swapped and the error is reported like a problem.
+        """
+        return await self._swap(
+            lambda: self._loader(self.folder), before_swap, label=str(self.folder)
+        )
+
+    async def adopt(self, version: str, content: Mapping[str, bytes]) -> ReloadOutcome:
+        """Serve a published version (its files unpacked under ``cache_dir``)."""
+        if self._current is not None and self._current.version == version:
+            return ReloadOutcome(True, version, False)
+        dest = self.cache_dir / f"{version}-{self._cache_tag}"
+
+        def load() -> LoadResult:
+            knowledge_dir, intents_dir = snapshots.write_folders(content, dest)
+            return load_knowledge(knowledge_dir, also=(intents_dir,))
+
+        return await self._swap(load, None, label=f"published version {version}")
+
+    async def load_content(
+        self,
+        content: Mapping[str, bytes],
+        before_swap: Callable[[Knowledge], Awaitable[None]] | None = None,
+    ) -> ReloadOutcome:
+        """Validate and serve an edited set of files (the console's edits).
+
+        Problems name the files as ``knowledge/...`` and ``intents/...``, the way an
+        operator knows them, not the folder they were unpacked to.
+        """
+        dest = self.cache_dir / f"edit-{uuid.uuid4().hex[:8]}-{self._cache_tag}"
+
+        def load() -> LoadResult:
+            knowledge_dir, intents_dir = snapshots.write_folders(content, dest)
+            result = load_knowledge(knowledge_dir, also=(intents_dir,))
+            prefix = f"{dest}{os.sep}"
+            result.problems = [
+                dataclasses.replace(p, file=p.file.replace(prefix, "")) for p in result.problems
+            ]
+            return result
+
+        outcome = await self._swap(load, before_swap, label="edit")
+        if not outcome.ok:
+            await asyncio.to_thread(shutil.rmtree, dest, True)
+        return outcome
+
+    def prune_cache(self) -> None:
+        """Drop this store's unpacked versions but the one served (other processes keep
+        theirs)."""
+        serving = (
+            self._current.folders[0].parent if self._current and self._current.folders else None
+        )
+        for path in self.cache_dir.glob(f"*-{self._cache_tag}"):
+            if path != serving:
+                shutil.rmtree(path, ignore_errors=True)
+
+    async def _swap(
+        self,
+        load: Callable[[], LoadResult],
+        before_swap: Callable[[Knowledge], Awaitable[None]] | None,
+        label: str,
+    ) -> ReloadOutcome:
         async with self._lock:
             self.last_attempt = time.time()
-            result = await asyncio.to_thread(self._loader, self.folder)
+            result = await asyncio.to_thread(load)
+            if result.knowledge is not None and before_swap is not None:
+                try:
+                    await before_swap(result.knowledge)
+                except Exception as exc:
+                    log.exception("knowledge could not be published")
+                    result = LoadResult(
+                        None, [Problem(label, 0, "publish", f"not published: {exc}")]
+                    )
             if result.knowledge is None:
                 self.problems = result.problems
                 self.last_error_at = self.last_attempt
@@ -154,99 +225,6 @@ class KnowledgeError(RuntimeError):
     def __init__(self, problems: list[Problem]) -> None:
         super().__init__("\n".join(str(p) for p in problems))
         self.problems = problems
-
-
-class ReloadBus:
-    """Moves every process of a deployment to the same knowledge version through Redis."""
-
-    def __init__(
-        self, store: KnowledgeStore, client: aioredis.Redis, prefix: str, poll_seconds: float = 5.0
-    ) -> None:
-        self.store = store
-        self.redis = client
-        self.version_key = f"{prefix}:kb:version"
-        self.channel = f"{prefix}:kb:reload"
-        self.procs_key = f"{prefix}:kb:procs"
-        self.poll_seconds = poll_seconds
-        self._last_follow: tuple[str, tuple[tuple[str, int, int], ...]] | None = None
-
-    async def announce(self) -> None:
-        """Tell every process the version this one now serves."""
-        version = self.store.current.version
-        await self.redis.set(self.version_key, version)
-        await self.redis.publish(self.channel, version)
-        await self.report()
-
-    async def report(self) -> None:
-        """Record this process's state for ``bot kb status`` (entries expire with the process)."""
-        status = self.store.status()
-        status["reported_at"] = time.time()
-        await self.redis.hset(
-            self.procs_key, self.store.process_id, json.dumps(status, ensure_ascii=False)
-        )
-        await self.redis.expire(self.procs_key, 3600)
-
-    async def reload_and_announce(self) -> ReloadOutcome:
-        """Reload here; announce the new version to the others when it is good."""
-        outcome = await self.store.reload()
-        if outcome.ok:
-            await self.announce()
-        else:
-            await self.report()
-        return outcome
-
-    async def _follow(self, wanted: str | None) -> None:
-        if not wanted or wanted == self.store.current.version:
-            return
-        # Files here that cannot reach the announced version (not deployed yet, or broken)
-        # are read again only once they change, not on every poll.
-        attempt = (wanted, await asyncio.to_thread(_signature, self.store.folder, *self.store.also))
-        if attempt == self._last_follow:
-            return
-        self._last_follow = attempt
-        outcome = await self.store.reload()
-        if outcome.ok and outcome.version != wanted:
-            log.warning(
-                "knowledge files here differ from the announced version",
-                extra={"announced": wanted, "here": outcome.version},
-            )
-        await self.report()
-
-    async def run(self, stop: asyncio.Event) -> None:
-        """Listen for announcements (and poll the version key) until ``stop``."""
-        pubsub = None
-        next_poll = 0.0
-        while not stop.is_set():
-            try:
-                if pubsub is None:
-                    pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
-                    await pubsub.subscribe(self.channel)
-                    await self.report()
-                message = await pubsub.get_message(timeout=1.0)
-                if message and message.get("type") == "message":
-                    await self._follow(str(message["data"]))
-                if time.monotonic() >= next_poll:
-                    next_poll = time.monotonic() + self.poll_seconds
-                    announced = await self.redis.get(self.version_key)
-                    await self._follow(str(announced) if announced else None)
-                    await self.report()
-            except (RedisError, OSError) as exc:
-                log.warning("knowledge bus: Redis unreachable", extra={"error": type(exc).__name__})
-                if pubsub is not None:
-                    with contextlib.suppress(Exception):
-                        await pubsub.aclose()
-                pubsub = None
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), 2.0)
-        if pubsub is not None:
-            with contextlib.suppress(Exception):
-                await pubsub.aclose()
-
-    async def processes(self) -> list[dict[str, Any]]:
-        """Every process's last report, newest first."""
-        raw = await self.redis.hgetall(self.procs_key)
-        out = [json.loads(v) for v in raw.values()]
-        return sorted(out, key=lambda s: s.get("reported_at", 0), reverse=True)
 
 
 async def watch(

@@ -41,20 +41,21 @@ Admin = Annotated[Services, Depends(_authorised)]
 @router.get("/kb")
 async def knowledge_status(services: Admin) -> JSONResponse:
     """This process's knowledge version and problems, and every other process's report."""
-    body = services.kb.status()
-    if services.bus is not None:
-        body["processes"] = await services.bus.processes()
+    body = services.kb.status() | {"number": services.sync.live_number}
+    body["processes"] = await services.sync.processes()
     return JSONResponse(body)
 
 
 @router.post("/reload")
 async def reload_knowledge(services: Admin) -> JSONResponse:
     """Reload the knowledge files; 422 with the problems when the edit is refused."""
-    outcome = await services.reload_knowledge()
+    outcome = await services.reload_knowledge("admin-token")
     body = {
         "ok": outcome.ok,
         "version": outcome.version,
+        "number": outcome.number,
         "changed": outcome.changed,
+        "changes": outcome.changes,
         "problems": [str(p) for p in outcome.problems],
     }
     return JSONResponse(body, status_code=200 if outcome.ok else 422)
