@@ -55,6 +55,7 @@ from bot.kb.queries import (
 )
 from bot.kb.schemas import Centre
 from bot.line.messages import Action, LocationAction, PostbackAction, postback_data
+from bot.storage.daily import ASSESSMENT_STARTED, count_event
 from bot.storage.db import Assessment
 from bot.storage.queries import Merge, save_subscription
 
@@ -198,6 +199,7 @@ def _begin(turn: Turn) -> None:
     turn.goto(AssessmentSteps.get(first), **{MISSES: 0})
     turn.say("assessment.intro", total=len(a.ids))
     _ask(turn, first, {})
+    turn.write(lambda s: count_event(s, ASSESSMENT_STARTED))  # the dashboard's "started"
 
 
 def _offer_resume(turn: Turn, qid: str) -> None:

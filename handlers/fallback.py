@@ -86,6 +86,7 @@ async def not_understood(turn: Turn) -> None:
     remember(turn)
     parse = turn.nlu
     if parse is not None and parse.intent == OUT_OF_SCOPE:
+        turn.outcome = "unanswered"
         turn.say("fallback.out_of_scope", *main_menu(turn))
         return
     if parse is not None and parse.uncertain:
@@ -98,8 +99,10 @@ async def not_understood(turn: Turn) -> None:
                     count(turn, guess[len(GUIDE_PREFIX) :], "offered")
             # The menu button is the way out when none of the guesses is right.
             way_out = () if "help" in guesses else _help(turn)
+            turn.outcome = "did_you_mean"
             turn.say("fallback.did_you_mean", *buttons, *way_out, options=options)
             return
+    turn.outcome = "unanswered"
     turn.say("fallback.not_understood", *main_menu(turn))
 
 

@@ -140,9 +140,10 @@ def test_every_key_the_code_uses_is_refused_when_removed(replies_copy: Path) -> 
 
 
 def test_optional_labels_may_be_deleted(replies_copy: Path) -> None:
-    """Keys the code builds and tests first (topic and sector labels) have a fallback."""
+    """Keys the code builds and tests first (topic and sector labels, the dashboard's intent
+    names) have a fallback."""
     prefixes = scan_code(ROOT).optional_prefixes
-    assert prefixes == {"courses.topic_label.", "export.sector_label.", "help.flow_"}
+    assert prefixes == {"courses.topic_label.", "export.sector_label.", "help.flow_", "menu."}
     path = replies_copy / REPLIES_DIR / "export.yaml"
     edited = _without(path.read_text(encoding="utf-8"), "export.sector_label.food")
     assert edited is not None

@@ -77,6 +77,8 @@ class Turn:
     paused: dict[str, Any] | None = None
     #: This turn offered a detour (its message is not the flow's question to ask again).
     detour_offered: bool = False
+    #: How the dashboard counts this turn when the route alone cannot tell (``bot.storage.daily``).
+    outcome: str | None = None
 
     @property
     def user_id(self) -> str:

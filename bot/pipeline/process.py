@@ -49,6 +49,7 @@ from bot.line.messages import MAX_MESSAGES, Text, from_line
 from bot.logs import user_ref
 from bot.pipeline.event_log import FINAL, EventLogStore
 from bot.queue.base import QueuedEvent
+from bot.storage import handoff_messages
 from bot.storage.db import DeadLetter, EventLog, Handoff, Unanswered, utcnow
 from bot.storage.privacy import erase_keys
 from bot.storage.queries import handed_off
@@ -130,6 +131,7 @@ class Pipeline:
         """Run the router; the loading animation starts if the answer takes a while."""
         if event.type in ("message", "postback") and await self._handed_off(event.chat_id):
             log.info("user is with staff; bot stays quiet", extra={"event_id": event.id})
+            await handoff_messages.keep(self.s.db, event)  # for staff (the console's inbox)
             return None
         state = await self.s.dialogue.load(event.chat_id)
         nlu = self.s.nlu.parse(event.text) if event.text else None
@@ -161,6 +163,11 @@ class Pipeline:
                 except Exception as exc:  # the animation is a courtesy, never a failure
                     log.info("loading animation not shown", extra={"error": type(exc).__name__})
         await task
+        if event.type in ("message", "postback"):
+            # The dashboard's daily counts, in the answer's transaction: once per event.
+            from bot.storage.daily import turn_counter
+
+            turn.write(turn_counter(route, turn.answering, turn.outcome))
         offer_also(turn)
         settle(turn)
         return turn
@@ -290,6 +297,7 @@ class Pipeline:
                 )
             )
             await s.execute(delete(Handoff).where(Handoff.until < now))
+            await handoff_messages.prune_in(s, st)  # ended hand-offs' messages (PDPA)
         return int(getattr(logs_gone, "rowcount", 0) or 0), int(
             getattr(dead_gone, "rowcount", 0) or 0
         )

@@ -21,6 +21,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     Integer,
+    LargeBinary,
     String,
     event,
 )
@@ -258,6 +259,38 @@ class NoticeLease(Base):
     expires_at: Mapped[float] = mapped_column(Float)
 
 
+class KnowledgeVersion(Base):
+    """One validated knowledge set (knowledge plus intents), stored whole: every process
+    serves the published one, whatever files its own disk holds (``bot kb publish``)."""
+
+    __tablename__ = "kb_versions"
+
+    number: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    #: The loader's content hash (``Knowledge.version``): equal files, equal digest.
+    digest: Mapped[str] = mapped_column(String(16), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(64))
+    #: Per-entry changes against the version that was live when this one was stored.
+    changes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    counts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    #: The files as a deterministic tar.gz (``bot.kb.snapshots.pack``).
+    archive: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class KnowledgePublication(Base):
+    """Which version went live, when, by whom: the newest row is the live version."""
+
+    __tablename__ = "kb_publications"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    actor: Mapped[str] = mapped_column(String(64))
+    #: publish | rollback
+    action: Mapped[str] = mapped_column(String(16))
+    number: Mapped[int] = mapped_column(Integer, index=True)
+    note: Mapped[str | None] = mapped_column(String(300))
+
+
 class Database:
     """An async engine plus session factory for one DATABASE_URL."""
 
@@ -307,6 +340,8 @@ __all__ = [
     "DeadLetter",
     "EventLog",
     "Handoff",
+    "KnowledgePublication",
+    "KnowledgeVersion",
     "LocalQueueItem",
     "NoticeBatch",
     "NoticeCourse",
@@ -319,3 +354,10 @@ __all__ = [
     "User",
     "utcnow",
 ]
+
+
+# Tables defined beside their queries: imported here so that ``Base.metadata`` (Alembic, the
+# tests' clean-up) always holds them. They import this module's names, which exist by now.
+import bot.storage.accounts  # noqa: E402
+import bot.storage.daily  # noqa: E402
+import bot.storage.handoff_messages  # noqa: E402, F401

@@ -27,6 +27,7 @@ import redis.asyncio as aioredis
 from sqlalchemy import JSON, String, Table, Text, cast, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.storage import handoff_messages  # noqa: F401  (its table joins Base.metadata)
 from bot.storage.db import Assessment, Base, Database, Subscription
 from bot.storage.queries import latest_assessment
 
