@@ -433,98 +433,6 @@ def _admin_call(
     return response.status_code, body
 
 
-def cmd_kb_reload(args: argparse.Namespace) -> int:
-    """Make every running process serve the current files (after checking them)."""
-    from bot.kb.loader import load_knowledge
-
-    settings = _settings()
-    result = load_knowledge(settings.knowledge_dir, also=(settings.intents_dir,))
-    if result.knowledge is None:
-        _print_problems(result.problems)
-        return 1
-    version = result.knowledge.version
-    if settings.redis_url:
-
-        async def announce(client: aioredis.Redis) -> list[dict[str, Any]]:
-            from bot.kb.store import KnowledgeStore, ReloadBus
-
-            store = KnowledgeStore(settings.knowledge_dir, lambda _f: result)
-            store.load_initial()
-            bus = ReloadBus(store, client, settings.redis_prefix)
-            await bus.announce()
-            await asyncio.sleep(args.wait)
-            return [p for p in await bus.processes() if p["process"] != store.process_id]
-
-        processes = _with_redis(settings, announce)
-        print(f"announced knowledge version {version}")
-        for proc in processes:
-            state = (
-                "OK"
-                if proc.get("ok")
-                else "REFUSED: " + "; ".join(map(str, proc.get("problems", [])))[:300]
-            )
-            print(f"  {proc['process']}: version {proc.get('version')} {state}")
-        return 0
-    answer = _admin_call(settings, "POST", "/admin/reload", args.url)
-    if answer is None:
-        print(
-            f"files are valid (version {version}); no running bot answered at {args.url}, "
-            "it will load them when it starts"
-        )
-        return 0
-    status, body = answer
-    if status == 200:
-        print(f"the bot at {args.url} now serves version {body.get('version')}")
-        return 0
-    print(f"the bot at {args.url} refused the reload ({status}): {body}", file=sys.stderr)
-    return 1
-
-
-def cmd_kb_status(args: argparse.Namespace) -> int:
-    """Which version each running process serves, and the problems of a refused edit."""
-    from bot.kb.loader import load_knowledge
-
-    settings = _settings()
-    result = load_knowledge(settings.knowledge_dir, also=(settings.intents_dir,))
-    if result.knowledge is None:
-        print(f"files in {settings.knowledge_dir}: {len(result.problems)} problem(s)")
-        for problem in result.problems:
-            print(f"  {problem}")
-    else:
-        print(f"files in {settings.knowledge_dir}: OK, version {result.knowledge.version}")
-    reports: list[dict[str, Any]] = []
-    if settings.redis_url:
-
-        async def read(client: aioredis.Redis) -> tuple[str | None, list[dict[str, Any]]]:
-            from bot.kb.store import KnowledgeStore, ReloadBus
-
-            bus = ReloadBus(KnowledgeStore(settings.knowledge_dir), client, settings.redis_prefix)
-            version = await client.get(bus.version_key)
-            return (str(version) if version else None), await bus.processes()
-
-        announced, reports = _with_redis(settings, read)
-        print(f"announced version: {announced or '(none yet)'}")
-    else:
-        answer = _admin_call(settings, "GET", "/admin/kb", args.url)
-        if answer is None:
-            print(f"no running bot answered at {args.url}")
-        elif answer[0] != 200:
-            print(f"the bot at {args.url} answered {answer[0]}: {answer[1]}")
-        else:
-            reports = [answer[1]]
-    for proc in reports:
-        problems = proc.get("problems") or []
-        state = (
-            "OK"
-            if not problems
-            else f"serving the last good version; {len(problems)} problem(s) in the new files"
-        )
-        print(f"process {proc.get('process')}: version {proc.get('version')}: {state}")
-        for problem in problems:
-            print(f"  {problem}")
-    return 0 if result.knowledge is not None else 1
-
-
 def _nlu_knowledge(settings: Settings) -> Any:
     """The knowledge snapshot for entities (None, with a warning, if it does not load)."""
     from bot.kb.loader import load_knowledge
@@ -653,15 +561,9 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("folder", nargs="?")
     validate.set_defaults(func=cmd_kb_validate)
     default_url = f"http://127.0.0.1:{os.environ.get('PORT', '8000')}"
-    reload = kb_sub.add_parser("reload", help="make every running process serve the current files")
-    reload.add_argument("--url", default=default_url, help="the bot to ask when REDIS_URL is unset")
-    reload.add_argument(
-        "--wait", type=float, default=2.0, help="seconds to wait for process reports"
-    )
-    reload.set_defaults(func=cmd_kb_reload)
-    status = kb_sub.add_parser("status", help="the version each running process serves")
-    status.add_argument("--url", default=default_url, help="the bot to ask when REDIS_URL is unset")
-    status.set_defaults(func=cmd_kb_status)
+    from bot.cli_kb import add_parser as add_kb_version_commands
+
+    add_kb_version_commands(kb_sub, default_url)
     import_centres = kb_sub.add_parser(
         "import-centres",
         help="import the official list of community digital centres (CSV or .xlsx)",
@@ -749,6 +651,10 @@ def build_parser() -> argparse.ArgumentParser:
     ho_end = ho_sub.add_parser("end", help="end a hand-off: the bot answers the user again")
     ho_end.add_argument("user_id", help="the LINE user id (from `bot handoff list`)")
     ho_end.set_defaults(func=cmd_handoff_end)
+
+    from bot.cli_operators import add_parser as add_operator_commands
+
+    add_operator_commands(sub)
     return parser
 
 

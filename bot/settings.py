@@ -90,6 +90,15 @@ class Settings(BaseSettings):
     dialogue_ttl_seconds: int = Field(default=1800, ge=10)
     kb_watch: bool | None = None
     kb_poll_seconds: float = Field(default=5.0, gt=0)
+    #: Seconds a hand-off's messages are kept after it ends (0: deleted when it ends).
+    handoff_keep_seconds: int = Field(default=7 * 86_400, ge=0)
+    #: Folds of the cross-validation the console shows after an example is added.
+    console_cv_folds: int = Field(default=5, ge=2, le=10)
+    #: Mark the console's session cookie Secure even when no proxy says the request was HTTPS.
+    console_secure_cookie: bool = False
+    #: Publish this process's knowledge files at start-up when they were never published.
+    #: Default: on without Redis (one process, its files are the source), off with it.
+    kb_publish_on_start: bool | None = None
     event_log_days: int = Field(default=7, ge=2)
     dead_letter_days: int = Field(default=30, ge=1)
     handoff_seconds: int = Field(default=4 * 3600, ge=60)
@@ -156,6 +165,13 @@ class Settings(BaseSettings):
         if self.kb_watch is None:
             return self.bot_env == "development"
         return self.kb_watch
+
+    @property
+    def kb_publish_on_start_enabled(self) -> bool:
+        """See ``kb_publish_on_start``."""
+        if self.kb_publish_on_start is None:
+            return self.redis_url is None
+        return self.kb_publish_on_start
 
     @property
     def json_logs(self) -> bool:

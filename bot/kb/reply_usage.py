@@ -38,7 +38,20 @@ from bot.content.replies import REPLY_NAMESPACES
 _METHODS = {"say", "reply_text", "text"}
 _FORMAT = {"format", "format_map"}
 #: A key-shaped string ending in one of these is a file name, not a key (``courses.yaml``).
-_FILE_SUFFIXES = {"yaml", "yml", "csv", "py", "json", "txt", "md", "toml", "xlsx", "pdf", "db"}
+_FILE_SUFFIXES = {
+    "yaml",
+    "yml",
+    "csv",
+    "py",
+    "json",
+    "txt",
+    "md",
+    "toml",
+    "xlsx",
+    "pdf",
+    "db",
+    "html",
+}
 _KEY = re.compile(r"[a-z_][a-z0-9_]*(\.[a-z0-9_]+)+")
 _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.Module)
 

@@ -24,6 +24,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bot import logs
+from bot.console import web as console
 from bot.line.client import Messenger
 from bot.line.events import EnvelopeError, parse_envelope
 from bot.queue.base import QueueUnavailable
@@ -116,6 +117,7 @@ def create_app(settings: Settings | None = None, messenger: Messenger | None = N
             from bot.storage.migrate import upgrade
 
             await asyncio.to_thread(upgrade, settings)
+        await services.start_knowledge()
         stop = asyncio.Event()
         worker: asyncio.Task[None] | None = None
         if settings.redis_url is None:
@@ -137,6 +139,7 @@ def create_app(settings: Settings | None = None, messenger: Messenger | None = N
     )
     app.add_middleware(RequestIdMiddleware)
     app.include_router(admin.router)
+    console.mount(app)
 
     async def callback(request: Request) -> Response:
         """LINE's webhook; a plain Starlette route (no FastAPI dependency solving per event)."""
