@@ -94,6 +94,8 @@ class Settings(BaseSettings):
     handoff_keep_seconds: int = Field(default=7 * 86_400, ge=0)
     #: Folds of the cross-validation the console shows after an example is added.
     console_cv_folds: int = Field(default=5, ge=2, le=10)
+    #: Key that signs the console's session cookies (default: derived from the channel secret).
+    console_secret: SecretStr | None = None
     #: Mark the console's session cookie Secure even when no proxy says the request was HTTPS.
     console_secure_cookie: bool = False
     #: Publish this process's knowledge files at start-up when they were never published.

@@ -148,3 +148,15 @@ def test_entries_are_previewed_as_line_shows_them(server: ServerThread) -> None:
     assert 'class="quick"' in preview  # with its next-step quick replies
     course = client.get("/console/knowledge/courses/course-nea-genz-ceo").text
     assert 'class="flex-bubble"' in course.split('id="preview"', 1)[1]
+
+
+def test_an_altered_session_cookie_is_refused(server: ServerThread) -> None:
+    client = _client(server)
+    assert client.get("/console/knowledge").status_code == 200
+    value = client.cookies["bot_console"]
+    token, mac = value.rsplit(".", 1)
+    assert len(token) >= 40 and len(mac) == 32  # a random token, signed
+    forged = httpx.Client(base_url=server.base_url, follow_redirects=False)
+    forged.cookies.set("bot_console", f"{token}.{'0' * 32}", path="/console")
+    answer = forged.get("/console/knowledge", headers={"accept": "text/html"})
+    assert answer.status_code == 303 and answer.headers["location"].startswith("/console/login")

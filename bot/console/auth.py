@@ -31,6 +31,8 @@ can be accepted without one. Nothing here logs a password, a token or a session 
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -126,11 +128,35 @@ def _secure(request: Request) -> bool:
     return bool(getattr(_services(request).settings, "console_secure_cookie", False))
 
 
+def _signing_key(request: Request) -> bytes:
+    """The key that signs session cookies: CONSOLE_SECRET, else one derived from the channel
+    secret (every process of a deployment has it, so a cookie is good in all of them)."""
+    settings = _services(request).settings
+    secret = getattr(settings, "console_secret", None)
+    base = secret.get_secret_value() if secret is not None else settings.channel_secret
+    return hmac.new(base.encode(), b"console-session-cookie", hashlib.sha256).digest()
+
+
+def _signed(request: Request, token: str) -> str:
+    mac = hmac.new(_signing_key(request), token.encode(), hashlib.sha256).hexdigest()[:32]
+    return f"{token}.{mac}"
+
+
+def cookie_token(request: Request) -> str | None:
+    """The session token of the request's cookie when its signature holds (else None: a
+    forged or altered cookie never reaches the database)."""
+    value = request.cookies.get(COOKIE_NAME)
+    if not value or "." not in value:
+        return None
+    token = value.rsplit(".", 1)[0]
+    return token if hmac.compare_digest(_signed(request, token), value) else None
+
+
 def set_session_cookie(response: Response, request: Request, token: str) -> None:
-    """Give the browser its session cookie (HttpOnly, SameSite=Lax, Path=/console)."""
+    """Give the browser its signed session cookie (HttpOnly, SameSite=Lax, Path=/console)."""
     response.set_cookie(
         COOKIE_NAME,
-        token,
+        _signed(request, token),
         max_age=int(accounts.LIFETIME.total_seconds()),
         path=COOKIE_PATH,
         secure=_secure(request),
@@ -154,7 +180,7 @@ async def signed_in(request: Request) -> SignedIn | None:
     cached = getattr(request.state, "console_signed_in", _UNSET)
     if cached is not _UNSET:
         return cached if isinstance(cached, SignedIn) else None
-    found = await accounts.session_for(_services(request).db, request.cookies.get(COOKIE_NAME))
+    found = await accounts.session_for(_services(request).db, cookie_token(request))
     result = SignedIn(*found) if found is not None else None
     request.state.console_signed_in = result
     return result
@@ -303,6 +329,6 @@ async def sign_in(
 
 async def sign_out(request: Request, response: Response) -> None:
     """End this browser's session (if any) and clear its cookie."""
-    await accounts.end_session(_services(request).db, request.cookies.get(COOKIE_NAME))
+    await accounts.end_session(_services(request).db, cookie_token(request))
     clear_session_cookie(response, request)
     request.state.console_signed_in = None

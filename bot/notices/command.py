@@ -21,6 +21,8 @@ async def notify(
     """Run (or preview) one notice run and print what it did; exit status 0 unless it failed."""
     services = Services.build(settings)
     try:
+        # The courses to announce are those of the published version, as the workers see them.
+        await services.start_knowledge()
         if show_history:
             runs = await history(services)
             if as_json:

@@ -49,7 +49,7 @@ from bot.line.messages import MAX_MESSAGES, Text, from_line
 from bot.logs import user_ref
 from bot.pipeline.event_log import FINAL, EventLogStore
 from bot.queue.base import QueuedEvent
-from bot.storage import handoff_messages
+from bot.storage import accounts, handoff_messages
 from bot.storage.db import DeadLetter, EventLog, Handoff, Unanswered, utcnow
 from bot.storage.privacy import erase_keys
 from bot.storage.queries import handed_off
@@ -298,6 +298,7 @@ class Pipeline:
             )
             await s.execute(delete(Handoff).where(Handoff.until < now))
             await handoff_messages.prune_in(s, st)  # ended hand-offs' messages (PDPA)
+        await accounts.prune(self.s.db)  # expired console sessions, old failed sign-ins
         return int(getattr(logs_gone, "rowcount", 0) or 0), int(
             getattr(dead_gone, "rowcount", 0) or 0
         )
