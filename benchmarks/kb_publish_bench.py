@@ -48,7 +48,7 @@ def _edit(folder: Path, n: int) -> None:
     path = folder / "replies.yaml"
     lines = path.read_text(encoding="utf-8").splitlines()
     at = next(i for i, line in enumerate(lines) if line.startswith("  welcome:"))
-    lines[at] = f'  welcome: "ยินดีต้อนรับ รอบที่ {n}"'
+    lines[at] = f'  welcome: "welcome, round {n}"'
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
