@@ -22,8 +22,8 @@ from bot.content.replies import Replies
 from bot.kb.loader import Knowledge, load_knowledge, load_replies
 from bot.nlu import IntentEngine, build_engine
 from bot.settings import Settings
-from bot.storage.db import Base
 from bot.storage.migrate import upgrade
+from bot.storage.tables import metadata as schema
 from tests.fakeline import FakeLine
 from tests.helpers import ROOT, ServerThread, user_id
 
@@ -104,7 +104,7 @@ def pg_url(pg_server: str) -> str:
     """PostgreSQL with every table emptied for this test."""
     engine = create_engine(pg_server.replace("postgresql://", "postgresql+psycopg://"))
     with engine.begin() as conn:
-        names = ", ".join(t.name for t in Base.metadata.sorted_tables)
+        names = ", ".join(t.name for t in schema.sorted_tables)
         conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY"))
     engine.dispose()
     return pg_server

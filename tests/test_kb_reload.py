@@ -127,6 +127,7 @@ def test_reload_reaches_every_process_through_redis(
         wait_until(lambda: web.services.kb.current.version == new, 10)
         # The worker process answers users, so the new text must come from it.
         assert _greeting(web, fake_line, 1) == NEW_HELLO
+
         # Each process reports its version right after it reloads; the report may trail the
         # switch itself by a moment, so wait for it rather than read it once.
         def all_report_new() -> list[dict[str, object]] | None:

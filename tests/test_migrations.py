@@ -8,8 +8,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect
 
 from bot.settings import Settings
-from bot.storage.db import Base
 from bot.storage.migrate import alembic_config, current
+from bot.storage.tables import metadata as schema
 from tests.helpers import environment, run_bot
 
 
@@ -26,16 +26,14 @@ def test_db_upgrade_on_a_fresh_sqlite_file_twice(tmp_path: Path) -> None:
     for _ in range(2):
         result = run_bot("db", "upgrade", env=env)
         assert result.returncode == 0, result.stderr
-    assert set(Base.metadata.tables) <= _tables(f"sqlite:///{tmp_path}/fresh.db")
+    assert set(schema.tables) <= _tables(f"sqlite:///{tmp_path}/fresh.db")
 
 
 def test_postgres_is_at_the_latest_revision(pg_url: str) -> None:
     settings = Settings(database_url=pg_url, _env_file=None)  # type: ignore[call-arg]
     head = ScriptDirectory.from_config(alembic_config(settings)).get_current_head()
     assert head is not None and current(settings) == head
-    assert set(Base.metadata.tables) <= _tables(
-        pg_url.replace("postgresql://", "postgresql+psycopg://")
-    )
+    assert set(schema.tables) <= _tables(pg_url.replace("postgresql://", "postgresql+psycopg://"))
 
 
 def test_models_and_migrations_agree(tmp_path: Path) -> None:
@@ -50,7 +48,7 @@ def test_models_and_migrations_agree(tmp_path: Path) -> None:
     engine = create_engine(f"sqlite:///{tmp_path}/m.db")
     try:
         with engine.connect() as conn:
-            diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+            diff = compare_metadata(MigrationContext.configure(conn), schema)
     finally:
         engine.dispose()
     assert diff == []

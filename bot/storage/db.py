@@ -354,10 +354,3 @@ __all__ = [
     "User",
     "utcnow",
 ]
-
-
-# Tables defined beside their queries: imported here so that ``Base.metadata`` (Alembic, the
-# tests' clean-up) always holds them. They import this module's names, which exist by now.
-import bot.storage.accounts  # noqa: E402
-import bot.storage.daily  # noqa: E402
-import bot.storage.handoff_messages  # noqa: E402, F401
