@@ -14,15 +14,10 @@ error with exit code 1 (2 for configuration or a database not yet upgraded, as i
 from __future__ import annotations
 
 import argparse
-import asyncio
 import getpass
-import logging
 import sys
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, TypeVar
-
-from bot import logs
-from bot.settings import ConfigurationError, Settings
 
 if TYPE_CHECKING:
     from bot.storage.db import Database
@@ -42,44 +37,6 @@ class CommandError(Exception):
     def __init__(self, message: str, code: int = 1) -> None:
         super().__init__(message)
         self.code = code
-
-
-def _settings() -> Settings:
-    """The configured settings, or exit 2 with the bad variable named (as ``bot`` does)."""
-    try:
-        settings = Settings()
-    except (ConfigurationError, ValueError) as exc:
-        raise CommandError(f"configuration error: {exc}", 2) from None
-    logs.configure(settings.log_level, settings.json_logs)
-    return settings
-
-
-def _with_database(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
-    """Run ``work`` on the configured database, refusing a schema behind this code's."""
-    from bot.storage.db import Database
-
-    logging.disable(logging.INFO)  # alembic's set-up chatter is not the command's output
-    try:
-        from bot.storage.migrate import current, head
-
-        at, wanted = current(settings), head(settings)
-    finally:
-        logging.disable(logging.NOTSET)
-    if at != wanted:
-        raise CommandError(
-            f"the database is at migration {at or 'none'}, this version needs {wanted}; "
-            "run `bot db upgrade` first",
-            2,
-        )
-
-    async def main() -> T:
-        db = Database(settings.sqlalchemy_url)
-        try:
-            return await work(db)
-        finally:
-            await db.close()
-
-    return asyncio.run(main())
 
 
 def read_password(name: str) -> str:
@@ -113,8 +70,10 @@ def _fail_on_account_errors(
 
 def _run(args: argparse.Namespace, work: Callable[[Database], Awaitable[str]]) -> int:
     """Run a subcommand: its confirmation on stdout, or its refusal on stderr."""
+    from bot import cli  # its settings and database helpers (bot's main reports SchemaBehind)
+
     try:
-        print(_with_database(_settings(), _fail_on_account_errors(work)))
+        print(cli._with_database(cli._settings(), _fail_on_account_errors(work)))
     except CommandError as exc:
         print(f"bot operators {args.operators_command}: {exc}", file=sys.stderr)
         return exc.code

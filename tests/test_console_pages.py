@@ -160,3 +160,27 @@ def test_an_altered_session_cookie_is_refused(server: ServerThread) -> None:
     forged.cookies.set("bot_console", f"{token}.{'0' * 32}", path="/console")
     answer = forged.get("/console/knowledge", headers={"accept": "text/html"})
     assert answer.status_code == 303 and answer.headers["location"].startswith("/console/login")
+
+
+def test_a_new_guide_is_refused_until_complete_then_served(server: ServerThread) -> None:
+    client = _client(server)
+    form = {
+        "csrf_token": _csrf(client),
+        "theme": "knowledge/guides/business_registration.yaml",
+        "id": "console_test_guide",
+        "title": "ทดสอบคู่มือใหม่จากคอนโซล",
+        "short": "คู่มือทดสอบ",
+        "examples": "คำถามทดสอบหนึ่ง",
+        "answer": "คำตอบทดสอบ สอบถามกรมพัฒนาธุรกิจการค้า",
+        "agency": "DBD",
+        "source_urls": "https://www.dbd.go.th/",
+    }
+    refused = client.post("/console/knowledge/guides/new", data=form)
+    assert refused.status_code == 422 and 'id="problems"' in refused.text
+    assert "console_test_guide" not in server.services.knowledge.guides.guides
+    form["examples"] = "\n".join(f"คำถามทดสอบคู่มือใหม่ข้อที่ {n}" for n in range(1, 8))
+    saved = client.post("/console/knowledge/guides/new", data=form)
+    assert saved.status_code == 303, saved.text[-2000:]
+    assert saved.headers["location"].startswith("/console/knowledge/guides/console_test_guide")
+    guide = server.services.knowledge.guides.guides["console_test_guide"]
+    assert guide.provenance.status == "sample" and len(guide.examples) == 7

@@ -328,12 +328,7 @@ def apply_form(
     if collection in CSV_COLLECTIONS:
         return _apply_csv(content, collection, entry_id, fields, form)
     found = locate(content, collection, entry_id)
-    if collection == "replies":
-        target: Any = found.item
-    elif collection == "intents":
-        target = found.item
-    else:
-        target = found.item
+    target: Any = found.item
     for field in fields:
         if field.path not in form:
             continue

@@ -211,35 +211,29 @@ async def new_guide(request: Request, who: CanEdit) -> Response:
             "review_by": (today + dt.timedelta(days=365)).isoformat(),
         },
     }
-    themes = sorted(n for n in content if n.startswith("knowledge/guides/"))
-    agencies = sorted(services.knowledge.agencies)
-    try:
-        changed = editing.new_guide(content, form.get("theme", ""), item)
-    except editing.EditError as exc:
+
+    def refused(problems: list[str]) -> Response:
+        """The form again, as typed, with what stopped it."""
         return page(
             request,
             "knowledge_new_guide.html",
             who,
             422,
-            themes=themes,
-            agencies=agencies,
+            themes=sorted(n for n in content if n.startswith("knowledge/guides/")),
+            agencies=sorted(services.knowledge.agencies),
             form=form,
-            problems=[f"{exc.field}: {exc}"],
+            problems=problems,
         )
+
+    try:
+        changed = editing.new_guide(content, form.get("theme", ""), item)
+    except editing.EditError as exc:
+        return refused([f"{exc.field}: {exc}"])
     outcome = await services.sync.publish_content(
         changed, who.operator.name, f"new guide {item['id']}"
     )
     if not outcome.ok:
-        return page(
-            request,
-            "knowledge_new_guide.html",
-            who,
-            422,
-            themes=themes,
-            agencies=agencies,
-            form=form,
-            problems=[str(p) for p in outcome.problems],
-        )
+        return refused([str(p) for p in outcome.problems])
     await accounts.record_audit(
         services.db,
         who.operator.name,
