@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from bot import logs
 from bot.settings import ConfigurationError, Settings
+from bot.storage import SchemaBehind
 
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
@@ -55,10 +56,6 @@ def _run_fast(coro: Any) -> None:
         asyncio.run(coro)
     else:
         uvloop.run(coro)
-
-
-class SchemaBehind(RuntimeError):
-    """The database was not upgraded to the code's schema (``bot db upgrade``)."""
 
 
 def _with_database(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
