@@ -101,6 +101,14 @@ class Settings(BaseSettings):
     #: Publish this process's knowledge files at start-up when they were never published.
     #: Default: on without Redis (one process, its files are the source), off with it.
     kb_publish_on_start: bool | None = None
+    #: Cells of the insights built from fewer people than this are hidden (issue 13).
+    insights_min_count: int = Field(default=10, ge=2)
+    #: Bearer token of the read-only insights API (/api/v1/insights/); closed when unset.
+    insights_api_token: SecretStr | None = None
+    #: Days the raw insight moments are kept (the rollup keeps the counts after that).
+    insights_raw_days: int = Field(default=400, ge=30)
+    #: Seconds between the worker's incremental rollups.
+    insights_rollup_seconds: float = Field(default=3600.0, ge=0)
     event_log_days: int = Field(default=7, ge=2)
     dead_letter_days: int = Field(default=30, ge=1)
     handoff_seconds: int = Field(default=4 * 3600, ge=60)

@@ -8,13 +8,19 @@ module is imported. Importing them from ``db`` itself would be circular (they im
 
 from __future__ import annotations
 
+import bot.insights.records
 import bot.storage.accounts
 import bot.storage.daily
 import bot.storage.handoff_messages
 from bot.storage.db import Base
 
 #: Modules whose tables are not in ``bot.storage.db``.
-MODULES = (bot.storage.accounts, bot.storage.daily, bot.storage.handoff_messages)
+MODULES = (
+    bot.insights.records,
+    bot.storage.accounts,
+    bot.storage.daily,
+    bot.storage.handoff_messages,
+)
 
 metadata = Base.metadata
 
