@@ -42,6 +42,7 @@ from bot.dialogue.detours import offer_detour, offer_detour_first
 from bot.dialogue.retries import miss
 from bot.dialogue.router import Router, Turn
 from bot.dialogue.steps import Step, StepGroup
+from bot.insights import capture, records
 from bot.kb.assessment_schema import DONE, SKIP, AssessmentDef, Question
 from bot.kb.loader import Knowledge
 from bot.kb.queries import (
@@ -200,6 +201,7 @@ def _begin(turn: Turn) -> None:
     turn.say("assessment.intro", total=len(a.ids))
     _ask(turn, first, {})
     turn.write(lambda s: count_event(s, ASSESSMENT_STARTED))  # the dashboard's "started"
+    capture.note(turn, records.ASSESSMENT_STARTED)
 
 
 def _offer_resume(turn: Turn, qid: str) -> None:
@@ -552,6 +554,33 @@ async def _save(
     )
 
 
+#: The question whose answer rates the person's digital skills (an id fixed by the schema).
+DIGITAL_QUESTION = "digital_skill"
+
+
+def digital_low(a: AssessmentDef, answers: dict[str, Any]) -> bool:
+    """Did the person rate their digital skills low? The options that send them to a
+    digital centre (``suggest_centre`` in knowledge/assessment.yaml) are the low ones, so
+    operators move the line there, not here."""
+    if DIGITAL_QUESTION not in a.ids:
+        return False
+    chosen = a.question(DIGITAL_QUESTION).option(str(answers.get(DIGITAL_QUESTION) or ""))
+    return chosen is not None and chosen.suggest_centre
+
+
+def _capture_result(turn: Turn, a: AssessmentDef, answers: dict[str, Any], stage: int) -> None:
+    """The finished assessment as insight moments, with the profile it gives the person."""
+    sector = answers.get("sector")
+    dims: dict[str, Any] = {
+        "province": str(answers.get("province") or ""),
+        "sector": sector if isinstance(sector, str) else "",
+        "stage": stage,
+    }
+    capture.note(turn, records.ASSESSMENT_FINISHED, **dims)
+    if digital_low(a, answers):
+        capture.note(turn, records.DIGITAL_LOW, **dims)
+
+
 async def _finish(turn: Turn, answers: dict[str, Any]) -> None:
     """Score, recommend, save, and answer: summary, notice confirmation, cards (≤ 3 messages)."""
     kb = turn.services.knowledge
@@ -570,6 +599,7 @@ async def _finish(turn: Turn, answers: dict[str, Any]) -> None:
     user, stage_no, topics = turn.user_id, result.stage, list(result.topics)
     keep = a.scoring.show_topics
     turn.write(lambda s: _save(s, user, final, stage_no, topics, keep))
+    _capture_result(turn, a, final, stage_no)
     turn.end()
 
     def labels(ids: tuple[str, ...] | list[str]) -> str:

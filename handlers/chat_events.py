@@ -6,6 +6,7 @@ The bot serves one-to-one chats; in a group it says so once and stays quiet.
 from __future__ import annotations
 
 from bot.dialogue.router import Router, Turn
+from bot.insights import capture, records
 from bot.storage.queries import deactivate
 
 router = Router("chat_events")
@@ -22,6 +23,7 @@ async def unfollowed(turn: Turn) -> None:
     user = turn.event.user_id
     if user and turn.event.one_to_one:
         turn.write(lambda s: deactivate(s, user))
+    capture.note(turn, records.UNFOLLOWED)
 
 
 @router.event("join", "memberJoined")

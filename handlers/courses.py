@@ -33,6 +33,7 @@ from bot.dialogue.detours import offer_detour, offer_detour_first
 from bot.dialogue.retries import miss
 from bot.dialogue.router import Router, Turn
 from bot.dialogue.steps import Step, StepGroup
+from bot.insights import capture, records
 from bot.kb.queries import CourseHit, course_alternatives, find_courses, online_courses
 from bot.line.messages import Action, PostbackAction, Text, postback_data
 from bot.nlu.text import normalise
@@ -71,16 +72,7 @@ async def assessment_of(turn: Turn) -> Assessment | None:
 def province_in(turn: Turn) -> str | None:
     """The province the message names: a province, or the province of a named district or
     subdistrict when every place the name could mean lies in that one province."""
-    parse = turn.nlu
-    if parse is None:
-        return None
-    for kind in ("province", "district", "subdistrict"):
-        for entity in parse.entities_of(kind):
-            codes = entity.candidates or (entity.value,)
-            provinces = {code[:2] for code in codes}
-            if len(provinces) == 1:
-                return provinces.pop()
-    return None
+    return capture.named_province(turn.nlu)
 
 
 def give_up(turn: Turn, key: str, buttons: Sequence[Action]) -> None:
@@ -193,6 +185,7 @@ async def show_courses(
             turn.say("courses.found_other_provinces", topic=name, count=len(hits))
     else:
         hits = find_courses(kb, topics, stage=stage, province=province)
+        _capture_unserved(turn, topics, province)
         if hits and province:
             turn.say("courses.found_in_province", topic=name, province=place, count=len(hits))
         elif hits:
@@ -210,6 +203,15 @@ async def show_courses(
         turn.send(carousel(bubbles, alt, tuple(quick)))
         return
     _nothing_fits(turn, topics, province, stage, mode)
+
+
+def _capture_unserved(turn: Turn, topics: list[str], province: str | None) -> None:
+    """Each topic asked for that no course (there, online or nationwide) serves: unmet
+    demand. Whatever the person's stage: the views ask whether the province is served."""
+    kb = turn.services.knowledge
+    for topic in topics:
+        if not find_courses(kb, [topic], province=province, limit=1):
+            capture.note(turn, records.NO_COURSE, topic, province=province)
 
 
 def _nothing_fits(
@@ -318,3 +320,4 @@ async def details_pressed(turn: Turn) -> None:
         turn.say("courses.details_gone", *main_menu(turn))
         return
     turn.send(Text(text))
+    capture.note(turn, records.RECOMMENDATION_OPENED, turn.postback.get("id", ""))

@@ -34,6 +34,7 @@ from bot.dialogue.detours import offer_detour
 from bot.dialogue.retries import miss
 from bot.dialogue.router import Router, Turn
 from bot.dialogue.steps import Step, StepGroup
+from bot.insights import capture, records
 from bot.kb.queries import BusinessProfile, ProgrammeHit, find_programmes
 from bot.line.messages import Action, PostbackAction, Text, postback_data
 from bot.nlu.text import normalise
@@ -180,6 +181,12 @@ async def answer(turn: Turn, market: str, sector: str, latest: Assessment | None
     turn.end()
     kb = turn.services.knowledge
     replies = turn.services.replies
+    capture.note(
+        turn,
+        records.EXPORT_INTEREST,
+        "" if market == ANY else market,
+        sector=None if sector == ANY else sector,
+    )
     profile = BusinessProfile(stage=latest.stage if latest else None)
     wanted_market = None if market == ANY else market
     wanted_sector = None if sector == ANY else sector

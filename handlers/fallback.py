@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.content.menu import answer_button, intent_buttons, main_menu
 from bot.dialogue.router import Router, Turn
+from bot.insights import capture, records
 from bot.kb.guides import GUIDE_PREFIX
 from bot.line.messages import PostbackAction
 from bot.nlu import Parse
@@ -52,6 +53,15 @@ def best_guide(parse: Parse | None) -> str | None:
     return None
 
 
+def theme(parse: Parse | None) -> str:
+    """What an unanswered message was about, as a code (never its words): the guide the
+    engine thought closest, else its best intent, else ""."""
+    guide = best_guide(parse)
+    if guide:
+        return GUIDE_PREFIX + guide
+    return (parse.best if parse else None) or ""
+
+
 def remember(turn: Turn) -> None:
     """Keep the text the bot could not answer for operators (no user id: PDPA).
 
@@ -75,6 +85,7 @@ def remember(turn: Turn) -> None:
             log.warning("unanswered message not kept", extra={"error": type(exc).__name__})
 
     turn.write(keep)
+    capture.note(turn, records.UNANSWERED, theme(parse))
 
 
 @router.fallback()

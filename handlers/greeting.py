@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.content.menu import main_menu
 from bot.dialogue.router import Router, Turn
+from bot.insights import capture, records
 from bot.line.messages import PostbackAction, postback_data
 from bot.storage.db import User, utcnow
 
@@ -41,6 +42,7 @@ async def welcome(turn: Turn) -> None:
     else:
         turn.say("greeting.welcome")
     turn.say("greeting.privacy_notice", _consent_button(turn), *main_menu(turn))
+    capture.note(turn, records.FOLLOWED)
 
 
 async def _record_consent(s: AsyncSession, user_id: str) -> None:

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.content.menu import go_button, main_menu
 from bot.dialogue.router import GUIDES, Router, Turn
+from bot.insights import capture, records
 from bot.kb.guides import Guide
 from bot.kb.loader import today
 from bot.kb.queries import entry_contact_lines, find_courses, thai_date
@@ -153,6 +154,7 @@ async def answer(turn: Turn) -> None:
     province = province_in(turn)
     turn.send(Text(answer_text(turn, guide, province), next_steps(turn, guide, province)))
     count(turn, guide.id, "shown")
+    capture.note(turn, records.GUIDE_SHOWN, guide.id)
 
 
 @router.postback(MORE)
@@ -197,6 +199,7 @@ async def feedback(turn: Turn) -> None:
         return
     helpful = turn.postback.get("v") == UP
     count(turn, guide.id, "helpful" if helpful else "unhelpful")
+    capture.note(turn, records.GUIDE_HELPFUL if helpful else records.GUIDE_UNHELPFUL, guide.id)
     if helpful:
         turn.say("guides.thanks_helpful", *main_menu(turn))
         return

@@ -19,6 +19,7 @@ from collections.abc import Iterable, Sequence
 
 from bot.content.replies import Replies
 from bot.dialogue.router import Router, Turn
+from bot.insights import capture, records
 from bot.kb.loader import Knowledge
 from bot.kb.queries import agency_contact_lines
 from bot.nlu import Parse
@@ -141,6 +142,7 @@ async def contact_staff(turn: Turn) -> None:
     seconds = turn.services.settings.handoff_seconds
     user = turn.user_id
     turn.write(lambda s: handoff.start_in(s, user, code, seconds))
+    capture.note(turn, records.HANDOFF, code)
     if turn.state.step:
         turn.end()  # a flow left open would take the user's first message after the hand-off
     turn.say("staff.handed_off", duration=duration(turn.services.replies, seconds))

@@ -36,6 +36,7 @@ from bot.dialogue.detours import offer_detour, offer_detour_first
 from bot.dialogue.retries import Miss, miss
 from bot.dialogue.router import Router, Turn
 from bot.dialogue.steps import Step, StepGroup
+from bot.insights import capture, records
 from bot.line.messages import Action, PostbackAction, postback_data
 from bot.storage.db import Subscription
 from bot.storage.queries import (
@@ -426,6 +427,7 @@ async def manage(turn: Turn) -> None:
 async def _stop_all(turn: Turn) -> None:
     user = turn.user_id
     turn.write(lambda s: deactivate(s, user))
+    capture.note(turn, records.NOTICE_UNSUBSCRIBED, last_notice=True)
     turn.end()
     turn.say("unsubscribe.stopped_all", *intent_buttons(turn, ["subscribe", "help"]))
 
@@ -450,6 +452,7 @@ async def _stop_topics(turn: Turn, row: Subscription, stopped: Sequence[str]) ->
         return
     user = turn.user_id
     turn.write(lambda s: set_topics(s, user, remaining))
+    capture.note(turn, records.NOTICE_UNSUBSCRIBED, last_notice=True)
     turn.end()
     turn.goto(STOP_SOME)
     turn.say(

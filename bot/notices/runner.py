@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from bot.insights import capture
 from bot.kb.queries import availability
 from bot.kb.schemas import Course
 from bot.line.client import LineError, PermanentLineError
@@ -488,6 +489,11 @@ class NoticeRunner:
         ]
         ins = self._upsert()(NoticeDelivery).on_conflict_do_nothing()
         async with self.s.db.engine.begin() as conn:
+            before = await conn.scalar(
+                select(NoticeBatch.status).where(NoticeBatch.retry_key == batch.key)
+            )
+            if status == "sent" and before != "sent":  # the insight views' reach, once
+                await capture.record_deliveries(conn, batch.recipients, batch.course_ids, now)
             await conn.execute(
                 update(NoticeBatch)
                 .where(NoticeBatch.retry_key == batch.key)

@@ -37,6 +37,8 @@ class Recorded:
     status: str
     delivery: str | None
     outbox: dict[str, Any] | None
+    #: The user's ``users.id`` (a one-to-one event from a user), for counted links.
+    user_pk: int | None = None
 
 
 class EventLogStore:
@@ -67,7 +69,7 @@ class EventLogStore:
         self._visit = users.on_conflict_do_update(
             index_elements=[_USERS.c.line_user_id],
             set_={"last_seen_at": users.excluded.last_seen_at},
-        )
+        ).returning(_USERS.c.id)
         self._follow = users.on_conflict_do_update(
             index_elements=[_USERS.c.line_user_id],
             set_={
@@ -75,7 +77,7 @@ class EventLogStore:
                 "following": users.excluded.following,
                 "follow_changed_at": users.excluded.follow_changed_at,
             },
-        )
+        ).returning(_USERS.c.id)
         where = _LOG.c.webhook_event_id == bindparam("event_id")
         self._sending = (
             update(_LOG)
@@ -118,6 +120,7 @@ class EventLogStore:
             "created_at": now,
             "updated_at": now,
         }
+        user_pk: int | None = None
         async with self.db.engine.begin() as conn:
             row = (await conn.execute(self._record, values)).one()
             if event.user_id and event.source_type == "user" and event.mode != "standby":
@@ -129,8 +132,9 @@ class EventLogStore:
                     "first_seen_at": now,
                     "last_seen_at": now,
                 }
-                await conn.execute(self._follow if follows else self._visit, user)
-        return Recorded(row.status, row.delivery, row.outbox)
+                found = await conn.execute(self._follow if follows else self._visit, user)
+                user_pk = found.scalar()
+        return Recorded(row.status, row.delivery, row.outbox, user_pk)
 
     async def _run(self, stmt: Any, writes: Sequence[Write] = (), **params: Any) -> None:
         """One statement on its own, or with the handler's writes in one transaction."""

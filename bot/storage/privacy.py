@@ -27,6 +27,8 @@ import redis.asyncio as aioredis
 from sqlalchemy import JSON, String, Table, Text, cast, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.insights.capture import mark_erased_days
+from bot.insights.records import InsightEvent, InsightRollup
 from bot.storage import handoff_messages  # noqa: F401  (its table joins Base.metadata)
 from bot.storage.db import Assessment, Base, Database, Subscription
 from bot.storage.queries import latest_assessment
@@ -37,6 +39,10 @@ USER_COLUMNS = ("line_user_id", "chat_id", "user_id")
 ANONYMOUS = "deleted"
 #: Tables whose rows are kept, anonymised, instead of deleted.
 ANONYMISE_TABLES = frozenset({"event_log"})
+#: Tables whose text columns hold only codes (kinds, provinces, topics), never a user id nor
+#: anyone's words: erasing skips searching their text for the id, which would scan the
+#: largest tables in full (rows are still deleted by their user column).
+CODES_ONLY = frozenset({InsightEvent.__tablename__, InsightRollup.__tablename__})
 #: The queue table, whose row for the event being handled must stay until the turn ends.
 QUEUE_TABLE = "local_queue"
 #: Redis keys of the queue (see ``bot.queue.redis_queue``): the chat's pending event ids
@@ -220,6 +226,8 @@ async def erase_rows(s: AsyncSession, user_id: str, handling_event: str | None) 
     Running it twice is harmless: the second time finds nothing."""
     _check(user_id)
     erasure = Erasure()
+    # First, while their moments are still there: the days the next rollup recomputes.
+    await mark_erased_days(s, user_id)
     for table in Base.metadata.sorted_tables:
         await _erase_table(s, table, user_id, handling_event, erasure)
     return erasure
@@ -263,7 +271,7 @@ async def _erase_table(
                 erasure.rows[table.name] = erasure.rows.get(table.name, 0) + gone
     # The id inside other values: payloads of group events, recipient lists, error texts.
     text_columns = _text_columns(table)
-    if not text_columns:
+    if not text_columns or table.name in CODES_ONLY:
         return
     keys = list(table.primary_key.columns)
     mentions = or_(*(cast(c, String).contains(user_id, autoescape=True) for c in text_columns))

@@ -20,6 +20,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from bot.console.auth import CanView
 from bot.console.web import page
+from bot.insights.capture import SIMULATOR_MARK
 from bot.line.messages import Message
 from bot.pipeline.process import Pipeline
 from bot.queue.base import QueuedEvent
@@ -61,6 +62,7 @@ def _event(user: str, message: dict[str, Any] | None, postback: str | None) -> d
         "source": {"type": "user", "userId": user},
         "replyToken": uuid.uuid4().hex,
         "deliveryContext": {"isRedelivery": False},
+        SIMULATOR_MARK: True,  # a test conversation: never counted in the insights
     }
     if postback is not None:
         return {**base, "type": "postback", "postback": {"data": postback}}
