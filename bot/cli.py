@@ -1,4 +1,4 @@
-"""The ``bot`` command: serve, worker, chat, db, events, kb, nlu, unanswered and handoff.
+"""The ``bot`` command: serve, worker, chat, db, events, kb, nlu, unanswered, handoff, insights.
 
 ``bot serve`` runs the web app (plus an embedded worker when REDIS_URL is
 unset); ``bot worker`` runs a worker; ``bot chat`` talks to the bot in the
@@ -652,6 +652,9 @@ def build_parser() -> argparse.ArgumentParser:
     from bot.cli_operators import add_parser as add_operator_commands
 
     add_operator_commands(sub)
+    from bot.cli_insights import add_parser as add_insights_commands
+
+    add_insights_commands(sub)
     return parser
 
 

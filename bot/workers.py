@@ -1,6 +1,6 @@
-"""The loops a bot process runs: the queue worker, push notices, housekeeping, and following
-knowledge reloads. ``bot serve`` (embedded mode) and ``bot worker`` start them; the parts they
-work with are built by ``bot.services``.
+"""The loops a bot process runs: the queue worker, push notices, housekeeping, the insights
+rollup, and following knowledge reloads. ``bot serve`` (embedded mode) and ``bot worker`` start
+them; the parts they work with are built by ``bot.services``.
 """
 
 from __future__ import annotations
@@ -38,6 +38,8 @@ async def run_worker(services: Services, messenger: Messenger, stop: asyncio.Eve
         },
     )
     jobs = [asyncio.create_task(_housekeeping(pipeline, stop))]
+    if services.settings.insights_rollup_seconds > 0:
+        jobs.append(asyncio.create_task(_insights_job(services, stop)))
     if isinstance(messenger, LineClient):
         jobs.append(asyncio.create_task(_notice_job(services, messenger, stop)))
     try:
@@ -104,3 +106,27 @@ async def _housekeeping(pipeline: Pipeline, stop: asyncio.Event, every: float = 
             log.warning("pruning failed", extra={"error": type(exc).__name__})
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), every)
+
+
+#: The first insights rollup waits this long after the worker starts (at most the interval):
+#: a restart storm does not start a rollup per process, and short-lived test workers none.
+INSIGHTS_FIRST_DELAY = 60.0
+
+
+async def _insights_job(services: Services, stop: asyncio.Event) -> None:
+    """Recompute the insights rollup every ``INSIGHTS_ROLLUP_SECONDS`` (a lease lets one
+    process do it at a time; the days left dirty wait for the next run, nothing is lost)."""
+    from bot.insights.rollup import rollup
+
+    settings = services.settings
+    wait = min(INSIGHTS_FIRST_DELAY, settings.insights_rollup_seconds)
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), wait)
+        if stop.is_set():
+            break
+        try:
+            await rollup(services.db, raw_days=settings.insights_raw_days)
+        except Exception as exc:
+            log.warning("insights rollup failed", extra={"error": type(exc).__name__})
+        wait = settings.insights_rollup_seconds

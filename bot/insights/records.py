@@ -9,7 +9,9 @@ Unknown dimensions are stored as ``""`` (and stage as 0), never NULL, so they gr
 form primary keys the same way on SQLite and PostgreSQL. In ``insights_rollup``,
 :data:`ALL` (``"*"``) in ``province`` or ``key`` marks a total row: distinct people over every
 value of that column, which is not the sum of its cells (one person can ask about two
-topics).
+topics). Sector ``*`` with stage :data:`ALL_STAGES` totals over every sector and stage, so a
+view with neither filter counts exactly (a person whose assessment changed within the period
+is one person there, two when the view adds up sectors or stages).
 """
 
 from __future__ import annotations
@@ -22,8 +24,11 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from bot.storage.db import Base, utcnow
 
-#: The value of ``province`` or ``key`` in a rollup row that totals over that column.
+#: The value of ``province``, ``key`` or ``sector`` in a rollup row that totals over that
+#: column (``sector`` is ``*`` only together with ``stage`` :data:`ALL_STAGES`).
 ALL: Final = "*"
+#: The ``stage`` of a rollup row that totals over every sector and stage (distinct people).
+ALL_STAGES: Final = -1
 KEY_CHARS: Final = 100
 
 # Kinds of moment (``insight_events.kind``) and what their ``key`` holds.
@@ -67,8 +72,11 @@ KINDS: Final = (
     NOTICE_UNSUBSCRIBED,
 )
 
-#: Rollup grains: the periods the views can show, each counted exactly (distinct people).
-GRAINS: Final = ("week", "month", "quarter")
+#: Rollup grains: the periods counted exactly (distinct people). A quarter is shown as its
+#: three months added up (``FILTER_GRAINS``; see ``bot.insights.views.window``).
+GRAINS: Final = ("week", "month")
+#: The periods a view's filter can ask for.
+FILTER_GRAINS: Final = ("week", "month", "quarter")
 
 
 class InsightEvent(Base):

@@ -1,4 +1,5 @@
-"""The web app: ``POST /callback`` for LINE, ``/healthz`` and ``/readyz``.
+"""The web app: ``POST /callback`` for LINE, ``/healthz`` and ``/readyz``, the operators'
+endpoints (``/admin``), the console and the read-only insights API (``/api/v1/insights/``).
 
 The webhook does the least it safely can on LINE's clock (2 s): check the
 size, check the signature (before anything else looks at the body), check
@@ -30,7 +31,7 @@ from bot.line.events import EnvelopeError, parse_envelope
 from bot.queue.base import QueueUnavailable
 from bot.services import Services
 from bot.settings import Settings
-from bot.web import admin
+from bot.web import admin, go, insights_api
 from bot.workers import run_worker, start_background
 
 log = logging.getLogger(__name__)
@@ -139,6 +140,8 @@ def create_app(settings: Settings | None = None, messenger: Messenger | None = N
     )
     app.add_middleware(RequestIdMiddleware)
     app.include_router(admin.router)
+    app.include_router(insights_api.router)
+    app.include_router(go.router)
     console.mount(app)
 
     async def callback(request: Request) -> Response:
