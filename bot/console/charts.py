@@ -11,10 +11,23 @@ import datetime as dt
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, TypeVar
 
-#: CSS classes of a stacked series (``console.css``: ``bar``, ``b2``, ``b3``, ``b4``).
-SERIES_CLASSES: Final = ("bar", "bar b2", "bar b3", "bar b4")
+#: CSS classes of a stacked series (``console.css``: ``bar``, ``b2`` ... ``b8``).
+SERIES_CLASSES: Final = (
+    "bar",
+    "bar b2",
+    "bar b3",
+    "bar b4",
+    "bar b5",
+    "bar b6",
+    "bar b7",
+    "bar b8",
+)
+
+
+#: What a stacked chart's columns are keyed by: days, or a table's row codes.
+_Key = TypeVar("_Key", dt.date, str)
 
 
 @dataclass(frozen=True)
@@ -30,9 +43,10 @@ class Segment:
 
 @dataclass(frozen=True)
 class Column:
-    """One day's stacked column; ``labelled``: draw its date under it (not every one fits)."""
+    """One day's (or one row's) stacked column; ``labelled``: draw its date (or row) under
+    it (not every one fits)."""
 
-    day: dt.date
+    day: dt.date | str
     x: float
     width: float
     total: int
@@ -84,12 +98,15 @@ def nice_step(top: int, ticks: int = 4) -> int:
 
 
 def stacked(
-    days: Mapping[dt.date, Mapping[str, int]],
+    days: Mapping[_Key, Mapping[str, int]],
     series: Sequence[str],
     width: int = 720,
     height: int = 240,
 ) -> StackedChart:
-    """Columns for ``days`` (in order), stacking ``series`` from the bottom up."""
+    """Columns for ``days`` (in order), stacking ``series`` from the bottom up.
+
+    ``days`` may also be keyed by row codes (strings): a column per row of a table.
+    """
     left, right, top, bottom = 40.0, width - 8.0, 10.0, height - 24.0
     totals = [sum(v.get(s, 0) for s in series) for v in days.values()]
     step = nice_step(max(totals, default=0))
@@ -159,3 +176,83 @@ def ranking(items: Sequence[tuple[str, int]], width: int = 420, row_height: int 
         for i, (key, value) in enumerate(items)
     )
     return Ranking(width, max(row_height, len(rows) * row_height), rows, row_height, 12)
+
+
+@dataclass(frozen=True)
+class Point:
+    """A value of a line at one position (x, y); the template joins consecutive points."""
+
+    x: float
+    y: float
+    value: int
+
+
+@dataclass(frozen=True)
+class Line:
+    """One series: its runs of consecutive known values (a hidden value breaks the line)."""
+
+    series: str
+    css: str
+    runs: tuple[tuple[Point, ...], ...]
+
+    def paths(self) -> list[str]:
+        """SVG ``points`` attributes, one per run."""
+        return [" ".join(f"{p.x},{p.y}" for p in run) for run in self.runs]
+
+
+@dataclass(frozen=True)
+class LineChart:
+    """Lines over ordered positions (weeks, say): one per series, sharing the value axis."""
+
+    width: int
+    height: int
+    left: float
+    top: float
+    bottom: float
+    right: float
+    labels: tuple[tuple[str, float], ...]  # (position key, x) of the labelled positions
+    lines: tuple[Line, ...]
+    ticks: tuple[Tick, ...]
+
+    @property
+    def empty(self) -> bool:
+        return not any(p.value for line in self.lines for run in line.runs for p in run)
+
+
+def lines(
+    positions: Sequence[str],
+    series: Mapping[str, Mapping[str, int | None]],
+    width: int = 720,
+    height: int = 240,
+) -> LineChart:
+    """A line per ``series`` (name -> position -> value; None or absent: unknown, a gap)."""
+    left, right, top, bottom = 40.0, width - 8.0, 10.0, height - 24.0
+    known = [v for values in series.values() for v in values.values() if v is not None]
+    step = nice_step(max(known, default=0))
+    ceiling = max(step, math.ceil(max(known, default=0) / step) * step)
+    scale = (bottom - top) / ceiling
+    slot = (right - left) / max(1, len(positions) - 1)
+    xs = {key: round(left + i * slot, 2) for i, key in enumerate(positions)}
+    classes = ("line", "line l2", "line l3", "line l4", "line l5", "line l6", "line l7", "line l8")
+    drawn = []
+    for n, (name, values) in enumerate(series.items()):
+        runs: list[tuple[Point, ...]] = []
+        run: list[Point] = []
+        for key in positions:
+            value = values.get(key)
+            if value is None:
+                if run:
+                    runs.append(tuple(run))
+                run = []
+                continue
+            run.append(Point(xs[key], round(bottom - value * scale, 2), int(value)))
+        if run:
+            runs.append(tuple(run))
+        drawn.append(Line(name, classes[n % len(classes)], tuple(runs)))
+    # About eight labels, counted back from the last position (always labelled).
+    every = max(1, math.ceil(len(positions) / 8))
+    labels = tuple(
+        (key, xs[key]) for i, key in enumerate(positions) if (len(positions) - 1 - i) % every == 0
+    )
+    ticks = tuple(Tick(v, round(bottom - v * scale, 2)) for v in range(0, ceiling + 1, step))
+    return LineChart(width, height, left, top, bottom, right, labels, tuple(drawn), ticks)

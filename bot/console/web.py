@@ -35,6 +35,7 @@ PAGE_MODULES = (
     "bot.console.pages.simulator",
     "bot.console.pages.handoffs",
     "bot.console.pages.notices",
+    "bot.console.pages.insights",
     "bot.console.pages.audit",
 )
 
