@@ -101,6 +101,9 @@ class Settings(BaseSettings):
     #: Publish this process's knowledge files at start-up when they were never published.
     #: Default: on without Redis (one process, its files are the source), off with it.
     kb_publish_on_start: bool | None = None
+    #: The bot's public address (https://...): official-page buttons in chats then go
+    #: through its /go/ redirect, which counts the click (insights' funnel). Unset: direct.
+    public_base_url: str | None = None
     #: Cells of the insights built from fewer people than this are hidden (issue 13).
     insights_min_count: int = Field(default=10, ge=2)
     #: Bearer token of the read-only insights API (/api/v1/insights/); closed when unset.

@@ -43,6 +43,7 @@ from bot.content.menu import offer_also
 from bot.dialogue.detours import pause_before, settle
 from bot.dialogue.router import Turn
 from bot.dialogue.state import DialogueState
+from bot.insights import capture, links
 from bot.line.client import InvalidReplyToken, Messenger, PermanentLineError
 from bot.line.events import InboundEvent
 from bot.line.messages import MAX_MESSAGES, Text, from_line
@@ -79,6 +80,7 @@ class Pipeline:
         self.messenger = messenger
         self.log = EventLogStore(services.db)
         self.clock = time.time
+        self._link_key: bytes | None = None
         self._crash_after = (
             os.environ.get(TEST_CRASH_AFTER_HANDLER)
             if services.settings.bot_env == "test"
@@ -97,6 +99,8 @@ class Pipeline:
             log.info("resending a decided answer", extra={"event_id": event.id})
             await self._deliver(event, row.outbox, in_doubt=row.delivery)
             return
+        if row.user_pk is not None and self.s.settings.public_base_url and capture.recorded(event):
+            links.current.set(self._link_context(row.user_pk, event.chat_id))
         turn = await self._decide(event)
         if turn is not None and self._crash_after == event.id:
             log.warning("test hook: dying after the handler", extra={"event_id": event.id})
@@ -120,6 +124,13 @@ class Pipeline:
         plan = self._plan(event) if messages else None
         await self.log.sending(event.id, outbox, plan, retry_key(event.id), turn.writes)
         await self._deliver(event, outbox, in_doubt=None)
+
+    def _link_context(self, user_pk: int, user_id: str) -> links.LinkContext:
+        """Cards of this turn link to official pages through the counted redirect."""
+        if self._link_key is None:
+            self._link_key = links.link_key(self.s.settings)
+        base = self.s.settings.public_base_url or ""
+        return links.LinkContext(base, self._link_key, user_pk, user_id)
 
     def _plan(self, event: InboundEvent) -> str:
         """Reply while the token is fresh; otherwise push."""
@@ -168,6 +179,7 @@ class Pipeline:
             from bot.storage.daily import turn_counter
 
             turn.write(turn_counter(route, turn.answering, turn.outcome))
+        capture.finish(turn)  # the insight moments: asked, intent; none for an erasure
         offer_also(turn)
         settle(turn)
         return turn

@@ -22,6 +22,7 @@ from bot.content.cards.wording import (
     status_label,
 )
 from bot.content.replies import Replies
+from bot.insights.links import official
 from bot.kb.loader import Knowledge
 from bot.kb.queries import entry_contact_lines
 
@@ -71,7 +72,8 @@ def closing_lines(offer: Offer, unconfirmed: bool, kb: Knowledge, replies: Repli
     lines: list[str] = []
     link = safe_uri(offer.url)
     if link:
-        lines.append(r("cards.details_link", url=link))
+        # Counted through the bot's redirect in a citizen's turn (bot.insights.links).
+        lines.append(r("cards.details_link", url=official(link, offer.id)))
     if unconfirmed:
         lines.append("")
         lines.append(r(note_key(provenance)))

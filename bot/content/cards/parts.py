@@ -27,6 +27,7 @@ from bot.content.cards.flex import (
 )
 from bot.content.cards.wording import cost_text, status_label
 from bot.content.replies import Replies
+from bot.insights.links import official
 from bot.kb.loader import Knowledge
 from bot.kb.queries import entry_contact_lines
 from bot.kb.schemas import Contact, Course, ExportProgramme, Provenance
@@ -99,6 +100,8 @@ def official_or_details(url: str | None, entry_id: str, replies: Replies) -> lis
     buttons: list[dict[str, Any]] = []
     link = safe_uri(url)
     if link:
+        # Counted through the bot's redirect in a citizen's turn (bot.insights.links).
+        link = official(link, entry_id)
         buttons.append(button(UriAction(replies.text("cards.button_official"), link), True))
     buttons.append(button(details_button(entry_id, replies), not buttons))
     return buttons
