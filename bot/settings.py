@@ -136,6 +136,10 @@ class Settings(BaseSettings):
                 )
                 if is_placeholder(value.get_secret_value() if value else None)
             ]
+            # Optional, but when given it must be real (a blank one keeps the API closed).
+            token = (self.insights_api_token or SecretStr("")).get_secret_value()
+            if token.strip() and is_placeholder(token):
+                bad.append("INSIGHTS_API_TOKEN")
             if bad:
                 raise ConfigurationError(
                     "BOT_ENV=production needs real values for: " + ", ".join(bad)

@@ -53,6 +53,11 @@ def test_the_api_is_closed_without_a_token(make_settings: Callable[..., Settings
     with ServerThread(make_settings()) as server:
         for path in ("/api/v1/insights/", "/api/v1/insights/demand"):
             assert httpx.get(f"{server.base_url}{path}", headers=_auth()).status_code == 404
+    # "INSIGHTS_API_TOKEN=" (blank, e.g. in a .env): closed, never open to an empty bearer.
+    with ServerThread(make_settings(insights_api_token="  ")) as server:
+        url = f"{server.base_url}/api/v1/insights/"
+        for header in ("Bearer", "Bearer x"):
+            assert httpx.get(url, headers={"Authorization": header}).status_code == 404
 
 
 def _auth() -> dict[str, str]:

@@ -7,7 +7,15 @@ import random
 
 import pytest
 
-from bot.insights.suppress import Table, complementary, lines, linked, primary, recoverable
+from bot.insights.suppress import (
+    Table,
+    complementary,
+    lines,
+    linked,
+    primary,
+    recoverable,
+    settle,
+)
 
 MIN = 10
 
@@ -40,7 +48,9 @@ def test_primary() -> None:
     assert primary(10, 10, MIN) == 10
     # Every period small: hidden, not a misleading 0.
     assert primary(0, 7, MIN) is None
-    assert primary(12, 15, MIN) == 12
+    # A small period inside a sum: the whole sum is hidden (see primary).
+    assert primary(12, 15, MIN) is None
+    assert primary(30, 30, MIN) == 30
 
 
 def test_a_lone_hidden_cell_gets_a_partner() -> None:
@@ -127,3 +137,23 @@ def test_a_region_never_gives_away_its_one_hidden_province() -> None:
     # The untouched column keeps its figures.
     assert [provinces.cells[(p, "c1")] for p in provinces.rows] == [15, 25, 35]
     assert region.cells[("R", "c1")] == 75
+
+
+def test_a_total_two_tables_share_is_hidden_in_both() -> None:
+    # The same province total (12 people) in two tables: by sector, r0 holds one small cell
+    # and nothing else to hide beside it, so its total is hidden; by stage it would print
+    # the same 12, and 12 minus nothing gives the small cell away.
+    sectors = Table("sectors", "province", "sector", ["r0"], ["s0", "s1"], {})
+    sectors.cells = {("r0", "s0"): primary(5, 5, MIN), ("r0", "s1"): 0}
+    sectors.row_totals = {"r0": 12}
+    sectors.has_total = False
+    stages = Table("stages", "province", "stage", ["r0"], ["1", "2"], {})
+    stages.cells = {("r0", "1"): 12, ("r0", "2"): 0}
+    stages.row_totals = {"r0": 12}
+    stages.has_total = False
+    for t in (sectors, stages):
+        t.ids = {("row", "r0"): ("people", "r0")}
+    settle([sectors, stages])
+    assert sectors.row_totals["r0"] is None
+    assert stages.row_totals["r0"] is None
+    assert recoverable(sectors) == [] and recoverable(stages) == []

@@ -252,15 +252,19 @@ class Lease:
         return bool(holder == self.holder)
 
     async def keep(self) -> None:
-        """Renew the lease while the run lasts (a third of its lifetime at a time)."""
+        """Renew the lease while the run lasts (a third of its lifetime at a time; a failed
+        renewal is tried again at the next turn, two more before the lease could lapse)."""
         while True:
             await asyncio.sleep(LEASE_SECONDS / 3)
-            async with self.db.engine.begin() as conn:
-                await conn.execute(
-                    update(NoticeLease)
-                    .where(NoticeLease.name == LEASE_NAME, NoticeLease.holder == self.holder)
-                    .values(expires_at=time.time() + LEASE_SECONDS)
-                )
+            try:
+                async with self.db.engine.begin() as conn:
+                    await conn.execute(
+                        update(NoticeLease)
+                        .where(NoticeLease.name == LEASE_NAME, NoticeLease.holder == self.holder)
+                        .values(expires_at=time.time() + LEASE_SECONDS)
+                    )
+            except Exception as exc:
+                log.warning("insights lease not renewed", extra={"error": type(exc).__name__})
 
     async def release(self) -> None:
         async with self.db.engine.begin() as conn:
@@ -305,15 +309,19 @@ async def rollup(
         return report
     keeper = asyncio.create_task(lease.keep())
     began = time.perf_counter()
+    succeeded = False
     try:
         report.run_id = await _start_run(db)
         await _run(db, report, today or local_day(), full, raw_days)
+        succeeded = True
     finally:
         keeper.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await keeper
         report.seconds = round(time.perf_counter() - began, 3)
-        if report.run_id is not None:
+        # Only a run that finished counts as one: the next run starts from the last good
+        # run's days (a failed one left its days to be done), and the page's "as of" too.
+        if report.run_id is not None and succeeded:
             await _finish_run(db, report)
         await lease.release()
     log.info(
@@ -346,7 +354,7 @@ async def _run(db: Database, report: RunReport, today: dt.date, full: bool, raw_
             select(func.max(InsightRun.started_at)).where(InsightRun.finished_at.is_not(None))
         )
         if since is None:
-            full = True
+            full = report.full = True
         else:
             first = max(local_day(_aware(since)) - dt.timedelta(days=1), cutoff)
             days |= {first + dt.timedelta(days=i) for i in range((today - first).days + 1)}

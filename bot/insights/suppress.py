@@ -17,7 +17,7 @@ applied anyway, as if it were, which is the safe side.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -46,6 +46,9 @@ class Table:
     #: False for a table whose grand total means nothing (measures side by side): ``total``
     #: is then None without being hidden.
     has_total: bool = True
+    #: What each value counts (kinds and dimension values), so that the same figure printed
+    #: by two tables of one view is hidden in both or in neither (:func:`settle`).
+    ids: dict[Place, Hashable] = field(default_factory=dict)
 
     def cell(self, row: str, column: str) -> int | None:
         """A cell's value; a cell nobody is in is 0."""
@@ -63,13 +66,15 @@ class Table:
 def primary(shown: int, raw: int, min_count: int) -> int | None:
     """A count as shown: 0 when nobody at all, hidden (None) under ``min_count``.
 
-    ``raw`` counts everyone; ``shown`` only the per-period counts of ``min_count`` or more
-    (a sum over periods never adds a small one), so a cell whose periods are all small is
-    hidden, not a misleading 0.
+    ``raw`` counts everyone; ``shown`` only the per-period counts of ``min_count`` or more.
+    A sum over several periods with a small one in it is hidden as a whole: shown without
+    it, the figure would sit beside totals that include it (total minus the others gives
+    the small count away), and shown with it, it would be that period's figure plus the
+    others' (each period is on the page by itself too).
     """
     if raw <= 0:
         return 0
-    if shown < min_count:
+    if shown < min_count or shown < raw:
         return None
     return shown
 
@@ -174,6 +179,46 @@ def linked(fine: Table, coarse: Table, groups: Mapping[str, Sequence[str]]) -> N
                 changed |= _settle_line((coarse, ("row", row)), totals)
 
 
+def _hidden_count(tables: Sequence[Table]) -> int:
+    return sum(_get(t, p) is None for t in tables for p in _places(t))
+
+
+def _places(table: Table) -> Iterator[Place]:
+    for r in table.rows:
+        for c in table.columns:
+            yield ("cell", r, c)
+    for r in table.rows:
+        if r in table.row_totals:
+            yield ("row", r)
+    for c in table.columns:
+        if c in table.column_totals:
+            yield ("column", c)
+    if table.has_total:
+        yield ("total",)
+
+
+Link = tuple[Table, Table, Mapping[str, Sequence[str]]]
+
+
+def settle(tables: Sequence[Table], links: Sequence[Link] = ()) -> None:
+    """Suppress the tables of one view together: complementary suppression in each, the
+    region-province ``links``, and one figure printed by two tables (the same ``ids``:
+    a province's total in the sector and in the stage table) hidden in both once one hides
+    it; repeated until nothing more is hidden. Changes the tables in place."""
+    before = -1
+    while before != (now := _hidden_count(tables)):
+        before = now
+        for table in tables:
+            complementary(table)
+        for fine, coarse, groups in links:
+            linked(fine, coarse, groups)
+        hidden = {t.ids[p] for t in tables for p in _places(t) if p in t.ids and _get(t, p) is None}
+        for table in tables:
+            for place in _places(table):
+                if table.ids.get(place) in hidden and _get(table, place) is not None:
+                    _hide(table, place)
+
+
 def recoverable(table: Table) -> list[Place]:
     """Lines whose shown total and single hidden member would give that member away
     (empty for a suppressed table; the tests check every view with it)."""
@@ -187,4 +232,14 @@ def recoverable(table: Table) -> list[Place]:
     return out
 
 
-__all__ = ["Place", "Table", "complementary", "lines", "linked", "primary", "recoverable"]
+__all__ = [
+    "Link",
+    "Place",
+    "Table",
+    "complementary",
+    "lines",
+    "linked",
+    "primary",
+    "recoverable",
+    "settle",
+]

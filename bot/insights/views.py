@@ -23,7 +23,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -35,10 +35,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.insights import records as r
 from bot.insights.records import ALL, FILTER_GRAINS, InsightRollup
 from bot.insights.rollup import period_end, period_start, shift
-from bot.insights.suppress import Table, complementary, linked, primary
+from bot.insights.suppress import Link, Place, Table, complementary, primary, settle
 from bot.kb.loader import Knowledge
 from bot.kb.queries import thai_date
-from bot.storage.daily import local_day
+from bot.storage.daily import day_start, local_day
 from bot.storage.db import NoticeRun
 
 HERE: Final = Path(__file__).parent
@@ -435,6 +435,8 @@ class _Ctx:
     trend: Window
     #: Per-period results already read (a region table reuses its province table's).
     cache: dict[tuple[Any, ...], PerPeriod] = field(default_factory=dict)
+    #: Region tables and the province tables they add up (suppressed together).
+    links: list[Link] = field(default_factory=list)
 
     async def counts(self, kinds: Sequence[str], by: Sequence[str], *, keyed: bool) -> Counts:
         """``counts`` for this view's window, each SQL query run once per build."""
@@ -503,17 +505,59 @@ async def _grid(
     else:
         found = await ctx.counts(kinds, (), keyed=False)
         table.total = _value(found, (), mc)
+    table.ids = _ids(table, kinds, rsql, csql, column_kinds)
     return complementary(table)
+
+
+def _ids(
+    table: Table, kinds: Sequence[str], rsql: str, csql: str, column_kinds: bool
+) -> dict[Place, Hashable]:
+    """What each value of a grid counts: (kinds, dimension values). Two tables of a view
+    printing the same figure (a province's people in the sector and in the stage table)
+    then share an id, and ``settle`` hides it in both or neither."""
+    every = tuple(sorted(kinds))
+
+    def of(kind: str | None, **dims: str) -> Hashable:
+        return ((kind,) if kind is not None else every, frozenset(dims.items()))
+
+    ids: dict[Place, Hashable] = {}
+    for rv in table.rows:
+        for cv in table.columns:
+            if column_kinds:
+                ids[("cell", rv, cv)] = of(cv, **{rsql: rv})
+            else:
+                ids[("cell", rv, cv)] = of(None, **{rsql: rv, csql: cv})
+        if rv in table.row_totals:
+            ids[("row", rv)] = of(None, **{rsql: rv})
+    for cv in table.columns:
+        if cv in table.column_totals:
+            ids[("column", cv)] = of(cv) if column_kinds else of(None, **{csql: cv})
+    if table.has_total:
+        ids[("total",)] = of(None)
+    return ids
+
+
+def rename_column(table: Table, old: str, new: str) -> None:
+    """Rename one column (its cells, total and ids) of a built table."""
+    table.columns = [new if c == old else c for c in table.columns]
+    table.cells = {(rv, new if cv == old else cv): v for (rv, cv), v in table.cells.items()}
+    if old in table.column_totals:
+        table.column_totals[new] = table.column_totals.pop(old)
+    renamed: dict[Place, Hashable] = {}
+    for place, found in table.ids.items():
+        if place[0] == "cell" and place[2] == old:
+            place = ("cell", place[1], new)
+        elif place[0] == "column" and place[1] == old:
+            place = ("column", new)
+        renamed[place] = found
+    table.ids = renamed
 
 
 def _people_column(table: Table, measure: str = "people") -> Table:
     """Rename the single kind column of a one-kind table to ``measure``."""
     (old,) = table.columns
-    table.columns = [measure]
+    rename_column(table, old, measure)
     table.column_dim = "measure"
-    table.cells = {(rv, measure): v for (rv, _), v in table.cells.items()}
-    if old in table.column_totals:
-        table.column_totals = {measure: table.column_totals[old]}
     return table
 
 
@@ -532,9 +576,9 @@ async def _demand(ctx: _Ctx) -> list[Table]:
     region = await _grid(
         ctx, "demand_region", (r.ASKED,), "region", "topic", _regions(ctx), list(kb.topics)
     )
-    # A region adds up its provinces: suppressed together, so that no hidden province is
-    # the region minus the shown others.
-    linked(topic, region, {g.code: list(g.provinces) for g in regions().values()})
+    # A region adds up its provinces: suppressed together (``build``), so that no hidden
+    # province is the region minus the shown others.
+    ctx.links.append((topic, region, {g.code: list(g.provinces) for g in regions().values()}))
     sector = await _grid(
         ctx,
         "demand_sector",
@@ -593,9 +637,9 @@ async def _digital_gap(ctx: _Ctx) -> Table:
     )
     rename = {r.ASSESSMENT_FINISHED: "finished", r.DIGITAL_LOW: "digital_low"}
     gap.column_dim = "measure"
+    for old, new in rename.items():
+        rename_column(gap, old, new)
     gap.columns = [*rename.values(), "centres"]
-    gap.cells = {(rv, rename[cv]): v for (rv, cv), v in gap.cells.items()}
-    gap.column_totals = {rename[cv]: v for cv, v in gap.column_totals.items()}
     centres: dict[str, int] = {}
     for centre in ctx.knowledge.centres:
         if centre.status != "closed":
@@ -656,6 +700,8 @@ async def _unmet(ctx: _Ctx) -> list[Table]:
         (g for g in unhelpful.rows if unhelpful.cells.get((g, r.GUIDE_UNHELPFUL)) != 0),
         key=lambda g: (-(unhelpful.cells.get((g, r.GUIDE_UNHELPFUL)) or 0), g),
     )
+    # A selection of guides: totals over all of them would count the ones left out.
+    unhelpful.column_totals = {}
     sectors = [*kb.sectors, ""] if ctx.w.sector is None else [ctx.w.sector]
     export = await _grid(
         ctx, "export_interest", (r.EXPORT_INTEREST,), "market", "sector", list(kb.markets), sectors
@@ -693,14 +739,17 @@ async def _quota(ctx: _Ctx) -> Table:
     )
     table = Table("quota", "period", "measure", starts, ["notice_people", "runs", "quota_left"], {})
     table.has_total = False
-    first = dt.datetime.combine(w.first, dt.time(), dt.UTC)
-    last = dt.datetime.combine(
-        period_end(w.grain, w.last) + dt.timedelta(days=1), dt.time(), dt.UTC
-    )
+    # Thai days, like the periods the runs are put in.
+    first = day_start(w.first)
+    last = day_start(period_end(w.grain, w.last) + dt.timedelta(days=1))
     runs = (
         await ctx.s.execute(
             select(NoticeRun.started_at, NoticeRun.counts)
-            .where(NoticeRun.dry_run.is_(False), NoticeRun.started_at.between(first, last))
+            .where(
+                NoticeRun.dry_run.is_(False),
+                NoticeRun.started_at >= first,
+                NoticeRun.started_at < last,
+            )
             .order_by(NoticeRun.started_at)
         )
     ).all()
@@ -754,7 +803,9 @@ async def build(
     if builder is None:
         raise ValueError(f"unknown view {view!r}")
     ctx = _Ctx(session, window(filters, today), knowledge, min_count, trend_window(filters, today))
-    return await builder(ctx)
+    tables = await builder(ctx)
+    settle(tables, ctx.links)
+    return tables
 
 
 __all__ = [

@@ -99,9 +99,14 @@ class Pipeline:
             log.info("resending a decided answer", extra={"event_id": event.id})
             await self._deliver(event, row.outbox, in_doubt=row.delivery)
             return
+        linking = None
         if row.user_pk is not None and self.s.settings.public_base_url and capture.recorded(event):
-            links.current.set(self._link_context(row.user_pk, event.chat_id))
-        turn = await self._decide(event)
+            linking = links.current.set(self._link_context(row.user_pk, event.chat_id))
+        try:
+            turn = await self._decide(event)
+        finally:
+            if linking is not None:
+                links.current.reset(linking)
         if turn is not None and self._crash_after == event.id:
             log.warning("test hook: dying after the handler", extra={"event_id": event.id})
             os._exit(1)

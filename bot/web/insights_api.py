@@ -33,11 +33,12 @@ async def _authorised(
 ) -> Services:
     """The app's services, once the request has shown the insights token."""
     services: Services = request.app.state.services
-    token = services.settings.insights_api_token
-    if token is None:
+    setting = services.settings.insights_api_token
+    token = setting.get_secret_value().strip() if setting is not None else ""
+    if not token:  # unset or blank ("INSIGHTS_API_TOKEN=" in a .env): closed, never open
         raise HTTPException(404, "the insights API is not enabled: set INSIGHTS_API_TOKEN")
     scheme, _, given = (authorization or "").partition(" ")
-    ok = hmac.compare_digest(given.strip().encode(), token.get_secret_value().encode())
+    ok = hmac.compare_digest(given.strip().encode(), token.encode())
     if scheme.lower() != "bearer" or not ok:
         raise HTTPException(
             401, "missing or wrong insights token", headers={"WWW-Authenticate": "Bearer"}
@@ -176,7 +177,7 @@ async def get_view(
     w = views.window(filters)
     return ViewOut(
         view=view,
-        grain=w.grain,
+        grain=filters.grain,
         first_period=w.first,
         last_period=w.last,
         region=filters.region,
