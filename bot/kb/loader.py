@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -27,6 +27,7 @@ from bot.kb.geo import GeoIndex
 from bot.kb.guides import GuideSet, read_guides
 from bot.kb.places import Gazetteer
 from bot.kb.reply_usage import code_root, scan_code
+from bot.kb.richmenus import check_richmenus
 from bot.kb.schemas import (
     CENTRE_COLUMNS,
     CENTRE_REQUIRED_COLUMNS,
@@ -37,12 +38,16 @@ from bot.kb.schemas import (
     ExportProgramme,
     Market,
     Office,
+    RichMenu,
     Sector,
     Topic,
     centre_fields,
     friendly,
 )
 from bot.kb.sources import Located, Problem, dotted, iter_items, read_csv, read_yaml
+
+if TYPE_CHECKING:
+    from bot.nlu.data import IntentData
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -57,9 +62,10 @@ FILES = (
     "offices.yaml",
     "digital_centres.csv",
     "replies.yaml",
+    "richmenus.yaml",
 )
 #: Files a folder may leave out.
-OPTIONAL = frozenset({"offices.yaml"})
+OPTIONAL = frozenset({"offices.yaml", "richmenus.yaml"})
 PLACES = "places"
 #: Extra reply files, one per capability (``replies/assessment.yaml``, ...).
 REPLIES_DIR = "replies"
@@ -89,6 +95,8 @@ class Knowledge:
     guides: GuideSet = field(default_factory=lambda: GuideSet({}, {}, {}))
     #: Provincial offices by (agency code, province code).
     offices: dict[tuple[str, str], Office] = field(default_factory=dict)
+    #: The rich menus under the chat (``richmenus.yaml``) by id, in file order.
+    richmenus: dict[str, RichMenu] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
     #: What an operator should look at but that does not stop the bot (stale guides).
     warnings: tuple[Problem, ...] = ()
@@ -544,6 +552,7 @@ def _load(folder: Path, root: Path | None, also: Sequence[Path]) -> LoadResult:
     courses, courses_doc = items("courses.yaml", Course, "id")
     programmes, programmes_doc = items("export_programmes.yaml", ExportProgramme, "id")
     offices, offices_doc = items("offices.yaml", Office, "id")
+    richmenus, richmenus_doc = items("richmenus.yaml", RichMenu, "id")
     centres, centre_lines, centre_problems = _read_centres(
         folder / "digital_centres.csv", _label(folder, "digital_centres.csv")
     )
@@ -731,8 +740,15 @@ def _load(folder: Path, root: Path | None, also: Sequence[Path]) -> LoadResult:
     guides, bad = read_guides(folder, agency_codes, topic_ids, market_codes, sector_ids)
     problems += bad
     intents_dirs = [p for p in (*also, folder.parent / "intents") if p.is_dir()][:1]
-    if intents_dirs:
-        problems += _guide_phrase_clashes(guides, intents_dirs[0])
+    intent_data = _intent_data(intents_dirs[0]) if intents_dirs else None
+    if intent_data is not None:
+        problems += _guide_phrase_clashes(guides, intent_data)
+    if richmenus_doc is not None:
+        problems += check_richmenus(
+            richmenus_doc,
+            _indexed(richmenus_doc, richmenus, "id"),
+            _known_intents(intent_data),
+        )
 
     assessment, bad = load_assessment(
         folder,
@@ -760,6 +776,7 @@ def _load(folder: Path, root: Path | None, also: Sequence[Path]) -> LoadResult:
         "assessment_questions": len(assessment.questions),
         "guides": len(guides.guides),
         "offices": len(offices),
+        "richmenus": len(richmenus),
     }
     knowledge = Knowledge(
         version=folder_version(folder, *also),
@@ -779,6 +796,7 @@ def _load(folder: Path, root: Path | None, also: Sequence[Path]) -> LoadResult:
         assessment=assessment,
         guides=guides,
         offices={(o.agency, o.province): o for o in offices},
+        richmenus={m.id: m for m in richmenus},
         warnings=tuple(guides.stale(today())),
         folders=(folder, *also),
         counts=counts | {"load_ms": int((time.perf_counter() - started) * 1000)},
@@ -786,15 +804,30 @@ def _load(folder: Path, root: Path | None, also: Sequence[Path]) -> LoadResult:
     return LoadResult(knowledge, [])
 
 
-def _guide_phrase_clashes(guides: GuideSet, intents_dir: Path) -> list[Problem]:
-    """A guide's example that is also an intent's example: one phrase has one meaning."""
+def _intent_data(intents_dir: Path) -> IntentData | None:
+    """The intent phrases, or None when their files have problems.
+
+    The intent files report their own problems (``bot nlu eval``, start-up).
+    """
     from bot.nlu.data import IntentFileError, read_intents
-    from bot.nlu.text import normalise
 
     try:
-        data = read_intents(intents_dir, frozenset())
+        return read_intents(intents_dir, frozenset())
     except IntentFileError:
-        return []  # the intent files report their own problems (bot nlu eval, start-up)
+        return None
+
+
+def _known_intents(data: IntentData | None) -> set[str]:
+    """Intents a rich menu may run: those with phrases, and those the handlers rely on."""
+    from bot.nlu.data import REQUIRED_INTENTS
+
+    return set(REQUIRED_INTENTS) | (data.intents if data is not None else set())
+
+
+def _guide_phrase_clashes(guides: GuideSet, data: IntentData) -> list[Problem]:
+    """A guide's example that is also an intent's example: one phrase has one meaning."""
+    from bot.nlu.text import normalise
+
     owner = {normalise(e.text): e for e in data.examples}
     out: list[Problem] = []
     for guide_id, guide in guides.guides.items():

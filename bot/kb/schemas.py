@@ -421,6 +421,121 @@ class Centre(Strict):
         )
 
 
+#: LINE's two rich menu image sizes (width, height) in pixels.
+RICHMENU_SIZES = {"full": (2500, 1686), "half": (2500, 843)}
+#: LINE's limits: areas per menu, chat bar text and action label in UTF-16 units.
+RICHMENU_MAX_AREAS = 20
+CHAT_BAR_TEXT_MAX = 14
+RICHMENU_LABEL_MAX = 20
+
+Colour = Annotated[str, Field(pattern=r"^#[0-9A-Fa-f]{6}$")]
+HttpsUrl = Annotated[str, Field(pattern=r"^https://\S+$", max_length=1000)]
+
+
+def _utf16(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+class Bounds(Strict):
+    """A tappable rectangle of a rich menu image, in pixels from its top-left corner."""
+
+    x: Annotated[int, Field(ge=0)]
+    y: Annotated[int, Field(ge=0)]
+    width: Annotated[int, Field(ge=1)]
+    height: Annotated[int, Field(ge=1)]
+
+    def overlaps(self, other: Bounds) -> bool:
+        return (
+            self.x < other.x + other.width
+            and other.x < self.x + self.width
+            and self.y < other.y + other.height
+            and other.y < self.y + self.height
+        )
+
+
+class RichMenuArea(Strict):
+    """One tile of a rich menu: where it is, what it says and what a tap does.
+
+    A tap does exactly one thing: runs an ``intent`` (as the bot's menu buttons do),
+    opens a web page (``uri``, https only) or opens LINE's location picker
+    (``location_picker: true``), whose shared location the bot answers with centres.
+    """
+
+    label: Annotated[str, Field(min_length=1)]
+    caption: str | None = None
+    bounds: Bounds
+    intent: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=60)] | None = None
+    uri: HttpsUrl | None = None
+    location_picker: bool = False
+    #: What the chat shows as the user's message after the tap (default: the label).
+    display_text: Annotated[str, Field(min_length=1, max_length=300)] | None = None
+    colour: Colour | None = None
+    text_colour: Colour | None = None
+
+    @field_validator("label")
+    @classmethod
+    def _label_length(cls, value: str) -> str:
+        if _utf16(value) > RICHMENU_LABEL_MAX:
+            raise ValueError(
+                f"is too long ({_utf16(value)} characters; LINE allows {RICHMENU_LABEL_MAX})"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _one_action(self) -> RichMenuArea:
+        chosen = [
+            name
+            for name, given in (
+                ("intent", self.intent is not None),
+                ("uri", self.uri is not None),
+                ("location_picker", self.location_picker),
+            )
+            if given
+        ]
+        if len(chosen) != 1:
+            raise ValueError(
+                "give exactly one action: intent, uri or location_picker: true"
+                + (f" (found: {', '.join(chosen)})" if chosen else "")
+            )
+        return self
+
+
+class RichMenu(Strict):
+    """A rich menu: the panel of big buttons under the chat (``richmenus.yaml``)."""
+
+    #: Also the menu's alias in LINE (richMenuAliasId): a-z, 0-9, _ and -, at most 32.
+    id: Annotated[str, Field(pattern=r"^[a-z0-9_\-]{1,32}$")]
+    #: For operators in LINE's console; users never see it.
+    name: Annotated[str, Field(min_length=1, max_length=300)]
+    chat_bar_text: Annotated[str, Field(min_length=1)]
+    size: Literal["full", "half"]
+    #: The menu every user sees until the bot links another one to them.
+    default: bool = False
+    #: Open the menu when the chat opens (LINE's ``selected``).
+    selected: bool = False
+    background: Colour = "#FFFFFF"
+    tile_colour: Colour = "#06C755"
+    text_colour: Colour = "#FFFFFF"
+    areas: Annotated[list[RichMenuArea], Field(min_length=1)]
+
+    @field_validator("chat_bar_text")
+    @classmethod
+    def _chat_bar_length(cls, value: str) -> str:
+        if _utf16(value) > CHAT_BAR_TEXT_MAX:
+            raise ValueError(
+                f"is too long ({_utf16(value)} characters; LINE allows {CHAT_BAR_TEXT_MAX})"
+            )
+        return value
+
+    @property
+    def width(self) -> int:
+        return RICHMENU_SIZES[self.size][0]
+
+    @property
+    def height(self) -> int:
+        return RICHMENU_SIZES[self.size][1]
+
+
 #: CSV columns whose cells hold ``;``-separated lists.
 CENTRE_LIST_COLUMNS = ("services", "provenance_source_urls", "provenance_unverified_fields")
 CENTRE_COLUMNS = tuple(Centre.model_fields)
@@ -501,6 +616,9 @@ def _pattern_hint(pattern: str) -> str:
         r"^\d{6}$": "a 6-digit subdistrict code such as 500101",
         r"^\d{5}$": "a 5-digit postal code",
         r"^https?://": "a web address starting with https://",
+        r"^https://": "a web address starting with https:// (http:// is not allowed)",
+        r"^[a-z0-9_\-]{1,32}$": "at most 32 lowercase letters, digits, _ and -",
+        r"^#[0-9A-Fa-f]{6}$": "a colour written #RRGGBB, such as #06C755",
         r"^[A-Z]": "an upper-case code such as DITP or CN",
         r"^[a-z0-9]": "lowercase letters, digits, _ and -",
     }
