@@ -1,4 +1,5 @@
-"""The ``bot`` command: serve, worker, chat, db, events, kb, nlu, unanswered, handoff, insights.
+"""The ``bot`` command: serve, worker, chat, db, events, kb, nlu, unanswered, handoff, insights,
+richmenu.
 
 ``bot serve`` runs the web app (plus an embedded worker when REDIS_URL is
 unset); ``bot worker`` runs a worker; ``bot chat`` talks to the bot in the
@@ -655,6 +656,9 @@ def build_parser() -> argparse.ArgumentParser:
     from bot.cli_insights import add_parser as add_insights_commands
 
     add_insights_commands(sub)
+    from bot.cli_richmenu import add_parser as add_richmenu_commands
+
+    add_richmenu_commands(sub)
     return parser
 
 

@@ -21,6 +21,7 @@ from bot.paths import default_folder
 LOCAL_DEV_SECRET = "local-development-secret"
 LOCAL_DEV_TOKEN = "local-development-token"
 LINE_API = "https://api.line.me"
+LINE_DATA_API = "https://api-data.line.me"
 
 _PLACEHOLDERS = {
     "",
@@ -62,6 +63,9 @@ class Settings(BaseSettings):
     line_channel_secret: SecretStr | None = None
     line_channel_access_token: SecretStr | None = None
     line_api_base_url: str = LINE_API
+    #: LINE's data host, where rich menu images are uploaded (tests point it at the fake
+    #: LINE API's ``data_url``, as LINE_API_BASE_URL at its ``base_url``).
+    line_api_data_url: str = LINE_DATA_API
     redis_url: str | None = None
     redis_prefix: str = "bot"
     data_dir: Path = Path("data")

@@ -15,6 +15,7 @@ def test_without_credentials_the_bot_runs_in_local_mode(monkeypatch: pytest.Monk
     assert settings.channel_secret == LOCAL_DEV_SECRET
     assert settings.sqlalchemy_url.startswith("sqlite+aiosqlite:///")
     assert settings.line_api_base_url == "https://api.line.me"
+    assert settings.line_api_data_url == "https://api-data.line.me"
 
 
 @pytest.mark.parametrize(

@@ -4,8 +4,9 @@ Everything else speaks the bot's own types (``bot.line.messages``), so SDK
 upgrades stay contained here. Every call has a timeout; 5xx answers and
 timeouts are retried with exponential backoff, 429 backs off (honouring
 ``Retry-After``), and any other 4xx is raised at once as a permanent error.
-The host is configurable (``LINE_API_BASE_URL``) so tests and benchmarks
-reach a local fake LINE API through the real SDK.
+The hosts are configurable (``LINE_API_BASE_URL``, and ``LINE_API_DATA_URL`` for the
+data host that takes rich menu images) so tests and benchmarks reach a local fake LINE
+API through the real SDK.
 """
 
 from __future__ import annotations
@@ -22,11 +23,15 @@ import aiohttp
 from linebot.v3.messaging import (
     AsyncApiClient,
     AsyncMessagingApi,
+    AsyncMessagingApiBlob,
     Configuration,
+    CreateRichMenuAliasRequest,
     MulticastRequest,
     PushMessageRequest,
     ReplyMessageRequest,
+    RichMenuRequest,
     ShowLoadingAnimationRequest,
+    UpdateRichMenuAliasRequest,
 )
 from linebot.v3.messaging.exceptions import ApiException
 
@@ -34,6 +39,9 @@ from bot.line.messages import MAX_MESSAGES, Message
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+#: LINE's data host (rich menu images, message contents); see ``LINE_API_DATA_URL``.
+LINE_DATA_API = "https://api-data.line.me"
 
 
 class LineError(Exception):
@@ -119,15 +127,32 @@ def _payload(messages: Sequence[Message]) -> list[dict[str, Any]]:
 class LineClient:
     """Async LINE Messaging API client with timeouts, retries and backoff."""
 
-    def __init__(self, base_url: str, access_token: str, policy: RetryPolicy) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        access_token: str,
+        policy: RetryPolicy,
+        data_url: str = LINE_DATA_API,
+    ) -> None:
         config = Configuration(host=base_url.rstrip("/"), access_token=access_token)
         self._client = AsyncApiClient(config)
         self._api = AsyncMessagingApi(self._client)
+        # The data host has its own Configuration: the SDK's blob API sends to its host.
+        self._data_config = Configuration(host=data_url.rstrip("/"), access_token=access_token)
+        self._data_client: AsyncApiClient | None = None
         self.policy = policy
 
     async def close(self) -> None:
-        """Release the HTTP connection pool."""
+        """Release the HTTP connection pools."""
         await self._client.close()
+        if self._data_client is not None:
+            await self._data_client.close()
+
+    def _blob(self) -> AsyncMessagingApiBlob:
+        """The data host's API (its connection pool opened on first use)."""
+        if self._data_client is None:
+            self._data_client = AsyncApiClient(self._data_config)
+        return AsyncMessagingApiBlob(self._data_client)
 
     async def _call(
         self,
@@ -274,3 +299,114 @@ class LineClient:
             return int(result.total_usage)
 
         return await self._call("quota_consumption", get)
+
+    # ------------------------------------------------------------------ rich menus
+    # Bodies and answers are LINE's JSON as plain dicts (``bot.richmenu.definitions``
+    # builds them); the SDK's models stay in this module.
+
+    async def validate_rich_menu(self, body: dict[str, Any]) -> None:
+        """Ask LINE whether a rich menu object is valid (PermanentLineError if not)."""
+        request = RichMenuRequest.from_dict(body)
+
+        async def send() -> None:
+            await self._api.validate_rich_menu_object(request)
+
+        await self._call("richmenu_validate", send)
+
+    async def create_rich_menu(self, body: dict[str, Any]) -> str:
+        """Create a rich menu (without its image yet); returns its id.
+
+        Not idempotent: a retried timeout may leave an extra menu on LINE, which
+        ``bot richmenu deploy`` deletes later (it owns every menu with its name prefix).
+        """
+        request = RichMenuRequest.from_dict(body)
+
+        async def send() -> str:
+            result = await self._api.create_rich_menu(request)
+            return str(result.rich_menu_id)
+
+        return await self._call("richmenu_create", send)
+
+    async def set_rich_menu_image(
+        self, rich_menu_id: str, image: bytes, content_type: str = "image/png"
+    ) -> None:
+        """Upload a menu's image to the data host (once per menu: LINE refuses a second)."""
+
+        async def send() -> None:
+            await self._blob().set_rich_menu_image(
+                rich_menu_id, image, _headers={"Content-Type": content_type}
+            )
+
+        await self._call("richmenu_image", send)
+
+    async def set_default_rich_menu(self, rich_menu_id: str) -> None:
+        """Show this menu to every user without a menu of their own (it needs its image)."""
+
+        async def send() -> None:
+            await self._api.set_default_rich_menu(rich_menu_id)
+
+        await self._call("richmenu_default", send)
+
+    async def default_rich_menu(self) -> str | None:
+        """The default rich menu's id, or None when there is none (LINE answers 404)."""
+
+        async def get() -> str | None:
+            result = await self._api.get_default_rich_menu_id()
+            return str(result.rich_menu_id)
+
+        return (
+            await self._call("richmenu_default_get", get, lambda s, _d: "" if s == 404 else None)
+            or None
+        )
+
+    async def rich_menus(self) -> list[dict[str, Any]]:
+        """Every rich menu of the channel (LINE's ``RichMenuResponse`` JSON)."""
+
+        async def get() -> list[dict[str, Any]]:
+            result = await self._api.get_rich_menu_list()
+            return [m.to_dict() for m in result.richmenus]
+
+        return await self._call("richmenu_list", get)
+
+    async def delete_rich_menu(self, rich_menu_id: str) -> None:
+        """Delete a rich menu (users who had it see the default again)."""
+
+        async def send() -> None:
+            await self._api.delete_rich_menu(rich_menu_id)
+
+        await self._call("richmenu_delete", send)
+
+    async def create_rich_menu_alias(self, alias_id: str, rich_menu_id: str) -> None:
+        """Point a new alias (1-32 of ``[a-z0-9_-]``) at a menu that has its image."""
+        request = CreateRichMenuAliasRequest(richMenuAliasId=alias_id, richMenuId=rich_menu_id)
+
+        async def send() -> None:
+            await self._api.create_rich_menu_alias(request)
+
+        await self._call("richmenu_alias_create", send)
+
+    async def update_rich_menu_alias(self, alias_id: str, rich_menu_id: str) -> None:
+        """Point an existing alias at another menu."""
+        request = UpdateRichMenuAliasRequest(richMenuId=rich_menu_id)
+
+        async def send() -> None:
+            await self._api.update_rich_menu_alias(alias_id, request)
+
+        await self._call("richmenu_alias_update", send)
+
+    async def rich_menu_aliases(self) -> dict[str, str]:
+        """Every alias of the channel and the menu it points at."""
+
+        async def get() -> dict[str, str]:
+            result = await self._api.get_rich_menu_alias_list()
+            return {str(a.rich_menu_alias_id): str(a.rich_menu_id) for a in result.aliases}
+
+        return await self._call("richmenu_alias_list", get)
+
+    async def delete_rich_menu_alias(self, alias_id: str) -> None:
+        """Delete an alias (the menu stays)."""
+
+        async def send() -> None:
+            await self._api.delete_rich_menu_alias(alias_id)
+
+        await self._call("richmenu_alias_delete", send)

@@ -30,7 +30,16 @@ from typing import Any, Final, Protocol, TypeVar
 
 from aiohttp import web
 
-from .validate import SPEC_PATH, USER_ID_RE, Issue, Operation, load_validator, summarize
+from .validate import (
+    RICH_MENU_IMAGE_MAX_BYTES,
+    SPEC_PATH,
+    USER_ID_RE,
+    Issue,
+    Operation,
+    load_validator,
+    rich_menu_image_issues,
+    summarize,
+)
 
 KIND_BY_OPERATION: Final = {
     "replyMessage": "reply",
@@ -42,6 +51,21 @@ KIND_BY_OPERATION: Final = {
     "getProfile": "profile",
     "getMessageQuota": "quota",
     "getMessageQuotaConsumption": "quota_consumption",
+    "validateRichMenuObject": "richmenu_validate",
+    "createRichMenu": "richmenu_create",
+    "getRichMenu": "richmenu_get",
+    "getRichMenuList": "richmenu_list",
+    "deleteRichMenu": "richmenu_delete",
+    "setRichMenuImage": "richmenu_image",
+    "getRichMenuImage": "richmenu_image_get",
+    "setDefaultRichMenu": "richmenu_default",
+    "getDefaultRichMenuId": "richmenu_default_get",
+    "cancelDefaultRichMenu": "richmenu_default_cancel",
+    "createRichMenuAlias": "richmenu_alias_create",
+    "updateRichMenuAlias": "richmenu_alias_update",
+    "getRichMenuAlias": "richmenu_alias_get",
+    "getRichMenuAliasList": "richmenu_alias_list",
+    "deleteRichMenuAlias": "richmenu_alias_delete",
 }
 """Operations with behaviour get a short kind; every other request is ``"other"``."""
 
@@ -49,6 +73,13 @@ KINDS: Final = frozenset(KIND_BY_OPERATION.values()) | {"other"}
 ANY: Final = "*"
 DEFAULT_PROFILE: Final[dict[str, Any]] = {"displayName": "ผู้ใช้ทดสอบ", "language": "th"}
 CONTROL_PREFIX: Final = "/__fakeline/"
+DATA_PREFIX: Final = "/api-data"
+"""Requests for LINE's data host (``https://api-data.line.me``) come to the same port
+under this prefix: ``FakeLine.data_url`` is ``base_url + DATA_PREFIX``."""
+MAX_BODY_BYTES: Final = 4 * 1024 * 1024
+"""What the server reads; LINE's own limits (a 1 MB rich menu image) are checked after."""
+RICH_MENU_LIMIT: Final = 1000
+RICH_MENU_ALIAS_LIMIT: Final = 1000
 
 _REASONS: Final = {
     400: "Bad Request",
@@ -80,6 +111,7 @@ class Recorded:
     query: str = ""  # raw query string
     request_id: str = ""  # the x-line-request-id the fake answered with
     response: Any = None  # JSON body the fake answered with
+    data_host: bool = False  # came to the data host (``FakeLine.data_url``)
 
 
 class _Countdown(Protocol):
@@ -106,8 +138,9 @@ class _Hang:
 @dataclass
 class _Reply:
     status: int
-    body: Any
+    body: Any  # JSON, or bytes (a downloaded image)
     headers: dict[str, str] = field(default_factory=dict)
+    error: str | None = None  # LINE refuses a request it should not have had: an error
 
 
 # Ids need to be unique, not secret; os.urandom costs ~20 us a call in some sandboxes.
@@ -135,6 +168,11 @@ class FakeLine:
       multicast; ``None`` (default) means no limit.
       ``profiles``: ``user_id -> profile dict`` for ``GET /v2/bot/profile/{userId}``
       (``userId`` is filled in); ``None`` as the value makes that user 404.
+
+    Rich menus live in the fake like on LINE (menus, their images, the default menu,
+    aliases) until :meth:`reset`; :attr:`rich_menus`, :attr:`rich_menu_images`,
+    :attr:`default_rich_menu` and :attr:`rich_menu_aliases` show them. Images go to the
+    data host, :attr:`data_url`.
     """
 
     def __init__(
@@ -148,6 +186,7 @@ class FakeLine:
         self.host = host
         self.port = port
         self.base_url = ""
+        self.data_url = ""
         self.quota_limit: int | None = None
         self.profiles: dict[str, dict[str, Any] | None] = {}
         self._validator = load_validator(spec_path)
@@ -163,6 +202,10 @@ class FakeLine:
         self._expired_tokens: set[str] = set()
         self._retry_keys: dict[str, tuple[str, list[dict[str, str]]]] = {}
         self._quota_usage = 0
+        self._menus: dict[str, dict[str, Any]] = {}
+        self._images: dict[str, tuple[str, bytes]] = {}
+        self._default_menu: str | None = None
+        self._aliases: dict[str, str] = {}
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.ServerRunner | None = None
@@ -186,6 +229,7 @@ class FakeLine:
         self.port = sock.getsockname()[1]
         shown_host = f"[{self.host}]" if family == socket.AF_INET6 else self.host
         self.base_url = f"http://{shown_host}:{self.port}"
+        self.data_url = self.base_url + DATA_PREFIX
         ready = threading.Event()
         self._thread = threading.Thread(
             target=self._run, args=(sock, ready), name=f"fakeline:{self.port}", daemon=True
@@ -251,7 +295,12 @@ class FakeLine:
 
     async def _startup(self, sock: socket.socket) -> None:
         self._stopping = asyncio.Event()
-        server = web.Server(self._handle, access_log=None)
+        loop = asyncio.get_running_loop()
+
+        def make_request(*args: Any) -> web.BaseRequest:
+            return web.BaseRequest(*args, loop, client_max_size=MAX_BODY_BYTES)
+
+        server = web.Server(self._handle, request_factory=make_request, access_log=None)
         self._runner = web.ServerRunner(server, handle_signals=False, shutdown_timeout=2.0)
         await self._runner.setup()
         await web.SockSite(self._runner, sock, backlog=1024).start()
@@ -285,6 +334,14 @@ class FakeLine:
         """Messages counted against the quota so far (push: 1, multicast: len(to))."""
         with self._lock:
             return self._quota_usage
+
+    def take_errors(self) -> list[str]:
+        """The errors so far, forgotten (for a test that provokes refusals on purpose);
+        records and state stay."""
+        with self._lock:
+            errors = list(self._errors)
+            self._errors.clear()
+            return errors
 
     def assert_no_errors(self) -> None:
         """Raise AssertionError listing every rejected request, if any."""
@@ -353,9 +410,34 @@ class FakeLine:
             + ("\nerrors:\n  " + "\n  ".join(errors) if errors else "")
         )
 
+    @property
+    def rich_menus(self) -> dict[str, dict[str, Any]]:
+        """Rich menus by id, as ``GET /v2/bot/richmenu/{id}`` answers (a snapshot)."""
+        with self._lock:
+            return {k: dict(v) for k, v in self._menus.items()}
+
+    @property
+    def rich_menu_images(self) -> dict[str, tuple[str, bytes]]:
+        """``menu id -> (content type, bytes)`` of the uploaded images."""
+        with self._lock:
+            return dict(self._images)
+
+    @property
+    def default_rich_menu(self) -> str | None:
+        """The default rich menu's id."""
+        with self._lock:
+            return self._default_menu
+
+    @property
+    def rich_menu_aliases(self) -> dict[str, str]:
+        """``alias id -> menu id``."""
+        with self._lock:
+            return dict(self._aliases)
+
     def reset(self) -> None:
         """Forget records, errors, injected faults, used/expired reply tokens, accepted
-        retry keys and quota usage (``quota_limit`` and ``profiles`` are kept)."""
+        retry keys, quota usage and rich menus (``quota_limit`` and ``profiles`` are
+        kept)."""
         with self._lock:
             self._requests.clear()
             self._errors.clear()
@@ -366,6 +448,10 @@ class FakeLine:
             self._expired_tokens.clear()
             self._retry_keys.clear()
             self._quota_usage = 0
+            self._menus.clear()
+            self._images.clear()
+            self._default_menu = None
+            self._aliases.clear()
 
     def expire_reply_token(self, token: str) -> None:
         """From now on ``token`` answers 400 "Invalid reply token" (as after ~1 minute)."""
@@ -436,6 +522,9 @@ class FakeLine:
         path = request.path
         if path.startswith(CONTROL_PREFIX):
             return self._control(request)
+        data_host = path.startswith(DATA_PREFIX + "/")
+        if data_host:
+            path = path[len(DATA_PREFIX) :]
         method = request.method
         headers = {k.lower(): v for k, v in request.headers.items()}
         request_id = _new_request_id()
@@ -453,6 +542,7 @@ class FakeLine:
             operation=op.operation_id if op is not None else None,
             query=request.query_string,
             request_id=request_id,
+            data_host=data_host,
         )
         with self._lock:
             self._requests.append(rec)
@@ -469,6 +559,14 @@ class FakeLine:
             if match.path_known:
                 return self._reject(rec, 405, [Issue("", f"{method} is not allowed on this path")])
             return self._reject(rec, 404, [Issue("", "no such path in the Messaging API spec")])
+        if op.data_host != data_host:
+            rec.body = _try_json(raw)
+            where = (
+                "the data host https://api-data.line.me (FakeLine.data_url)"
+                if op.data_host
+                else "https://api.line.me (FakeLine.base_url), not the data host"
+            )
+            return self._reject(rec, 404, [Issue("", f"{op.operation_id} is served by {where}")])
 
         auth = headers.get("authorization", "")
         if not auth.startswith("Bearer ") or not auth[7:].strip():
@@ -496,7 +594,10 @@ class FakeLine:
         if fault is not None:
             answer = _fault_reply(fault)
         else:
-            answer = self._behave(op, kind, match.path_params, body, headers, request_id)
+            answer = self._behave(op, kind, match.path_params, body, headers, request_id, raw)
+        if answer.error is not None:
+            with self._lock:
+                self._errors.append(f"{rec.method} {rec.path} -> {answer.status}: {answer.error}")
         response = self._respond(rec, answer)  # recorded now: the effect has happened
         if hang is not None and hang.after_effect:
             await self._sleep(hang.seconds)
@@ -510,8 +611,12 @@ class FakeLine:
         body: Any,
         headers: dict[str, str],
         request_id: str,
+        raw: bytes = b"",
     ) -> _Reply:
         """LINE's behaviour for a valid request (runs without awaiting: atomic)."""
+        if kind.startswith("richmenu_"):
+            with self._lock:
+                return self._rich_menu(kind, path_params, body, headers, raw)
         if kind == "reply":
             token = body["replyToken"]
             with self._lock:
@@ -562,6 +667,127 @@ class FakeLine:
                 return _Reply(200, {"totalUsage": self._quota_usage})
         return _Reply(op.success_status, {})  # "loading" (202) and everything else
 
+    def _rich_menu(
+        self,
+        kind: str,
+        path_params: dict[str, str],
+        body: Any,
+        headers: dict[str, str],
+        raw: bytes,
+    ) -> _Reply:
+        """Rich menus, images, the default menu and aliases (called under the lock).
+
+        A refusal the bot should have avoided (an unknown menu, a second image, a menu
+        without image made default or aliased, a duplicate alias) is an error; looking
+        up something absent (GET) is not."""
+        menus, images, aliases = self._menus, self._images, self._aliases
+        menu_id = path_params.get("richMenuId", "")
+        alias_id = path_params.get("richMenuAliasId", "")
+
+        def refuse(status: int, message: str) -> _Reply:
+            return _Reply(status, {"message": message}, error=message)
+
+        def usable(target: Any) -> _Reply | None:
+            if target not in menus:
+                return refuse(400, f"richmenu not found: {target}")
+            if target not in images:
+                return refuse(400, "must upload richmenu image before applying it")
+            return None
+
+        if kind == "richmenu_validate":
+            return _Reply(200, {})
+        if kind == "richmenu_create":
+            if len(menus) >= RICH_MENU_LIMIT:
+                return refuse(400, f"at most {RICH_MENU_LIMIT} rich menus per channel")
+            new_id = f"richmenu-{_ids.getrandbits(128):032x}"
+            menus[new_id] = {"richMenuId": new_id, **body}
+            return _Reply(200, {"richMenuId": new_id})
+        if kind == "richmenu_list":
+            return _Reply(200, {"richmenus": [dict(m) for m in menus.values()]})
+        if kind == "richmenu_alias_list":
+            listed = [{"richMenuAliasId": a, "richMenuId": m} for a, m in aliases.items()]
+            return _Reply(200, {"aliases": listed})
+        if kind == "richmenu_default_get":
+            if self._default_menu is None:
+                return _Reply(404, {"message": "no default richmenu"})
+            return _Reply(200, {"richMenuId": self._default_menu})
+        if kind == "richmenu_default_cancel":
+            self._default_menu = None
+            return _Reply(200, {})
+        if kind == "richmenu_get":
+            if menu_id not in menus:
+                return _Reply(404, {"message": "Not found"})
+            return _Reply(200, dict(menus[menu_id]))
+        if kind == "richmenu_image_get":
+            if menu_id not in images:
+                return _Reply(404, {"message": "Not found"})
+            media, data = images[menu_id]
+            return _Reply(200, data, {"Content-Type": media})
+        if kind == "richmenu_alias_get":
+            if alias_id not in aliases:
+                return _Reply(404, {"message": "Not found"})
+            return _Reply(200, {"richMenuAliasId": alias_id, "richMenuId": aliases[alias_id]})
+        if kind == "richmenu_delete":
+            if menus.pop(menu_id, None) is None:
+                return refuse(404, f"richmenu not found: {menu_id}")
+            images.pop(menu_id, None)
+            if self._default_menu == menu_id:
+                self._default_menu = None
+            return _Reply(200, {})
+        if kind == "richmenu_image":
+            if menu_id not in menus:
+                return refuse(404, f"richmenu not found: {menu_id}")
+            if menu_id in images:
+                return refuse(400, "An image has already been uploaded to the richmenu")
+            issues = rich_menu_image_issues(
+                headers.get("content-type"), raw, menus[menu_id]["size"]
+            )
+            if issues:
+                too_big = len(raw) > RICH_MENU_IMAGE_MAX_BYTES
+                message = summarize(issues)
+                return _Reply(
+                    413 if too_big else 400,
+                    {
+                        "message": "Request Entity Too Large" if too_big else message,
+                        "details": [{"message": i.message, "property": i.property} for i in issues],
+                    },
+                    error=message,
+                )
+            images[menu_id] = (headers.get("content-type", "").split(";")[0].strip(), raw)
+            return _Reply(200, {})
+        if kind == "richmenu_default":
+            if menu_id not in menus:
+                return refuse(404, f"richmenu not found: {menu_id}")
+            problem = usable(menu_id)
+            if problem is not None:
+                return problem
+            self._default_menu = menu_id
+            return _Reply(200, {})
+        if kind == "richmenu_alias_create":
+            new_alias = body["richMenuAliasId"]
+            if new_alias in aliases:
+                return refuse(400, f"conflict richmenu alias id: {new_alias}")
+            if len(aliases) >= RICH_MENU_ALIAS_LIMIT:
+                return refuse(400, f"at most {RICH_MENU_ALIAS_LIMIT} rich menu aliases")
+            problem = usable(body["richMenuId"])
+            if problem is not None:
+                return problem
+            aliases[new_alias] = body["richMenuId"]
+            return _Reply(200, {})
+        if kind == "richmenu_alias_update":
+            if alias_id not in aliases:
+                return refuse(404, f"richmenu alias not found: {alias_id}")
+            problem = usable(body["richMenuId"])
+            if problem is not None:
+                return problem
+            aliases[alias_id] = body["richMenuId"]
+            return _Reply(200, {})
+        if kind == "richmenu_alias_delete":
+            if aliases.pop(alias_id, None) is None:
+                return refuse(404, f"richmenu alias not found: {alias_id}")
+            return _Reply(200, {})
+        raise AssertionError(f"unhandled rich menu kind {kind}")
+
     def _reject(
         self, rec: Recorded, status: int, issues: list[Issue], message: str | None = None
     ) -> web.Response:
@@ -590,11 +816,10 @@ class FakeLine:
             rec.response = answer.body
             self._counts[(rec.kind, answer.status)] += 1
             self._changed.notify_all()
-        return web.Response(
-            status=answer.status,
-            headers=headers,
-            body=json.dumps(answer.body, ensure_ascii=False).encode("utf-8"),
-        )
+        raw = answer.body
+        if not isinstance(raw, bytes):
+            raw = json.dumps(raw, ensure_ascii=False).encode("utf-8")
+        return web.Response(status=answer.status, headers=headers, body=raw)
 
     def _take(self, queues: dict[str, list[_C]], kind: str) -> _C | None:
         """Consume one unit of an injected fault/hang for ``kind`` (specific before "*")."""

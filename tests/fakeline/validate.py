@@ -7,7 +7,8 @@ that real LINE would reject has to be caught here, not in production. Three laye
    unmodified), checked by the maintained ``jsonschema`` library (Draft 2020-12) with a
    ``referencing`` registry holding the spec's component schemas.
 2. Documented limits the spec does not encode (text length, quick reply labels, flex
-   size, postback data bytes, ...): :func:`message_limit_issues`.
+   size, postback data bytes, ...): :func:`message_limit_issues`; rich menus (size,
+   areas, actions; the image): :func:`rich_menu_issues`, :func:`rich_menu_image_issues`.
 3. Our product policy (retry key required on push/multicast/narrowcast/broadcast) and
    LINE's id formats: :func:`policy_issues`.
 
@@ -121,6 +122,23 @@ MESSAGE_CACHE_SIZE: Final = 512
 """Messages whose schema problems are remembered, by their JSON text (jsonschema takes
 about 0.2 ms for a small message and 10 ms for a big carousel; the benchmarks send
 hundreds of requests per second through the fake, mostly the same messages)."""
+
+# Rich menus ("Rich menu object", "Upload rich menu image" in LINE's reference).
+RICH_MENU_OPERATIONS: Final = frozenset({"createRichMenu", "validateRichMenuObject"})
+RICH_MENU_REQUIRED: Final = ("size", "selected", "name", "chatBarText", "areas")
+RICH_MENU_MAX_AREAS: Final = 20
+RICH_MENU_CHAT_BAR_MAX: Final = 14
+RICH_MENU_NAME_MAX: Final = 300
+RICH_MENU_ACTION_LABEL_MAX: Final = 20
+RICH_MENU_MIN_WIDTH: Final = 800
+RICH_MENU_MAX_WIDTH: Final = 2500
+RICH_MENU_MIN_HEIGHT: Final = 250
+RICH_MENU_MIN_ASPECT: Final = 1.45
+RICH_MENU_IMAGE_MAX_BYTES: Final = 1_000_000
+""""Max file size: 1 MB", read as 1000 * 1000 bytes (the stricter reading, as for flex)."""
+RICH_MENU_IMAGE_TYPES: Final = ("image/png", "image/jpeg")
+QUICK_REPLY_ONLY_ACTIONS: Final = frozenset({"camera", "cameraRoll", "location"})
+""""These are the actions that are available only for quick reply buttons"."""
 
 RETRY_KEY_HEADER: Final = "x-line-retry-key"
 RETRY_KEY_REQUIRED_FOR: Final = frozenset({"pushMessage", "multicast", "narrowcast", "broadcast"})
@@ -548,6 +566,7 @@ class Operation:
     success_status: int
     sends_messages: bool  # body has `messages: Message[]` (reply/push/multicast/...)
     messages_count_in_spec: bool  # spec already encodes 1..5 messages
+    data_host: bool = False  # served by https://api-data.line.me (the spec's `servers`)
 
     @property
     def json_body(self) -> bool:
@@ -704,6 +723,9 @@ class SpecValidator:
             success_status=codes[0] if codes else 200,
             sends_messages=sends_messages,
             messages_count_in_spec=count_in_spec,
+            data_host=any(
+                "api-data." in str(server.get("url", "")) for server in op.get("servers", ())
+            ),
         )
 
     def match(self, method: str, path: str) -> Match:
@@ -769,6 +791,8 @@ class SpecValidator:
             if op.sends_messages:
                 message_limit_issues(body, extra, check_count=not op.messages_count_in_spec)
             policy_issues(op.operation_id, body, headers, extra)
+            if op.operation_id in RICH_MENU_OPERATIONS:
+                rich_menu_issues(body, extra)
         else:
             policy_issues(op.operation_id, None, headers, extra)
         # The spec's own error on a property wins; a limit repeating it would be noise.
@@ -1017,6 +1041,128 @@ def policy_issues(operation_id: str, body: Any, headers: Mapping[str, str], out:
             out.append(
                 (("loadingSeconds",), f"must be a multiple of {LOADING_SECONDS_STEP}, got {secs}")
             )
+
+
+def _int(x: Any) -> int | None:
+    return int(x) if _is_integer(x) else None
+
+
+def rich_menu_issues(body: Any, out: Sink) -> None:
+    """Rich menu object limits the spec does not encode: required properties, size
+    (width 800-2500, height >= 250, width/height >= 1.45), at most 20 areas inside the
+    menu, actions a rich menu can hold, and the action limits of messages."""
+    if not isinstance(body, dict):
+        return
+    for name in RICH_MENU_REQUIRED:
+        if name not in body:
+            out.append(((name,), "is required"))
+    _check_chars(body.get("name"), 1, RICH_MENU_NAME_MAX, ("name",), "name", out)
+    chat = body.get("chatBarText")
+    _check_chars(chat, 1, RICH_MENU_CHAT_BAR_MAX, ("chatBarText",), "chatBarText", out)
+    size = body.get("size")
+    width = height = None
+    if isinstance(size, dict):
+        width, height = _int(size.get("width")), _int(size.get("height"))
+        if width is None or height is None:
+            out.append((("size",), "needs an integer width and height"))
+        else:
+            if not RICH_MENU_MIN_WIDTH <= width <= RICH_MENU_MAX_WIDTH:
+                lo, hi = RICH_MENU_MIN_WIDTH, RICH_MENU_MAX_WIDTH
+                out.append((("size", "width"), f"must be {lo} to {hi} pixels, got {width}"))
+            if height < RICH_MENU_MIN_HEIGHT:
+                most = RICH_MENU_MIN_HEIGHT
+                out.append((("size", "height"), f"must be at least {most} pixels, got {height}"))
+            elif width / height < RICH_MENU_MIN_ASPECT:
+                ratio = f"{width / height:.3f}"
+                out.append(
+                    (
+                        ("size",),
+                        f"width/height must be at least {RICH_MENU_MIN_ASPECT}, got {ratio}",
+                    )
+                )
+    areas = body.get("areas")
+    if not isinstance(areas, list):
+        return
+    if len(areas) > RICH_MENU_MAX_AREAS:
+        out.append((("areas",), f"at most {RICH_MENU_MAX_AREAS} areas, got {len(areas)}"))
+    for i, area in enumerate(areas):
+        path: PathT = ("areas", i)
+        if not isinstance(area, dict):
+            continue
+        bounds, action = area.get("bounds"), area.get("action")
+        if not isinstance(bounds, dict):
+            out.append(((*path, "bounds"), "is required"))
+        elif width is not None and height is not None:
+            x, y = _int(bounds.get("x")), _int(bounds.get("y"))
+            w, h = _int(bounds.get("width")), _int(bounds.get("height"))
+            if None in (x, y, w, h):
+                out.append(((*path, "bounds"), "needs integer x, y, width and height"))
+            elif x + w > width or y + h > height:  # type: ignore[operator]
+                out.append(((*path, "bounds"), f"must lie inside the {width}x{height} rich menu"))
+        if not isinstance(action, dict):
+            out.append(((*path, "action"), "is required"))
+            continue
+        kind = action.get("type")
+        if kind in QUICK_REPLY_ONLY_ACTIONS:
+            problem = f"a {kind} action is available only on quick reply buttons"
+            out.append(((*path, "action", "type"), problem))
+        label = action.get("label")
+        if label is not None:
+            where = (*path, "action", "label")
+            _check_chars(label, 1, RICH_MENU_ACTION_LABEL_MAX, where, "action label", out)
+    _walk_actions(areas, ("areas",), None, out)
+
+
+def image_size(data: bytes) -> tuple[str, int, int] | None:
+    """``(media type, width, height)`` read from a PNG or JPEG header, or None."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n") and data[12:16] == b"IHDR" and len(data) >= 24:
+        return "image/png", int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    if not data.startswith(b"\xff\xd8"):
+        return None
+    i = 2
+    while i + 4 <= len(data):  # JPEG segments up to the first start-of-frame
+        if data[i] != 0xFF:
+            return None
+        marker = data[i + 1]
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+            i += 2
+            continue
+        length = int.from_bytes(data[i + 2 : i + 4], "big")
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            if i + 9 > len(data):
+                return None
+            height = int.from_bytes(data[i + 5 : i + 7], "big")
+            return "image/jpeg", int.from_bytes(data[i + 7 : i + 9], "big"), height
+        i += 2 + length
+    return None
+
+
+def rich_menu_image_issues(
+    content_type: str | None, data: bytes, size: Mapping[str, Any]
+) -> list[Issue]:
+    """ "Upload rich menu image": PNG or JPEG as the Content-Type says, exactly the
+    menu's size, at most 1 MB."""
+    issues: list[Issue] = []
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    if media not in RICH_MENU_IMAGE_TYPES:
+        got = content_type or "none"
+        issues.append(Issue("Content-Type", f"must be image/png or image/jpeg, got {got!r}"))
+    if len(data) > RICH_MENU_IMAGE_MAX_BYTES:
+        most = RICH_MENU_IMAGE_MAX_BYTES
+        issues.append(Issue("", f"the image must be at most {most} bytes, got {len(data)}"))
+    found = image_size(data)
+    if found is None:
+        issues.append(Issue("", "the body is not a PNG or JPEG image"))
+        return issues
+    kind, width, height = found
+    if media in RICH_MENU_IMAGE_TYPES and kind != media:
+        issues.append(Issue("Content-Type", f"says {media} but the image is {kind}"))
+    want = (size.get("width"), size.get("height"))
+    if (width, height) != want:
+        issues.append(
+            Issue("", f"the image is {width}x{height}, the rich menu {want[0]}x{want[1]}")
+        )
+    return issues
 
 
 def summarize(issues: Iterable[Issue]) -> str:
