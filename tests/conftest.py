@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -222,3 +223,27 @@ def knowledge() -> Knowledge:
 def engine(knowledge: Knowledge, tmp_path_factory: pytest.TempPathFactory) -> IntentEngine:
     """The shipped intent engine: intents and guides learned together."""
     return build_engine(ROOT / "intents", knowledge, tmp_path_factory.mktemp("nlu-cache"))
+
+
+def _chromium() -> str | None:
+    return (
+        os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    )
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """One headless Chromium per test module: Debian's, through its executable path (nothing
+    downloads a browser build)."""
+    path = _chromium()
+    if path is None:
+        message = "Debian's chromium is not installed (apt-get install chromium)"
+        if IN_CI:
+            pytest.fail(message + " (CI=true: a missing browser is a failure)", pytrace=False)
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        launched = pw.chromium.launch(executable_path=path, args=["--no-sandbox"])
+        yield launched
+        launched.close()

@@ -10,7 +10,6 @@ refused. Screenshots of the main pages go to ``test-output/screenshots/``.
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -23,35 +22,12 @@ import pytest
 from bot.settings import Settings
 from bot.storage import accounts
 from bot.storage.db import Database
-from tests.conftest import IN_CI, SECRET
+from tests.conftest import SECRET
 from tests.fakeline import FakeLine
 from tests.helpers import ROOT, ServerThread, envelope, post_signed, text_event, user_id
 
 SHOTS = ROOT / "test-output" / "screenshots"
 PASSWORD = "a long test password"
-
-
-def _chromium() -> str | None:
-    return (
-        os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
-    )
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    """One headless Chromium for the module."""
-    path = _chromium()
-    if path is None:
-        message = "Debian's chromium is not installed (apt-get install chromium)"
-        if IN_CI:
-            pytest.fail(message + " (CI=true: a missing browser is a failure)", pytrace=False)
-        pytest.skip(message)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        launched = pw.chromium.launch(executable_path=path, args=["--no-sandbox"])
-        yield launched
-        launched.close()
 
 
 @pytest.fixture

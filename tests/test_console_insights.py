@@ -11,9 +11,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-import os
 import re
-import shutil
 from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -33,7 +31,6 @@ from bot.settings import Settings
 from bot.storage import accounts
 from bot.storage.daily import local_day
 from bot.storage.db import Database
-from tests.conftest import IN_CI
 from tests.helpers import ROOT, ServerThread, bot_database, user_id
 
 SHOTS = ROOT / "test-output" / "screenshots"
@@ -431,29 +428,6 @@ def test_line_chart_breaks_at_a_hidden_value() -> None:
 
 
 # -- in a real browser -------------------------------------------------------------------------
-
-
-def _chromium() -> str | None:
-    return (
-        os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
-    )
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    """One headless Chromium for the module (Debian's, through its executable path)."""
-    path = _chromium()
-    if path is None:
-        message = "Debian's chromium is not installed (apt-get install chromium)"
-        if IN_CI:
-            pytest.fail(message + " (CI=true: a missing browser is a failure)", pytrace=False)
-        pytest.skip(message)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        launched = pw.chromium.launch(executable_path=path, args=["--no-sandbox"])
-        yield launched
-        launched.close()
 
 
 def test_an_analyst_filters_the_insights_in_a_browser(browser: Any, bot: ServerThread) -> None:

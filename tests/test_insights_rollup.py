@@ -27,7 +27,7 @@ from bot.insights.records import (
     InsightRun,
 )
 from bot.insights.rollup import period_end, period_start, raw_cutoff, rollup, shift
-from bot.insights.suppress import recoverable
+from bot.insights.suppress import recoverable, value_at
 from bot.kb.loader import Knowledge
 from bot.settings import Settings
 from bot.storage.db import Database, NoticeLease
@@ -486,7 +486,7 @@ def test_every_view_builds_and_exports_match(db: Database, knowledge: Knowledge)
         state: dict[Any, set[bool]] = defaultdict(set)
         for table in tables:
             for place, found in table.ids.items():
-                state[found].add(_value_at(table, place) is None)
+                state[found].add(value_at(table, place) is None)
         assert all(len(v) == 1 for v in state.values()), view
         for table in tables:
             assert recoverable(table) == [], (view, table.id)
@@ -512,16 +512,6 @@ def test_every_view_builds_and_exports_match(db: Database, knowledge: Knowledge)
             ]
 
 
-def _value_at(table: views.Table, place: Any) -> int | None:
-    if place[0] == "cell":
-        return table.cell(place[1], place[2])
-    if place[0] == "row":
-        return table.row_totals.get(place[1])
-    if place[0] == "column":
-        return table.column_totals.get(place[1])
-    return table.total
-
-
 def test_shared_totals_are_hidden_in_every_table_of_a_view(
     db: Database, knowledge: Knowledge
 ) -> None:
@@ -538,7 +528,7 @@ def test_shared_totals_are_hidden_in_every_table_of_a_view(
             for table in tables:
                 assert recoverable(table) == [], (seed, view, table.id)
                 for place, found in table.ids.items():
-                    state[found].add(_value_at(table, place) is None)
+                    state[found].add(value_at(table, place) is None)
             assert all(len(v) == 1 for v in state.values()), (seed, view)
 
 

@@ -79,7 +79,8 @@ def primary(shown: int, raw: int, min_count: int) -> int | None:
     return shown
 
 
-def _get(table: Table, place: Place) -> int | None:
+def value_at(table: Table, place: Place) -> int | None:
+    """The value at ``place`` (None: hidden)."""
     if place[0] == "cell":
         return table.cell(place[1], place[2])
     if place[0] == "row":
@@ -123,9 +124,9 @@ def complementary(table: Table) -> Table:
     while changed:
         changed = False
         for total, members in lines(table):
-            if _get(table, total) is None:
+            if value_at(table, total) is None:
                 continue
-            values = [_get(table, m) for m in members]
+            values = [value_at(table, m) for m in members]
             if sum(v is None for v in values) != 1:
                 continue
             shown = [(v, i) for i, v in enumerate(values) if v]
@@ -140,9 +141,9 @@ def complementary(table: Table) -> Table:
 def _settle_line(total: tuple[Table, Place], members: list[tuple[Table, Place]]) -> bool:
     """One line whose total and members sit in different tables: hide one more value when it
     holds exactly one hidden member under a shown total (True when something was hidden)."""
-    if _get(*total) is None:
+    if value_at(*total) is None:
         return False
-    values = [_get(t, m) for t, m in members]
+    values = [value_at(t, m) for t, m in members]
     if sum(v is None for v in values) != 1:
         return False
     shown = [(v, i) for i, v in enumerate(values) if v]
@@ -180,7 +181,7 @@ def linked(fine: Table, coarse: Table, groups: Mapping[str, Sequence[str]]) -> N
 
 
 def _hidden_count(tables: Sequence[Table]) -> int:
-    return sum(_get(t, p) is None for t in tables for p in _places(t))
+    return sum(value_at(t, p) is None for t in tables for p in _places(t))
 
 
 def _places(table: Table) -> Iterator[Place]:
@@ -212,10 +213,12 @@ def settle(tables: Sequence[Table], links: Sequence[Link] = ()) -> None:
             complementary(table)
         for fine, coarse, groups in links:
             linked(fine, coarse, groups)
-        hidden = {t.ids[p] for t in tables for p in _places(t) if p in t.ids and _get(t, p) is None}
+        hidden = {
+            t.ids[p] for t in tables for p in _places(t) if p in t.ids and value_at(t, p) is None
+        }
         for table in tables:
             for place in _places(table):
-                if table.ids.get(place) in hidden and _get(table, place) is not None:
+                if table.ids.get(place) in hidden and value_at(table, place) is not None:
                     _hide(table, place)
 
 
@@ -224,9 +227,9 @@ def recoverable(table: Table) -> list[Place]:
     (empty for a suppressed table; the tests check every view with it)."""
     out: list[Place] = []
     for total, members in lines(table):
-        if _get(table, total) is None:
+        if value_at(table, total) is None:
             continue
-        hidden = [m for m in members if _get(table, m) is None]
+        hidden = [m for m in members if value_at(table, m) is None]
         if len(hidden) == 1:
             out.append(hidden[0])
     return out
@@ -242,4 +245,5 @@ __all__ = [
     "primary",
     "recoverable",
     "settle",
+    "value_at",
 ]
