@@ -1,5 +1,5 @@
 """The ``bot`` command: serve, worker, chat, db, events, kb, nlu, unanswered, handoff, insights,
-richmenu.
+richmenu, quota.
 
 ``bot serve`` runs the web app (plus an embedded worker when REDIS_URL is
 unset); ``bot worker`` runs a worker; ``bot chat`` talks to the bot in the
@@ -659,6 +659,9 @@ def build_parser() -> argparse.ArgumentParser:
     from bot.cli_richmenu import add_parser as add_richmenu_commands
 
     add_richmenu_commands(sub)
+    from bot.cli_quota import add_parser as add_quota_command
+
+    add_quota_command(sub)
     return parser
 
 

@@ -49,7 +49,12 @@ def _knowledge(settings: Settings, command: str) -> Knowledge | None:
     return result.knowledge
 
 
-def _with_line(settings: Settings, command: str, work: Callable[[LineClient], Awaitable[T]]) -> T:
+def _with_line(
+    settings: Settings,
+    command: str,
+    work: Callable[[LineClient], Awaitable[T]],
+    prefix: str = "bot richmenu",
+) -> T:
     """Run ``work`` with a LINE client from the settings; a LINE error exits with 1."""
     from bot.line.client import LineClient, LineError, RetryPolicy
 
@@ -72,7 +77,7 @@ def _with_line(settings: Settings, command: str, work: Callable[[LineClient], Aw
     try:
         return asyncio.run(main())
     except (LineError, ValueError) as exc:  # ValueError: the SDK's models refused a body
-        print(f"bot richmenu {command}: {exc}", file=sys.stderr)
+        print(f"{prefix} {command}: {exc}".replace("  ", " "), file=sys.stderr)
         raise SystemExit(1) from None
 
 
@@ -114,11 +119,38 @@ def cmd_richmenu_deploy(args: argparse.Namespace) -> int:
             for line in plan.lines():
                 print(f"  {line}")
             return
-        if not plan.changes:
+        linked = after_assessment(knowledge)
+        moved = next((m for m in plan.menus if m.id == linked and m.keep is None), None)
+
+        async def move_users(p: deploy.Plan) -> None:
+            """People who had the replaced menu get the new one before it is deleted."""
+            target = next((m.live_id for m in p.menus if m.id == linked), None)
+            if target is None or (moved is None and not args.relink):
+                return
+            if users is None:
+                print(
+                    f"not linked: the people who should have {linked} could not be read; "
+                    "run `bot richmenu deploy --relink` once the database is reachable",
+                    file=sys.stderr,
+                )
+                return
+            count = await relink(client, users, target)
+            print(f"linked {count} people to {linked} ({target})")
+
+        if not plan.changes and not args.relink:
             print("nothing to do: LINE has these menus already")
             return
-        await deploy.apply(client, plan)
+        await deploy.apply(client, plan, before_delete=move_users)
 
+    from bot.richmenu.users import after_assessment, assessed_users, relink
+
+    users: list[str] | None = []
+    if after_assessment(knowledge) is not None and not args.dry_run:
+        try:
+            users = _cli()._with_database(settings, assessed_users)
+        except Exception as exc:  # schema behind, database down: the menus still deploy
+            print(f"bot richmenu deploy: cannot read the database: {exc}", file=sys.stderr)
+            users = None
     _with_line(settings, "deploy", work)
     return 0
 
@@ -153,6 +185,12 @@ def add_parser(sub: Any) -> None:
     )
     dep.add_argument(
         "--force", action="store_true", help="create every menu anew, even the unchanged ones"
+    )
+    dep.add_argument(
+        "--relink",
+        action="store_true",
+        help="link everyone who finished an assessment to the after_assessment menu again "
+        "(done anyway when that menu is replaced)",
     )
     dep.set_defaults(func=cmd_richmenu_deploy)
     rm_sub.add_parser(

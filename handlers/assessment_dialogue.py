@@ -36,7 +36,13 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.assessment.scoring import AnswerMatcher, Pick, match_place, rank, score
-from bot.content.cards import carousel, centre_bubble, course_bubble, programme_bubble
+from bot.content.cards import (
+    card_titles,
+    carousel,
+    centre_bubble,
+    course_bubble,
+    programme_bubble,
+)
 from bot.content.menu import go_button, main_menu
 from bot.dialogue.detours import offer_detour, offer_detour_first
 from bot.dialogue.retries import miss
@@ -56,6 +62,7 @@ from bot.kb.queries import (
 )
 from bot.kb.schemas import Centre
 from bot.line.messages import Action, LocationAction, PostbackAction, postback_data
+from bot.richmenu.users import after_assessment
 from bot.storage.daily import ASSESSMENT_STARTED, count_event
 from bot.storage.db import Assessment
 from bot.storage.queries import Merge, save_subscription
@@ -315,7 +322,7 @@ async def start(turn: Turn) -> None:
     _begin(turn)
 
 
-@router.postback(ACTION)
+@router.postback(ACTION, stamped=True, restart="start_assessment")
 async def pressed(turn: Turn) -> None:
     """A button of the assessment: an option, or back / done / skip / resume / restart / exit."""
     data = turn.postback
@@ -601,6 +608,7 @@ async def _finish(turn: Turn, answers: dict[str, Any]) -> None:
     turn.write(lambda s: _save(s, user, final, stage_no, topics, keep))
     _capture_result(turn, a, final, stage_no)
     turn.end()
+    turn.menu = after_assessment(kb)  # the business menu under the chat, from now on
 
     def labels(ids: tuple[str, ...] | list[str]) -> str:
         return ", ".join(kb.topics[t].label.th for t in ids if t in kb.topics)
@@ -626,5 +634,5 @@ async def _finish(turn: Turn, answers: dict[str, Any]) -> None:
         return
     show_distance = bool(near and near[2])
     bubbles = [_bubble(turn, p, kb, show_distance) for p in picks]
-    alt = turn.reply_text("assessment.cards_alt", count=len(bubbles))
+    alt = turn.reply_text("assessment.cards_alt", count=len(bubbles), names=card_titles(bubbles))
     turn.send(carousel(bubbles, alt, quick=main_menu(turn)))

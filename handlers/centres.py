@@ -367,9 +367,9 @@ async def which_answer(turn: Turn) -> None:
     await _not_understood(turn)
 
 
-@router.postback(PICK)
+@router.postback(PICK, stamped=True, restart="find_centre")
 async def picked(turn: Turn) -> None:
-    """A place button: its code is in the postback, so an old button still works."""
+    """A place button of the question now open (an older one is stale: ``bot.dialogue.stamps``)."""
     code = turn.postback.get("c", "")
     if not code.isdigit():
         await ask_where(turn)

@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from bot.content.cards import DETAILS_ACTION, carousel, course_bubble, details_for
+from bot.content.cards import DETAILS_ACTION, card_titles, carousel, course_bubble, details_for
 from bot.content.menu import back_to_menu, help_button, intent_buttons, main_menu
 from bot.dialogue.detours import offer_detour, offer_detour_first
 from bot.dialogue.retries import miss
@@ -199,7 +199,7 @@ async def show_courses(
         if mode != "o":
             quick.append(search_button(turn.reply_text("courses.button_online"), topics, None, "o"))
         quick += intent_buttons(turn, ["subscribe", "help"])
-        alt = turn.reply_text("courses.alt_text", count=len(bubbles))
+        alt = turn.reply_text("courses.alt_text", count=len(bubbles), names=card_titles(bubbles))
         turn.send(carousel(bubbles, alt, tuple(quick)))
         return
     _nothing_fits(turn, topics, province, stage, mode)

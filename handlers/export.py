@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from bot.content.cards import carousel, programme_bubble, reason_text
+from bot.content.cards import card_titles, carousel, programme_bubble, reason_text
 from bot.content.menu import back_to_menu, intent_buttons, is_back
 from bot.dialogue.detours import offer_detour
 from bot.dialogue.retries import miss
@@ -217,7 +217,7 @@ async def answer(turn: Turn, market: str, sector: str, latest: Assessment | None
     if latest is None:
         quick += intent_buttons(turn, ["start_assessment"])
     quick += intent_buttons(turn, ["help"])
-    alt = turn.reply_text("export.alt_text", count=len(bubbles))
+    alt = turn.reply_text("export.alt_text", count=len(bubbles), names=card_titles(bubbles))
     turn.send(carousel(bubbles, alt, tuple(quick)))
 
 

@@ -9,10 +9,12 @@ without a next move carries the main menu.
 
 from __future__ import annotations
 
-from bot.content.menu import intent_buttons, main_menu
-from bot.dialogue.detours import ASKED_KEY, RESUME, flow_label, restore
+from bot.content.menu import answer_button, intent_buttons, main_menu
+from bot.dialogue.detours import ASKED_KEY, PAUSED, RESUME, flow_label, restore, resume_button
 from bot.dialogue.router import Router, Turn
+from bot.dialogue.stamps import STALE
 from bot.line.messages import from_line
+from bot.pipeline import held
 
 router = Router("help")
 
@@ -87,3 +89,48 @@ async def resume(turn: Turn) -> None:
         turn.send(from_line(asked))
     else:
         turn.say("help.resumed_answer_again")
+
+
+@router.event(STALE)
+async def stale_button(turn: Turn) -> None:
+    """A flow's button from an earlier state: not acted on; say where the person is now."""
+    if turn.state.expired_step and turn.services.dispatcher.timeout_handler(turn) is not None:
+        return  # the time-out notice has just said what happened
+    step = turn.state.step
+    if step == PAUSED and restore(turn) is not None:
+        turn.say("help.stale_button_paused", resume_button(turn))
+        return
+    if not step or step not in turn.services.dispatcher.steps:
+        intent = turn.services.dispatcher.restarts.get(turn.postback.get("action", ""))
+        again = answer_button(turn, intent) if intent else None
+        if again is not None:
+            menu = [b for b in main_menu(turn) if b.data != again.data]
+            timed_out = turn.state.expired_step is not None  # not ended: it timed out
+            key = "help.stale_button_expired" if timed_out else "help.stale_button_restart"
+            turn.say(key, again, *menu)
+        else:
+            turn.say("help.stale_button", *main_menu(turn))
+        return
+    turn.say("help.stale_button_in_flow", flow=flow_label(turn, step))
+    asked = turn.state.answers.get(ASKED_KEY)
+    if isinstance(asked, dict):
+        turn.send(from_line(asked))
+    else:
+        turn.say("help.resumed_answer_again")
+
+
+@router.postback(held.LATER)
+async def late_result(turn: Turn) -> None:
+    """The "ดูผลลัพธ์" tap: the answer that was not ready in time, by this fresh reply."""
+    event_id = turn.postback.get("e", "")
+    user = turn.user_id
+    status, messages = await turn.read(lambda s: held.find(s, event_id, user))
+    if status == held.HELD and messages:
+        for message in messages:
+            turn.send(from_line(message))
+        turn.write(held.taken(event_id))  # with this answer: shown once
+        return
+    if status in ("processing", "sending"):
+        turn.say("help.result_not_ready", held.later_button(turn.services.replies, event_id))
+        return
+    turn.say("help.result_gone", *main_menu(turn))

@@ -20,6 +20,7 @@ from bot.dialogue.router import Router, Turn
 from bot.dialogue.steps import Step, StepGroup
 from bot.kb.queries import thai_date
 from bot.line.messages import PostbackAction, postback_data
+from bot.richmenu.users import UNLINK
 from bot.storage.db import Assessment, Subscription
 from bot.storage.privacy import count_erasure, erase_rows, load_profile, summary
 
@@ -153,6 +154,7 @@ async def erase(turn: Turn) -> None:
     )
     turn.write(lambda s: erase_rows(s, user, event))
     turn.forget_user()
+    turn.menu = UNLINK  # the default rich menu again, as for someone new
     turn.end()
     counts = summary(erasure)
     lines = []
@@ -178,7 +180,7 @@ def _cancelled(turn: Turn) -> None:
     turn.say("privacy.delete_cancelled", *main_menu(turn))
 
 
-@router.postback(DELETE)
+@router.postback(DELETE, stamped=True, restart="delete_my_data")
 async def delete_answer(turn: Turn) -> None:
     """Yes erases (only while the question is open); no keeps everything."""
     if turn.postback.get("a") != "yes":

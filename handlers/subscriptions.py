@@ -284,7 +284,7 @@ async def subscribe(turn: Turn) -> None:
     ask_topics(turn, list(dict.fromkeys([*start, *named])))
 
 
-@router.postback(TOGGLE)
+@router.postback(TOGGLE, stamped=True, restart="subscribe")
 async def toggle_topic(turn: Turn) -> None:
     """Choose or un-choose one topic; an old button starts a fresh choice."""
     topic = turn.postback.get("t", "")
@@ -294,7 +294,7 @@ async def toggle_topic(turn: Turn) -> None:
     ask_topics(turn, chosen)
 
 
-@router.postback(DONE)
+@router.postback(DONE, stamped=True, restart="subscribe")
 async def topics_done(turn: Turn) -> None:
     """Topics chosen: ask about the province (at least one topic first)."""
     if turn.state.step != TOPICS:
@@ -332,7 +332,7 @@ async def topics_typed(turn: Turn) -> None:
         ask_topics(turn, chosen, key="subscribe.topics_not_understood", tries=tries.count)
 
 
-@router.postback(PLACE)
+@router.postback(PLACE, stamped=True, restart="subscribe")
 async def area_chosen(turn: Turn) -> None:
     """The province button, or nationwide."""
     topics = _answers(turn)[0]
@@ -373,7 +373,7 @@ async def area_typed(turn: Turn) -> None:
         )
 
 
-@router.postback(DECIDE)
+@router.postback(DECIDE, stamped=True, restart="subscribe")
 async def decided(turn: Turn) -> None:
     """Yes saves the row; edit goes back to the topics; no leaves everything as it was."""
     answer = turn.postback.get("a", "")
@@ -407,7 +407,7 @@ async def confirm_typed(turn: Turn) -> None:
             ask_confirm(turn, topics, provinces, tries=tries.count)
 
 
-@router.postback(MANAGE)
+@router.postback(MANAGE, stamped=True, restart="subscribe")
 async def manage(turn: Turn) -> None:
     """Already subscribed: change the topics, stop, or keep."""
     answer = turn.postback.get("a", "")
@@ -490,7 +490,7 @@ async def unsubscribe(turn: Turn) -> None:
     turn.say("unsubscribe.ask", *buttons, topics=topic_names(turn, row.topics))
 
 
-@router.postback(STOP)
+@router.postback(STOP, stamped=True, restart="unsubscribe")
 async def stop(turn: Turn) -> None:
     """Stop all, pick some, stop one topic, or keep the rest."""
     row = await _active(turn)

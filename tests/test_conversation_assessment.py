@@ -362,7 +362,8 @@ def test_a_button_of_an_earlier_question_is_not_taken_for_this_one(
     first = c.postback(START)
     answer = c.press(first, label(kb, "business_stage", "idea"))
     answer = c.press(first, label(kb, "business_stage", "new"))  # scrolled up and pressed
-    assert said(answer, "assessment.old_button") and asks(answer, kb, "sector")
+    # The button carries the token of the state it was made in: old, so not taken.
+    assert said(answer, "help.stale_button_in_flow") and asks(answer, kb, "sector")
     answer = c.press(answer, label(kb, "sector", "food"))
     assert asks(answer, kb, "sales_channels")
 
@@ -427,8 +428,10 @@ def test_time_out_is_told_and_a_restart_offered(chat: Callable[[str], Chat], kb:
     answer = c.press(old, label(kb, "sector", "food"))  # a button from before the time-out
     assert said(answer, "assessment.timed_out") and len(answer) == 1
     answer = c.press(old, label(kb, "sector", "food"))  # pressed again: an old button
-    assert said(answer, "assessment.stale_button")
-    answer = c.press(answer, button("assessment.button_start_again"))
+    assert said(answer, "help.stale_button_restart")
+    again = quick_replies(answer)[0]  # the first button starts the assessment again
+    assert again["data"] == START
+    answer = c.postback(again["data"])
     assert asks(answer, kb, "business_stage")
 
 

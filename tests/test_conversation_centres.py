@@ -12,9 +12,10 @@ from typing import Any
 
 import pytest
 
+from bot.dialogue.stamps import STAMP
 from bot.kb.loader import Knowledge, load_knowledge, load_replies
 from bot.kb.queries import centres_in
-from bot.line.messages import postback_data
+from bot.line.messages import parse_postback
 from bot.nlu.entities import Entity
 from handlers.centres import PICK, PlaceChoice, from_entities, narrow
 from tests.conversation import (
@@ -142,8 +143,10 @@ def test_ambiguous_place_asks_which_with_buttons(
     answer = c.say("ศูนย์ดิจิทัลจอมทอง")  # a district in Bangkok and one in Chiang Mai
     assert not bubbles(answer)
     options = [a for a in quick_replies(answer) if a["type"] == "postback"]
-    data = {a["data"] for a in options}
-    assert data == {postback_data(PICK, c="1035"), postback_data(PICK, c="5002")}
+    # each button carries its place and the token of this question (stale buttons)
+    data = {(p["action"], p["c"]) for p in (parse_postback(a["data"]) for a in options)}
+    assert data == {(PICK, "1035"), (PICK, "5002")}
+    assert all(STAMP in parse_postback(a["data"]) for a in options)
     assert any(a["type"] == "location" for a in quick_replies(answer))
     chiang_mai = kb.places.provinces["50"].name_th
     answer = c.press(answer, chiang_mai)

@@ -221,6 +221,22 @@ def test_overlapping_areas_are_refused(kb_copy: Path) -> None:
     ]
 
 
+def test_after_assessment_on_the_default_or_twice_is_refused(kb_copy: Path) -> None:
+    path = kb_copy / "richmenus.yaml"
+    text = path.read_text().replace(
+        "    default: true\n", "    default: true\n    after_assessment: true\n"
+    )
+    path.write_text(text)
+    first = _line(text, "    after_assessment: true")
+    second = _line(text, "    after_assessment: true", first)
+    assert _problems(kb_copy) == [
+        f"{path}:{first}: newcomer.after_assessment: the default menu is everyone's already; "
+        "give after_assessment to another menu",
+        f"{path}:{second}: business.after_assessment: another menu already has "
+        f"after_assessment: true (line {first}); mark at most one",
+    ]
+
+
 def test_too_many_areas_are_refused(kb_copy: Path) -> None:
     path = kb_copy / "richmenus.yaml"
     text = path.read_text()

@@ -8,7 +8,8 @@ directly and inspect the registry.
 Dispatch order, first match wins:
 
 1. ``postback`` events: the handler registered for the ``action`` in the
-   postback data (``action=name&...``); ``action=go&i=<intent>`` (menu and
+   postback data (``action=name&...``), or the stale handler for a flow's button
+   made in an earlier state (``bot.dialogue.stamps``); ``action=go&i=<intent>`` (menu and
    "did you mean" buttons) runs that intent's handler; an unknown action
    goes to the fallback.
 2. ``message`` events with text: a *global* intent (such as ``cancel``)
@@ -31,6 +32,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.dialogue.stamps import STALE, is_stale
 from bot.dialogue.state import DialogueState
 from bot.dialogue.steps import Step, StepGroup
 from bot.kb.guides import GUIDE_PREFIX
@@ -79,6 +81,11 @@ class Turn:
     detour_offered: bool = False
     #: How the dashboard counts this turn when the route alone cannot tell (``bot.storage.daily``).
     outcome: str | None = None
+    #: The user's own rich menu to set with the answer: an alias from ``richmenus.yaml``, or
+    #: "" for the default again (``bot.richmenu.users``); None leaves it as it is.
+    menu: str | None = None
+    #: The answer was late: the user was offered "ดูผลลัพธ์" and it waits for that tap.
+    held: bool = False
 
     @property
     def user_id(self) -> str:
@@ -187,6 +194,10 @@ class Router:
         self.intents: dict[str, Handler] = {}
         self.global_intents: set[str] = set()
         self.postbacks: dict[str, Handler] = {}
+        #: Postback actions whose buttons carry the state's token (``bot.dialogue.stamps``),
+        #: and the intent that starts each one's flow again.
+        self.stamped: set[str] = set()
+        self.restarts: dict[str, str] = {}
         self.steps: dict[str, StepHandler] = {}
         self.events: dict[str, Handler] = {}
         self.fallback_handler: Handler | None = None
@@ -215,11 +226,19 @@ class Router:
 
         return register
 
-    def postback(self, action: str) -> Callable[[Handler], Handler]:
-        """Handle postbacks whose data has ``action=<action>``."""
+    def postback(
+        self, action: str, stamped: bool = False, restart: str | None = None
+    ) -> Callable[[Handler], Handler]:
+        """Handle postbacks whose data has ``action=<action>``; ``stamped`` buttons belong
+        to a flow's state, and a tap from an earlier state goes to the stale handler, which
+        offers ``restart`` (the intent that starts the flow) when no flow is open."""
 
         def register(func: Handler) -> Handler:
             self.postbacks[action] = func
+            if stamped:
+                self.stamped.add(action)
+                if restart:
+                    self.restarts[action] = restart
             return func
 
         return register
@@ -269,6 +288,8 @@ class Dispatcher:
         self.intents: dict[str, Handler] = {}
         self.global_intents: set[str] = set()
         self.postbacks: dict[str, Handler] = {}
+        self.stamped: frozenset[str] = frozenset()
+        self.restarts: dict[str, str] = {}
         self.steps: dict[str, StepHandler] = {}
         self.events: dict[str, Handler] = {}
         self.fallback: Handler | None = None
@@ -287,6 +308,8 @@ class Dispatcher:
                     raise ValueError(f"router {router.name} registers {sorted(clash)} again")
                 table.update(mine)
             self.global_intents |= router.global_intents
+            self.stamped |= router.stamped
+            self.restarts.update(router.restarts)
             if router.fallback_handler is not None:
                 if self.fallback is not None:
                     raise ValueError(f"router {router.name} declares a second fallback")
@@ -340,6 +363,8 @@ class Dispatcher:
                     turn.answering = wanted
                     return f"intent:{wanted}", handler
             if action in self.postbacks:
+                if is_stale(turn, self.stamped):
+                    return STALE, self.events.get(STALE, self.fallback)
                 return f"postback:{action}", self.postbacks[action]
             return "fallback", self.fallback
         if event.type == "message" and event.message_type == "text":

@@ -2,7 +2,8 @@
 
 Each area must lie inside its menu's image and not overlap another (a tap on an overlap
 would be ambiguous), a menu has at most LINE's 20 areas, an area's intent must be one the
-bot knows, and exactly one menu is the default. Every problem points at the line of the
+bot knows, exactly one menu is the default, and at most one other is given to people who
+finished an assessment (``after_assessment``). Every problem points at the line of the
 area or field at fault, like the other knowledge files.
 """
 
@@ -69,5 +70,20 @@ def check_richmenus(
             ("items", i, "default"),
             f"{menu.id}.default",
             f"another menu is already the default (line {first}); mark exactly one",
+        )
+    linked = [(i, m) for i, m in menus if m.after_assessment]
+    for i, menu in linked:
+        if menu.default:
+            problem(
+                ("items", i, "after_assessment"),
+                f"{menu.id}.after_assessment",
+                "the default menu is everyone's already; give after_assessment to another menu",
+            )
+    for i, menu in linked[1:]:
+        first = doc.line_of(("items", linked[0][0], "after_assessment"))
+        problem(
+            ("items", i, "after_assessment"),
+            f"{menu.id}.after_assessment",
+            f"another menu already has after_assessment: true (line {first}); mark at most one",
         )
     return problems

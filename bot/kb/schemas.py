@@ -513,6 +513,9 @@ class RichMenu(Strict):
     default: bool = False
     #: Open the menu when the chat opens (LINE's ``selected``).
     selected: bool = False
+    #: Linked to a person when they finish an assessment (the business menu); at most one
+    #: menu, never the default. Delete-my-data takes it away again.
+    after_assessment: bool = False
     background: Colour = "#FFFFFF"
     tile_colour: Colour = "#06C755"
     text_colour: Colour = "#FFFFFF"

@@ -29,6 +29,7 @@ from linebot.v3.messaging import (
     MulticastRequest,
     PushMessageRequest,
     ReplyMessageRequest,
+    RichMenuBulkLinkRequest,
     RichMenuRequest,
     ShowLoadingAnimationRequest,
     UpdateRichMenuAliasRequest,
@@ -402,6 +403,42 @@ class LineClient:
             return {str(a.rich_menu_alias_id): str(a.rich_menu_id) for a in result.aliases}
 
         return await self._call("richmenu_alias_list", get)
+
+    async def rich_menu_of_alias(self, alias_id: str) -> str | None:
+        """The menu an alias points at; None when there is no such alias (LINE: 404)."""
+
+        async def get() -> str | None:
+            result = await self._api.get_rich_menu_alias(alias_id)
+            return str(result.rich_menu_id)
+
+        found = await self._call("richmenu_alias_get", get, lambda s, _d: "" if s == 404 else None)
+        return found or None
+
+    async def link_rich_menu(self, user_id: str, rich_menu_id: str) -> None:
+        """Show this user ``rich_menu_id`` instead of the default (linking again is harmless)."""
+
+        async def send() -> None:
+            await self._api.link_rich_menu_id_to_user(user_id, rich_menu_id)
+
+        await self._call("richmenu_user_link", send)
+
+    async def link_rich_menu_to_users(self, user_ids: Sequence[str], rich_menu_id: str) -> None:
+        """Link one menu to up to 500 users at once (LINE applies it shortly after: 202)."""
+        request = RichMenuBulkLinkRequest(richMenuId=rich_menu_id, userIds=list(user_ids))
+
+        async def send() -> None:
+            await self._api.link_rich_menu_id_to_users(request)
+
+        await self._call("richmenu_bulk_link", send)
+
+    async def unlink_rich_menu(self, user_id: str) -> None:
+        """Back to the default menu for this user (harmless when nothing is linked)."""
+
+        async def send() -> bool:
+            await self._api.unlink_rich_menu_id_from_user(user_id)
+            return True
+
+        await self._call("richmenu_user_unlink", send, lambda s, _d: True if s == 404 else None)
 
     async def delete_rich_menu_alias(self, alias_id: str) -> None:
         """Delete an alias (the menu stays)."""

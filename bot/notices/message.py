@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bot.content.cards import carousel, course_bubble
+from bot.content.cards import card_titles, carousel, course_bubble
 from bot.content.menu import go_button
 from bot.content.replies import Replies
 from bot.kb.loader import Knowledge
@@ -23,9 +23,7 @@ def digest_messages(courses: Sequence[Course], kb: Knowledge, replies: Replies) 
     else:
         intro = replies.text("notices.intro_many", count=len(courses))
     stop = go_button(replies.text("notices.stop_button"), "unsubscribe")
-    cards = carousel(
-        [course_bubble(c, kb, replies) for c in courses],
-        alt_text=replies.text("notices.alt_text", count=len(courses)),
-        quick=(stop,),
-    )
+    bubbles = [course_bubble(c, kb, replies) for c in courses]
+    alt = replies.text("notices.alt_text", count=len(courses), names=card_titles(bubbles))
+    cards = carousel(bubbles, alt_text=alt, quick=(stop,))
     return [Text(intro + "\n" + replies.text("notices.stop_hint")), cards]

@@ -27,7 +27,7 @@ from bot.storage.db import Database, DeadLetter, EventLog, User, utcnow
 _LOG: Table = EventLog.__table__  # type: ignore[assignment]
 _USERS: Table = User.__table__  # type: ignore[assignment]
 _DEAD: Table = DeadLetter.__table__  # type: ignore[assignment]
-FINAL = ("done", "standby")
+FINAL = ("done", "standby", "held")
 
 
 @dataclass(frozen=True)
@@ -94,6 +94,22 @@ class EventLogStore:
             update(_LOG)
             .where(where)
             .values(delivery=bindparam("delivery"), updated_at=bindparam("now"))
+        )
+        self._hold = (
+            update(_LOG)
+            .where(where, _LOG.c.status == "sending")
+            .values(status="held", delivery="held", updated_at=bindparam("now"))
+        )
+        self._finish_sent = (
+            update(_LOG)
+            .where(where, _LOG.c.status == "sending")
+            .values(
+                status=bindparam("status"),
+                outbox=None,
+                delivery=bindparam("delivery", type_=String),
+                error=func.coalesce(bindparam("error", type_=String), _LOG.c.error),
+                updated_at=bindparam("now"),
+            )
         )
         self._finish = (
             update(_LOG)
@@ -180,10 +196,35 @@ class EventLogStore:
         delivery: str | None = None,
         error: str | None = None,
     ) -> None:
-        """The event needs nothing more; its outbox (texts) is dropped as no longer needed."""
-        await self._run(
-            self._finish, event_id=event_id, status=status, delivery=delivery, error=error
-        )
+        """The event needs nothing more; its outbox (texts) is dropped as no longer needed.
+
+        An answer just sent (``delivery`` reply or push) is counted per Thai day for
+        ``bot quota`` in the same transaction, once: only the try that moves the row out of
+        ``sending`` counts it.
+        """
+        if delivery is None or status != "done":
+            await self._run(
+                self._finish, event_id=event_id, status=status, delivery=delivery, error=error
+            )
+            return
+        from bot.storage.daily import DELIVERY, add, local_day
+
+        values = {
+            "now": utcnow(),
+            "event_id": event_id,
+            "status": status,
+            "delivery": delivery,
+            "error": error,
+        }
+        async with self.db.session() as s, s.begin():
+            result = await s.execute(self._finish_sent, values)
+            if getattr(result, "rowcount", 0):
+                await add(s, local_day(), DELIVERY, delivery)
+
+    async def hold(self, event_id: str) -> None:
+        """Keep the decided answer for its "ดูผลลัพธ์" tap (``bot.pipeline.held``)."""
+        async with self._autocommit.connect() as conn:
+            await conn.execute(self._hold, {"event_id": event_id, "now": utcnow()})
 
     async def dead_letter(
         self,

@@ -21,8 +21,11 @@ second worker or a restart never answers a user twice:
 Delivery: the reply token while it is fresh (younger than
 ``REPLY_TOKEN_MAX_AGE_SECONDS``); else, or when LINE rejects the token, a
 push with an ``X-Line-Retry-Key`` derived from the event id, so LINE itself
-drops a repeated push (409). An in-doubt reply (the process died while
-LINE was being called) whose token LINE now reports as used counts as sent.
+drops a repeated push (409). An answer still being prepared when the token
+gets old (``REPLY_LATER_AFTER_SECONDS``) is offered by a "ดูผลลัพธ์" quick
+reply instead and held for that tap (``bot.pipeline.held``): no paid push.
+An in-doubt reply (the process died while LINE was being called) whose token
+LINE now reports as used counts as sent.
 """
 
 from __future__ import annotations
@@ -42,14 +45,17 @@ from bot import logs
 from bot.content.menu import offer_also
 from bot.dialogue.detours import pause_before, settle
 from bot.dialogue.router import Turn
+from bot.dialogue.stamps import open_run, stamp, token
 from bot.dialogue.state import DialogueState
 from bot.insights import capture, links
-from bot.line.client import InvalidReplyToken, Messenger, PermanentLineError
+from bot.line.client import InvalidReplyToken, LineError, Messenger, PermanentLineError
 from bot.line.events import InboundEvent
 from bot.line.messages import MAX_MESSAGES, Text, from_line
 from bot.logs import user_ref
 from bot.pipeline.event_log import FINAL, EventLogStore
+from bot.pipeline.held import later_offer
 from bot.queue.base import QueuedEvent
+from bot.richmenu.users import UserMenus
 from bot.storage import accounts, handoff_messages
 from bot.storage.db import DeadLetter, EventLog, Handoff, Unanswered, utcnow
 from bot.storage.privacy import erase_keys
@@ -67,6 +73,14 @@ _RETRY_NS = uuid.UUID("6f1c4a52-3b0e-4d8e-9a57-2f5d0c9b7e11")
 TEST_CRASH_AFTER_HANDLER = "BOT_TEST_CRASH_AFTER_HANDLER"
 
 
+#: Seconds before the reply token's age limit that an offer of "ดูผลลัพธ์" must be sent by,
+#: and the least a handler is waited for before its answer is offered for later.
+OFFER_MARGIN_SECONDS = 2.0
+OWN_MOMENT_SECONDS = 1.0
+#: How long a held answer waits for its "ดูผลลัพธ์" tap.
+HELD_KEEP_SECONDS = 24 * 3600
+
+
 def retry_key(event_id: str) -> str:
     """The X-Line-Retry-Key for an event's push: stable across every retry."""
     return str(uuid.uuid5(_RETRY_NS, event_id))
@@ -79,6 +93,7 @@ class Pipeline:
         self.s = services
         self.messenger = messenger
         self.log = EventLogStore(services.db)
+        self.menus = UserMenus(messenger)
         self.clock = time.time
         self._link_key: bytes | None = None
         self._crash_after = (
@@ -116,17 +131,26 @@ class Pipeline:
         messages = turn.messages[:MAX_MESSAGES]
         if len(turn.messages) > MAX_MESSAGES:
             log.error("handler produced too many messages", extra={"count": len(turn.messages)})
+        final = turn.next_state or turn.state
         outbox: dict[str, Any] = {
-            "messages": [m.to_line() for m in messages],
+            # a flow's buttons carry the token of the state they were made in (stale taps)
+            "messages": stamp(
+                [m.to_line() for m in messages], self.s.dispatcher.stamped, token(final)
+            ),
             "state": None if turn.next_state is None else turn.next_state.to_json(),
         }
         if turn.forget:
             outbox["forget"] = True
-        if not messages and not turn.writes and not turn.forget:
+        if turn.menu is not None and event.one_to_one and event.user_id:
+            outbox["menu"] = turn.menu
+        if not messages and not turn.writes and not turn.forget and "menu" not in outbox:
             await self._apply_state(event, outbox)
             await self.log.finish(event.id)
             return
-        plan = self._plan(event) if messages else None
+        if turn.held and not turn.forget:
+            outbox["held"] = True  # offered "ดูผลลัพธ์": the answer waits for that tap
+        # (an erasure's confirmation is never held: its row is anonymised, so no tap finds it)
+        plan = ("held" if outbox.get("held") else self._plan(event)) if messages else None
         await self.log.sending(event.id, outbox, plan, retry_key(event.id), turn.writes)
         await self._deliver(event, outbox, in_doubt=None)
 
@@ -166,6 +190,7 @@ class Pipeline:
                 "confidence": nlu.confidence if nlu else None,
             },
         )
+        started = self.clock()
         pause_before(turn, route, handler)
         notice = self.s.dispatcher.timeout_handler(turn)
         if notice is not None:
@@ -178,6 +203,8 @@ class Pipeline:
                     await self.messenger.show_loading(event.user_id, 20)
                 except Exception as exc:  # the animation is a courtesy, never a failure
                     log.info("loading animation not shown", extra={"error": type(exc).__name__})
+        if not task.done() and await self._offer_later(event, task, started):
+            turn.held = True
         await task
         if event.type in ("message", "postback"):
             # The dashboard's daily counts, in the answer's transaction: once per event.
@@ -187,7 +214,39 @@ class Pipeline:
         capture.finish(turn)  # the insight moments: asked, intent; none for an erasure
         offer_also(turn)
         settle(turn)
+        open_run(turn)  # a flow that has just opened gets its run id (stale buttons)
         return turn
+
+    async def _offer_later(
+        self, event: InboundEvent, task: asyncio.Future[None], started: float
+    ) -> bool:
+        """Wait for the answer until the reply token gets old; then, instead of a paid push
+        later, reply now with "ดูผลลัพธ์" (True: the answer will wait for that tap). The
+        offer also comes before this try would be cut off (``HANDLER_TIMEOUT_SECONDS``)."""
+        if not (event.reply_token and event.one_to_one and event.user_id):
+            return False
+        st = self.s.settings
+        sent, now = event.timestamp_ms / 1000, self.clock()
+        # The last moment the token surely still carries the offer; and a handler always
+        # gets a moment of its own (an event taken late from a backlog is usually quick).
+        last = (
+            min(
+                sent + st.reply_token_max_age_seconds,
+                started + st.handler_timeout_seconds,
+            )
+            - OFFER_MARGIN_SECONDS
+        )
+        until = min(max(sent + st.reply_later_after_seconds, now + OWN_MOMENT_SECONDS), last)
+        done, _ = await asyncio.wait({task}, timeout=max(until - now, 0.0))
+        if done or self.clock() > last:
+            return False  # ready in time, or the token is too old to carry the offer
+        try:
+            await self.messenger.reply(event.reply_token, [later_offer(self.s.replies, event.id)])
+        except LineError as exc:  # not offered: the answer goes as before (push if late)
+            log.info("result button not offered", extra={"error": type(exc).__name__})
+            return False
+        log.info("answer is late: offered a result button", extra={"event_id": event.id})
+        return True
 
     async def _handed_off(self, chat_id: str) -> bool:
         """Is this chat handed to staff right now (``contact_staff``)?"""
@@ -221,9 +280,14 @@ class Pipeline:
         if outbox.get("forget"):
             await self._forget(event)
         if not messages:  # only changes were decided: they are stored, nothing to send
+            await self._set_menu(event, outbox)
             await self.log.finish(event.id)
             return
-        delivery = in_doubt or self._plan(event)
+        delivery = "held" if outbox.get("held") else in_doubt or self._plan(event)
+        if delivery == "held":  # the user was offered "ดูผลลัพธ์": the answer waits for it
+            await self._set_menu(event, outbox)
+            await self.log.hold(event.id)
+            return
         try:
             if delivery == "reply" and event.reply_token:
                 try:
@@ -245,7 +309,25 @@ class Pipeline:
         except PermanentLineError as exc:
             await self._fail(event, str(exc))
             return
+        await self._set_menu(event, outbox)
         await self.log.finish(event.id, delivery=delivery)
+
+    async def _set_menu(self, event: InboundEvent, outbox: dict[str, Any]) -> None:
+        """The user's rich menu the answer decided on; on every try (LINE's link is
+        idempotent), after the answer so the menu changes under what it explains.
+
+        Best effort: the answer has gone, so a failure here must not fail the event (a retry
+        would end in a dead letter and an apology for an answer the user has). A lost link is
+        logged; ``bot richmenu deploy --relink`` links everyone who should have the menu."""
+        menu = outbox.get("menu")
+        if not isinstance(menu, str) or not event.user_id:
+            return
+        try:
+            await self.menus.apply(event.user_id, menu)
+        except LineError as exc:
+            log.warning(
+                "rich menu not changed", extra={"event_id": event.id, "error": str(exc)[:200]}
+            )
 
     async def _fail(self, event: InboundEvent, error: str) -> None:
         """LINE refused the answer for good (a 4xx): keep it for an operator, don't retry."""
@@ -300,6 +382,13 @@ class Pipeline:
                 delete(EventLog).where(
                     EventLog.updated_at < now - dt.timedelta(days=st.event_log_days),
                     EventLog.status.in_(("done", "standby", "failed", "dead")),
+                )
+            )
+            # A late answer nobody tapped for is not kept past a day (its texts are personal).
+            await s.execute(
+                delete(EventLog).where(
+                    EventLog.updated_at < now - dt.timedelta(seconds=HELD_KEEP_SECONDS),
+                    EventLog.status == "held",
                 )
             )
             dead_gone = await s.execute(

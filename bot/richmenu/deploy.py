@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -180,8 +180,15 @@ async def plan(client: LineClient, menus: list[MenuPlan], force: bool = False) -
     return result
 
 
-async def apply(client: LineClient, p: Plan, say: Callable[[str], None] = print) -> None:
-    """Carry out a plan; ``say`` hears each step once done. New menus first, old ones last."""
+async def apply(
+    client: LineClient,
+    p: Plan,
+    say: Callable[[str], None] = print,
+    before_delete: Callable[[Plan], Awaitable[None]] | None = None,
+) -> None:
+    """Carry out a plan; ``say`` hears each step once done. New menus first, old ones last;
+    ``before_delete`` runs once the aliases and the default point at the new menus (the
+    per-user links move then, before the menus they point at are deleted)."""
     for m in p.menus:
         if m.keep is not None:
             continue
@@ -206,6 +213,8 @@ async def apply(client: LineClient, p: Plan, say: Callable[[str], None] = print)
         assert default.live_id is not None
         await client.set_default_rich_menu(default.live_id)
         say(f"default menu: {default.id} ({default.live_id})")
+    if before_delete is not None:
+        await before_delete(p)
     for alias in p.delete_aliases:
         await client.delete_rich_menu_alias(alias)
         say(f"deleted alias {alias}")

@@ -12,7 +12,10 @@ Kinds and keys:
   turn answered none (``step:assessment.sector``, ``postback:asm``, ``fallback``);
 - ``outcome``: one of ``OUTCOMES``, the figures Thai operators know from vendors'
   dashboards (answered, "did you mean", unanswered, handed to staff);
-- ``event``: other moments (``assessment_started``).
+- ``event``: other moments (``assessment_started``);
+- ``delivery``: how answers reached people, counted when LINE accepted them: ``reply``
+  (free) or ``push`` (charged against the monthly quota), and ``staff_push`` (a staff
+  reply from the console); ``bot quota`` reads them with the notices' own records.
 
 Days are Thai days (Asia/Bangkok), like the knowledge's dates.
 """
@@ -37,6 +40,11 @@ BANGKOK: Final = ZoneInfo("Asia/Bangkok")
 ROUTE: Final = "route"
 OUTCOME: Final = "outcome"
 EVENT: Final = "event"
+DELIVERY: Final = "delivery"
+#: ``delivery`` keys: an answer by reply token, by push, and a staff reply (a push).
+REPLY: Final = "reply"
+PUSH: Final = "push"
+STAFF_PUSH: Final = "staff_push"
 
 ANSWERED: Final = "answered"
 DID_YOU_MEAN: Final = "did_you_mean"

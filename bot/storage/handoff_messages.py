@@ -311,13 +311,18 @@ async def _claim_or_find(
 
 async def _settle(db: Database, key: str, status: str) -> bool:
     """Move a pending reply to ``status``; False when another submit settled it first."""
+    from bot.storage.daily import DELIVERY, STAFF_PUSH, add, local_day
+
     async with db.session() as s, s.begin():
         result = await s.execute(
             update(HandoffMessage)
             .where(HandoffMessage.retry_key == key, HandoffMessage.status == PENDING)
             .values(status=status)
         )
-    return bool(getattr(result, "rowcount", 0))
+        settled = bool(getattr(result, "rowcount", 0))
+        if settled and status == SENT:
+            await add(s, local_day(), DELIVERY, STAFF_PUSH)  # a paid push (``bot quota``)
+    return settled
 
 
 async def send_reply(

@@ -66,6 +66,10 @@ KIND_BY_OPERATION: Final = {
     "getRichMenuAlias": "richmenu_alias_get",
     "getRichMenuAliasList": "richmenu_alias_list",
     "deleteRichMenuAlias": "richmenu_alias_delete",
+    "linkRichMenuIdToUser": "richmenu_user_link",
+    "unlinkRichMenuIdFromUser": "richmenu_user_unlink",
+    "getRichMenuIdOfUser": "richmenu_user_get",
+    "linkRichMenuIdToUsers": "richmenu_bulk_link",
 }
 """Operations with behaviour get a short kind; every other request is ``"other"``."""
 
@@ -206,6 +210,7 @@ class FakeLine:
         self._images: dict[str, tuple[str, bytes]] = {}
         self._default_menu: str | None = None
         self._aliases: dict[str, str] = {}
+        self._user_menus: dict[str, str] = {}
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.ServerRunner | None = None
@@ -429,6 +434,12 @@ class FakeLine:
             return self._default_menu
 
     @property
+    def user_rich_menus(self) -> dict[str, str]:
+        """``user id -> menu id`` of the per-user links."""
+        with self._lock:
+            return dict(self._user_menus)
+
+    @property
     def rich_menu_aliases(self) -> dict[str, str]:
         """``alias id -> menu id``."""
         with self._lock:
@@ -452,6 +463,7 @@ class FakeLine:
             self._images.clear()
             self._default_menu = None
             self._aliases.clear()
+            self._user_menus.clear()
 
     def expire_reply_token(self, token: str) -> None:
         """From now on ``token`` answers 400 "Invalid reply token" (as after ~1 minute)."""
@@ -733,6 +745,8 @@ class FakeLine:
             images.pop(menu_id, None)
             if self._default_menu == menu_id:
                 self._default_menu = None
+            for user in [u for u, m in self._user_menus.items() if m == menu_id]:
+                del self._user_menus[user]  # they see the default menu again
             return _Reply(200, {})
         if kind == "richmenu_image":
             if menu_id not in menus:
@@ -786,6 +800,33 @@ class FakeLine:
             if aliases.pop(alias_id, None) is None:
                 return refuse(404, f"richmenu alias not found: {alias_id}")
             return _Reply(200, {})
+        user_id = path_params.get("userId", "")
+        per_user = ("richmenu_user_link", "richmenu_user_unlink", "richmenu_user_get")
+        if kind in per_user and USER_ID_RE.match(user_id) is None:
+            return refuse(400, f"invalid user id: {user_id}")
+        if kind == "richmenu_user_link":
+            problem = usable(menu_id)
+            if problem is not None:
+                return problem
+            self._user_menus[user_id] = menu_id
+            return _Reply(200, {})
+        if kind == "richmenu_bulk_link":
+            problem = usable(body["richMenuId"])
+            if problem is not None:
+                return problem
+            bad = [u for u in body["userIds"] if USER_ID_RE.match(u) is None]
+            if bad:
+                return refuse(400, f"invalid user ids: {bad[:3]}")
+            for user in body["userIds"]:
+                self._user_menus[user] = body["richMenuId"]
+            return _Reply(202, {})
+        if kind == "richmenu_user_unlink":
+            self._user_menus.pop(user_id, None)
+            return _Reply(200, {})
+        if kind == "richmenu_user_get":
+            if user_id not in self._user_menus:
+                return _Reply(404, {"message": "the user has no richmenu"})
+            return _Reply(200, {"richMenuId": self._user_menus[user_id]})
         raise AssertionError(f"unhandled rich menu kind {kind}")
 
     def _reject(

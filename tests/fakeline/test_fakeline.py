@@ -328,6 +328,27 @@ REJECTED_MESSAGES: list[tuple[str, list[dict[str, Any]], str]] = [
     ("text 5001 units", [text("ก" * 5001)], "messages[0].text"),
     ("text 2501 emoji", [text("😀" * 2501)], "messages[0].text"),
     ("textV2 too long", [{"type": "textV2", "text": "ก" * 5001}], "messages[0].text"),
+    (
+        "sticker not sendable by bots",
+        [{"type": "sticker", "packageId": "1", "stickerId": "1"}],
+        "messages[0].packageId",
+    ),
+    (
+        "emoji not at a $",
+        [{**text("ab$"), "emojis": [{"index": 0, "productId": "p", "emojiId": "001"}]}],
+        "messages[0].emojis[0].index",
+    ),
+    (
+        "21 emojis",
+        [
+            {
+                **text("$" * 21),
+                "emojis": [{"index": i, "productId": "p", "emojiId": "001"} for i in range(21)],
+            }
+        ],
+        "messages[0].emojis",
+    ),
+    ("blank altText", [flex(bubble(), alt="   ")], "messages[0].altText"),
     ("no messages", [], "messages"),
     ("six messages", [text()] * 6, "messages"),
     ("unknown message type", [{"type": "banana", "text": "x"}], "messages[0].type"),
@@ -683,12 +704,7 @@ def test_other_spec_endpoints_validate_and_answer(fake: FakeLine, client: httpx.
     assert client.get("/v2/bot/info").json() == {}
     assert client.post(f"/v2/bot/group/{GROUP}/leave").status_code == 200
     assert client.get("/v2/bot/followers/ids", params={"limit": "100"}).status_code == 200
-    assert (
-        client.post(
-            "/v2/bot/richmenu/bulk/link", json={"richMenuId": "rm", "userIds": [U1]}
-        ).status_code
-        == 202
-    )
+    assert client.post("/v2/bot/richmenu/bulk/unlink", json={"userIds": [U1]}).status_code == 202
     assert fake.errors == []
     # Query parameters are validated too: required, and typed.
     assert client.get("/v2/bot/message/delivery/push").status_code == 400

@@ -101,6 +101,28 @@ QUICK_REPLY_MAX_ITEMS: Final = 13
 QUICK_REPLY_LABEL_MAX: Final = 20
 FLEX_BUTTON_LABEL_MAX: Final = 40
 FLEX_ALT_TEXT_MAX: Final = 1500
+#: LINE emoji in one text message (``emojis``), each at a "$" of the text.
+TEXT_EMOJIS_MAX: Final = 20
+#: Sticker packages a bot may send (developers.line.biz, "Sticker list").
+SENDABLE_STICKER_PACKAGES: Final = frozenset(
+    {
+        "446",
+        "789",
+        "1070",
+        "6136",
+        "6325",
+        "6359",
+        "6362",
+        "6370",
+        "6632",
+        "8515",
+        "8522",
+        "8525",
+        "11537",
+        "11538",
+        "11539",
+    }
+)
 FLEX_CAROUSEL_MAX_BUBBLES: Final = 12
 # "The maximum size of JSON data that defines a bubble is 30 KB" / "... a carousel is
 # 50 KB". Measured as compact UTF-8 JSON of the container; KB taken as 1000 bytes
@@ -917,7 +939,10 @@ def _walk_actions(node: Any, base: PathT, link: _Link, out: Sink) -> None:
 
 
 def _flex_issues(msg: Mapping[str, Any], path: PathT, out: Sink) -> None:
-    _check_chars(msg.get("altText"), 1, FLEX_ALT_TEXT_MAX, (*path, "altText"), "altText", out)
+    alt = msg.get("altText")
+    _check_chars(alt, 1, FLEX_ALT_TEXT_MAX, (*path, "altText"), "altText", out)
+    if isinstance(alt, str) and alt and not alt.strip():
+        out.append(((*path, "altText"), "altText must say what the message is, not be blank"))
     contents = msg.get("contents")
     if not isinstance(contents, dict):
         return
@@ -939,6 +964,23 @@ def _flex_issues(msg: Mapping[str, Any], path: PathT, out: Sink) -> None:
                 f"flex {kind or 'container'} JSON must be at most {limit} bytes, got {size}",
             )
         )
+
+
+def _emoji_issues(msg: Mapping[str, Any], path: PathT, out: Sink) -> None:
+    """LINE emoji: at most 20, each ``index`` at a "$" of the text (UTF-16 positions)."""
+    emojis, text = msg.get("emojis"), msg.get("text")
+    if not isinstance(emojis, list) or not isinstance(text, str):
+        return
+    if len(emojis) > TEXT_EMOJIS_MAX:
+        out.append(((*path, "emojis"), f"at most {TEXT_EMOJIS_MAX} emojis, got {len(emojis)}"))
+    units = text.encode("utf-16-le")
+    for i, emoji in enumerate(emojis):
+        index = emoji.get("index") if isinstance(emoji, dict) else None
+        if not _is_integer(index):
+            continue
+        at = int(index) * 2
+        if not 0 <= at < len(units) or units[at : at + 2].decode("utf-16-le", "replace") != "$":
+            out.append(((*path, "emojis", i, "index"), f"index {index} is not at a '$' of text"))
 
 
 def _quick_reply_issues(qr: Any, path: PathT, out: Sink) -> None:
@@ -988,6 +1030,12 @@ def message_limit_issues(body: Any, out: Sink, check_count: bool = True) -> None
         kind = msg.get("type")
         if kind in ("text", "textV2"):
             _check_chars(msg.get("text"), 1, TEXT_MAX_UTF16, (*path, "text"), "text", out)
+            if kind == "text":
+                _emoji_issues(msg, path, out)
+        elif kind == "sticker" and str(msg.get("packageId")) not in SENDABLE_STICKER_PACKAGES:
+            out.append(
+                ((*path, "packageId"), "a bot can send only the stickers of LINE's sticker list")
+            )
         elif kind == "flex":
             _flex_issues(msg, path, out)
         if "quickReply" in msg:

@@ -153,6 +153,18 @@ def _shrink(node: Any) -> Any:
     return node
 
 
+def card_titles(bubbles: Sequence[dict[str, Any]]) -> str:
+    """The cards' names (each bubble's first text), for an ``altText`` that says what the
+    cards are: LINE shows it in notifications, and screen readers read it out."""
+    names = []
+    for bubble in list(bubbles)[:MAX_BUBBLES]:
+        first = (bubble.get("body") or {}).get("contents") or [{}]
+        text = first[0].get("text") if isinstance(first[0], dict) else None
+        if isinstance(text, str) and text.strip():
+            names.append(text.strip())
+    return ", ".join(names)
+
+
 def size_of(container: dict[str, Any]) -> int:
     """Bytes of compact UTF-8 JSON, as LINE measures a Flex container."""
     return len(json.dumps(container, ensure_ascii=False, separators=(",", ":")).encode())
