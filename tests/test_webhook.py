@@ -119,6 +119,13 @@ def test_gibberish_gets_the_polite_fallback(bot: ServerThread, fake_line: FakeLi
         (b'{"destination": "U1", "events": {"not": "a list"}}', "auto", 400),
         (b"[1, 2, 3]", "auto", 400),
         (json.dumps({"events": [{"type": "message"}]}).encode(), "auto", 400),
+        # Poison messages: LINE would redeliver a 5xx for ever; these can never be stored.
+        (json.dumps({"events": [text_event("ab\ud800cd")]}).encode(), "auto", 400),
+        (envelope(text_event("abc")).replace(b"abc", b"a\xed\xa0\x80c"), "auto", 400),
+        (b'{"x":' + b"[" * 100_000 + b"]" * 100_000 + b', "events": []}', "auto", 400),
+        (envelope(text_event("x", ts=2**64)), "auto", 400),
+        (envelope(text_event("x", "U" + "f" * 100)), "auto", 400),
+        (envelope(text_event("x", event_id="0" * 65)), "auto", 400),
     ],
     ids=[
         "missing-signature",
@@ -127,6 +134,12 @@ def test_gibberish_gets_the_polite_fallback(bot: ServerThread, fake_line: FakeLi
         "events-not-list",
         "not-object",
         "no-timestamp",
+        "lone-surrogate-escape",
+        "encoded-surrogate",
+        "nested-too-deep",
+        "timestamp-out-of-range",
+        "user-id-too-long",
+        "event-id-too-long",
     ],
 )
 def test_bad_requests_are_refused_and_nothing_is_processed(
@@ -140,6 +153,15 @@ def test_bad_requests_are_refused_and_nothing_is_processed(
     assert [
         (r.webhook_event_id, r.event_type, r.status, r.created_at) for r in _log_rows(bot)
     ] == []
+
+
+def test_a_nul_in_a_text_is_stored_as_a_replacement_character(
+    bot: ServerThread, fake_line: FakeLine
+) -> None:
+    event = text_event("สวัส\x00ดี")
+    assert post_signed(bot.base_url, SECRET, envelope(event)).status_code == 200
+    fake_line.wait_for("reply", 1)
+    assert [r.status for r in _log_rows(bot)] == ["done"]
 
 
 def test_body_signed_with_another_secret_is_refused(bot: ServerThread, fake_line: FakeLine) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,12 +19,40 @@ class EnvelopeError(ValueError):
     """The body is not a LINE webhook envelope (answered 400)."""
 
 
+#: The longest id stored (LINE's are 26 to 33 characters; the columns hold 64).
+MAX_ID_CHARS = 64
+#: A JSON escape of a UTF-16 surrogate: valid only in pairs (checked only when one is there).
+_SURROGATE = re.compile(rb"\\u[dD][89abAB][0-9a-fA-F]{2}")
+
+
+def _without_nul(value: Any) -> Any:
+    """``value`` with every NUL character in its strings (keys too) made U+FFFD."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, list):
+        return [_without_nul(v) for v in value]
+    if isinstance(value, dict):
+        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
+    return value
+
+
 def parse_envelope(body: bytes) -> list[dict[str, Any]]:
     """Return the envelope's events, checking only what routing needs."""
     try:
-        data = json.loads(body)
+        # Strict UTF-8 (what LINE sends): json.loads on bytes would let an encoded
+        # surrogate through ("surrogatepass"), text no store can take.
+        data = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise EnvelopeError(f"malformed JSON: {exc}") from None
+    except RecursionError:  # nested deeper than any LINE event: refuse, never crash
+        raise EnvelopeError("malformed JSON: nested too deep") from None
+    if _SURROGATE.search(body) is not None:
+        try:  # "\ud800" alone is valid JSON but no text: it could never be stored
+            json.dumps(data, ensure_ascii=False).encode()
+        except UnicodeEncodeError:
+            raise EnvelopeError("text that is not valid Unicode (a lone surrogate)") from None
+    if b"\\u0000" in body:  # NUL: no text of LINE's has one, and PostgreSQL cannot store it
+        data = _without_nul(data)
     if not isinstance(data, dict) or not isinstance(data.get("events"), list):
         raise EnvelopeError("body is not an object with an 'events' list")
     events: list[dict[str, Any]] = data["events"]
@@ -35,6 +64,17 @@ def parse_envelope(body: bytes) -> list[dict[str, Any]]:
         ts = event.get("timestamp")
         if not isinstance(ts, int) or isinstance(ts, bool):
             raise EnvelopeError(f"events[{i}].timestamp is missing or not an integer")
+        if not 0 <= ts < 2**63:
+            raise EnvelopeError(f"events[{i}].timestamp is out of range")
+        source = event.get("source")
+        if isinstance(source, dict):
+            for key in ("userId", "groupId", "roomId"):
+                value = source.get(key)
+                if isinstance(value, str) and len(value) > MAX_ID_CHARS:
+                    raise EnvelopeError(f"events[{i}].source.{key} is longer than any LINE id")
+        event_id = event.get("webhookEventId")
+        if isinstance(event_id, str) and len(event_id) > MAX_ID_CHARS:
+            raise EnvelopeError(f"events[{i}].webhookEventId is longer than any LINE id")
         if not isinstance(event.get("webhookEventId"), str) or not event["webhookEventId"]:
             # LINE always sends one; derive a stable id so redeliveries still de-duplicate.
             canonical = json.dumps(event, sort_keys=True, ensure_ascii=False).encode()

@@ -35,6 +35,7 @@ import datetime as dt
 import json
 import logging
 import os
+import re
 import time
 import uuid
 from typing import TYPE_CHECKING, Any
@@ -79,6 +80,17 @@ OFFER_MARGIN_SECONDS = 2.0
 OWN_MOMENT_SECONDS = 1.0
 #: How long a held answer waits for its "ดูผลลัพธ์" tap.
 HELD_KEEP_SECONDS = 24 * 3600
+
+
+#: What LINE's ids look like (user, group, room); a push anywhere else is refused.
+LINE_ID = re.compile(r"^[UCR][0-9a-f]{32}$")
+
+
+def push_target(event: InboundEvent) -> str | None:
+    """Where a push answering ``event`` goes: the user in a one-to-one chat, else the group
+    or room; None when the event names no chat LINE could deliver to."""
+    target = event.user_id if event.one_to_one and event.user_id else event.chat_id
+    return target if target and LINE_ID.match(target) else None
 
 
 def retry_key(event_id: str) -> str:
@@ -196,11 +208,12 @@ class Pipeline:
         if notice is not None:
             await notice(turn)
         task = asyncio.ensure_future(handler(turn))
-        if event.one_to_one and event.user_id and self.s.settings.loading_after_seconds > 0:
+        viewer = event.user_id if event.one_to_one else None
+        if viewer and LINE_ID.match(viewer) and self.s.settings.loading_after_seconds > 0:
             done, _ = await asyncio.wait({task}, timeout=self.s.settings.loading_after_seconds)
             if not done:
                 try:
-                    await self.messenger.show_loading(event.user_id, 20)
+                    await self.messenger.show_loading(viewer, 20)
                 except Exception as exc:  # the animation is a courtesy, never a failure
                     log.info("loading animation not shown", extra={"error": type(exc).__name__})
         if not task.done() and await self._offer_later(event, task, started):
@@ -302,7 +315,11 @@ class Pipeline:
             else:
                 delivery = "push"
             if delivery == "push":
-                target = event.user_id if event.one_to_one and event.user_id else event.chat_id
+                target = push_target(event)
+                if target is None:  # no source LINE could deliver to (never a real chat)
+                    log.warning("no one to push the answer to", extra={"event_id": event.id})
+                    await self.log.finish(event.id, error="no push target")
+                    return
                 accepted = await self.messenger.push(target, messages, retry_key(event.id))
                 if not accepted:
                     log.info("push already accepted earlier", extra={"event_id": event.id})
@@ -320,7 +337,7 @@ class Pipeline:
         would end in a dead letter and an apology for an answer the user has). A lost link is
         logged; ``bot richmenu deploy --relink`` links everyone who should have the menu."""
         menu = outbox.get("menu")
-        if not isinstance(menu, str) or not event.user_id:
+        if not isinstance(menu, str) or not event.user_id or not LINE_ID.match(event.user_id):
             return
         try:
             await self.menus.apply(event.user_id, menu)
@@ -355,6 +372,8 @@ class Pipeline:
         """
         if event.type not in ("message", "postback", "follow") or not event.user_id:
             return
+        if LINE_ID.match(event.user_id) is None:
+            return  # not a LINE user: nobody to apologise to
         try:
             messages = [Text(self.s.replies.text("errors.apology"))]
             fresh = (
