@@ -121,6 +121,7 @@ def test_gibberish_gets_the_polite_fallback(bot: ServerThread, fake_line: FakeLi
         (json.dumps({"events": [{"type": "message"}]}).encode(), "auto", 400),
         # Poison messages: LINE would redeliver a 5xx for ever; these can never be stored.
         (json.dumps({"events": [text_event("ab\ud800cd")]}).encode(), "auto", 400),
+        (json.dumps({"events": [text_event("ab\udc00cd")]}).encode(), "auto", 400),
         (envelope(text_event("abc")).replace(b"abc", b"a\xed\xa0\x80c"), "auto", 400),
         (b'{"x":' + b"[" * 100_000 + b"]" * 100_000 + b', "events": []}', "auto", 400),
         (envelope(text_event("x", ts=2**64)), "auto", 400),
@@ -135,6 +136,7 @@ def test_gibberish_gets_the_polite_fallback(bot: ServerThread, fake_line: FakeLi
         "not-object",
         "no-timestamp",
         "lone-surrogate-escape",
+        "lone-low-surrogate-escape",
         "encoded-surrogate",
         "nested-too-deep",
         "timestamp-out-of-range",

@@ -22,7 +22,7 @@ class EnvelopeError(ValueError):
 #: The longest id stored (LINE's are 26 to 33 characters; the columns hold 64).
 MAX_ID_CHARS = 64
 #: A JSON escape of a UTF-16 surrogate: valid only in pairs (checked only when one is there).
-_SURROGATE = re.compile(rb"\\u[dD][89abAB][0-9a-fA-F]{2}")
+_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 
 
 def _without_nul(value: Any) -> Any:
