@@ -38,22 +38,14 @@ from sqlalchemy import func, select  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from bot.storage.db import DeadLetter, EventLog  # noqa: E402
 from tests.fakeline import FakeLine  # noqa: E402
-from tests.helpers import ServerThread, WorkerThread, bot_database, sign  # noqa: E402
-from tests.webhook_corpus import mutated, well_formed  # noqa: E402
+from tests.helpers import ServerThread, WorkerThread, bot_database  # noqa: E402
+from tests.webhook_corpus import mutated, post_body, well_formed  # noqa: E402
 
 SECRET = "fuzz-channel-secret-0123456789abcdef"
 
 
 def post(client: httpx.Client, server: ServerThread, body: bytes, signature: str | None) -> int:
-    headers = {"Content-Type": "application/json"}
-    if signature == "auto":
-        headers["X-Line-Signature"] = sign(SECRET, body)
-    elif signature is not None:
-        headers["X-Line-Signature"] = signature
-    try:
-        return client.post(f"{server.base_url}/callback", content=body, headers=headers).status_code
-    except httpx.TransportError:
-        return 413 if len(body) > server.settings.max_body_bytes else 599  # 599: no answer
+    return post_body(client, server, SECRET, body, signature)
 
 
 def main() -> int:

@@ -22,7 +22,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import yaml
+
+from tests.helpers import ServerThread, sign
 
 SPEC = Path(__file__).parent / "fakeline" / "webhook.yml"
 _REF = "#/components/schemas/"
@@ -219,3 +222,20 @@ def mutated(bodies: list[bytes], seed: int = 0) -> list[bytes]:
     """One mutated copy of each body (the same ones for the same seed)."""
     rng = random.Random(seed)
     return [_mutate(b, rng) for b in bodies]
+
+
+def post_body(
+    client: httpx.Client, server: ServerThread, secret: str, body: bytes, signature: str | None
+) -> int:
+    """POST ``body`` to the bot's webhook (``signature``: "auto" signs it, None leaves it out,
+    else sent as is); the status, 413 for a body past ``MAX_BODY_BYTES`` whose connection the
+    server closed while it was still being sent, and 599 for no answer at all."""
+    headers = {"Content-Type": "application/json"}
+    if signature == "auto":
+        headers["X-Line-Signature"] = sign(secret, body)
+    elif signature is not None:
+        headers["X-Line-Signature"] = signature
+    try:
+        return client.post(f"{server.base_url}/callback", content=body, headers=headers).status_code
+    except httpx.TransportError:
+        return 413 if len(body) > server.settings.max_body_bytes else 599

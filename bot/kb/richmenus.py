@@ -58,19 +58,23 @@ def check_richmenus(
                     f"unknown intent '{area.intent}'; use an intent name from intents/*.yaml "
                     "such as start_assessment or find_course",
                 )
-    defaults = [(i, m) for i, m in menus if m.default]
+
+    def at_most_one(flag: str, message: str) -> list[tuple[int, RichMenu]]:
+        """The menus with ``flag`` set; each after the first is a problem at its line."""
+        marked = [(i, m) for i, m in menus if getattr(m, flag)]
+        for i, menu in marked[1:]:
+            first = doc.line_of(("items", marked[0][0], flag))
+            problem(("items", i, flag), f"{menu.id}.{flag}", message.format(line=first))
+        return marked
+
+    defaults = at_most_one(
+        "default", "another menu is already the default (line {line}); mark exactly one"
+    )
     raw = doc.data.get("items") if isinstance(doc.data, dict) else None
     # A menu refused by its schema may be the default: only say none is when all are read.
     every_menu_read = isinstance(raw, list) and len(raw) == len(menus)
     if menus and every_menu_read and not defaults:
         problem(("items",), "default", "no menu has default: true; mark exactly one")
-    for i, menu in defaults[1:]:
-        first = doc.line_of(("items", defaults[0][0], "default"))
-        problem(
-            ("items", i, "default"),
-            f"{menu.id}.default",
-            f"another menu is already the default (line {first}); mark exactly one",
-        )
     linked = [(i, m) for i, m in menus if m.after_assessment]
     for i, menu in linked:
         if menu.default:
@@ -79,11 +83,8 @@ def check_richmenus(
                 f"{menu.id}.after_assessment",
                 "the default menu is everyone's already; give after_assessment to another menu",
             )
-    for i, menu in linked[1:]:
-        first = doc.line_of(("items", linked[0][0], "after_assessment"))
-        problem(
-            ("items", i, "after_assessment"),
-            f"{menu.id}.after_assessment",
-            f"another menu already has after_assessment: true (line {first}); mark at most one",
-        )
+    at_most_one(
+        "after_assessment",
+        "another menu already has after_assessment: true (line {line}); mark at most one",
+    )
     return problems
