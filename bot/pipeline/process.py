@@ -60,7 +60,6 @@ from bot.richmenu.users import UserMenus
 from bot.storage import accounts, handoff_messages
 from bot.storage.db import DeadLetter, EventLog, Handoff, Unanswered, utcnow
 from bot.storage.privacy import erase_keys
-from bot.storage.queries import handed_off
 
 if TYPE_CHECKING:
     from bot.services import Services
@@ -130,7 +129,7 @@ class Pipeline:
         if row.user_pk is not None and self.s.settings.public_base_url and capture.recorded(event):
             linking = links.current.set(self._link_context(row.user_pk, event.chat_id))
         try:
-            turn = await self._decide(event)
+            turn = await self._decide(event, row.handed_off)
         finally:
             if linking is not None:
                 links.current.reset(linking)
@@ -179,9 +178,9 @@ class Pipeline:
         fresh = age < self.s.settings.reply_token_max_age_seconds
         return "reply" if event.reply_token and fresh else "push"
 
-    async def _decide(self, event: InboundEvent) -> Turn | None:
+    async def _decide(self, event: InboundEvent, handed_off: bool) -> Turn | None:
         """Run the router; the loading animation starts if the answer takes a while."""
-        if event.type in ("message", "postback") and await self._handed_off(event.chat_id):
+        if handed_off:
             log.info("user is with staff; bot stays quiet", extra={"event_id": event.id})
             await handoff_messages.keep(self.s.db, event)  # for staff (the console's inbox)
             return None
@@ -260,11 +259,6 @@ class Pipeline:
             return False
         log.info("answer is late: offered a result button", extra={"event_id": event.id})
         return True
-
-    async def _handed_off(self, chat_id: str) -> bool:
-        """Is this chat handed to staff right now (``contact_staff``)?"""
-        async with self.s.db.engine.connect() as conn:
-            return await handed_off(conn, chat_id)
 
     async def _apply_state(self, event: InboundEvent, outbox: dict[str, Any]) -> None:
         raw = outbox.get("state")

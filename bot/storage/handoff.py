@@ -3,9 +3,9 @@
 ``contact_staff`` starts (or extends) a hand-off; staff end it with
 ``bot handoff end USER_ID`` or ``POST /admin/handoffs/{user_id}/end``, and it
 ends by itself at ``until`` (``HANDOFF_SECONDS`` after it started). The
-pipeline checks the table before every message (``bot.storage.queries.handed_off``)
-and ``Pipeline.prune`` deletes rows that ended. One row per user, so asking for
-staff again only moves ``until`` forward.
+pipeline checks the table before every message (``bot.pipeline.event_log``, in the
+transaction that records the event) and ``Pipeline.prune`` deletes rows that ended.
+One row per user, so asking for staff again only moves ``until`` forward.
 """
 
 from __future__ import annotations

@@ -1,0 +1,63 @@
+"""Answers that finish together are marked done in one shared transaction (group commit),
+and none is lost or counted twice: a failed commit fails every event it carried (each is
+retried and resent under the usual in-doubt rules), and the next commit goes on."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from bot.pipeline.event_log import MAX_GROUP, GroupCommit
+
+
+async def test_items_arriving_during_a_commit_share_the_next_one() -> None:
+    batches: list[list[int]] = []
+    gate = asyncio.Event()
+
+    async def commit(items: list[int]) -> None:
+        batches.append(items)
+        if len(batches) == 1:
+            await gate.wait()  # the first commit is slow: everything else queues behind it
+
+    group: GroupCommit[int] = GroupCommit(commit)
+    first = asyncio.create_task(group.add(0))
+    await asyncio.sleep(0)
+    rest = [asyncio.create_task(group.add(i)) for i in range(1, 8)]
+    await asyncio.sleep(0.01)
+    assert batches == [[0]]  # nothing waits for a batch to fill when the store is idle
+    gate.set()
+    await asyncio.gather(first, *rest)
+    assert batches == [[0], [1, 2, 3, 4, 5, 6, 7]]
+
+
+async def test_a_failed_commit_fails_its_items_and_the_next_one_goes_on() -> None:
+    calls: list[list[str]] = []
+
+    async def commit(items: list[str]) -> None:
+        calls.append(items)
+        if "bad" in items:
+            raise RuntimeError("database restarted")
+
+    group: GroupCommit[str] = GroupCommit(commit)
+    with pytest.raises(RuntimeError, match="database restarted"):
+        await group.add("bad")
+    await group.add("good")  # a fresh commit, not stuck behind the failure
+    assert calls == [["bad"], ["good"]]
+
+
+async def test_a_batch_never_exceeds_the_group_limit() -> None:
+    sizes: list[int] = []
+    gate = asyncio.Event()
+
+    async def commit(items: list[int]) -> None:
+        sizes.append(len(items))
+        if len(sizes) == 1:
+            await gate.wait()
+
+    group: GroupCommit[int] = GroupCommit(commit)
+    tasks = [asyncio.create_task(group.add(i)) for i in range(MAX_GROUP + 30)]
+    await asyncio.sleep(0.01)
+    gate.set()
+    await asyncio.gather(*tasks)
+    assert sum(sizes) == MAX_GROUP + 30 and max(sizes) <= MAX_GROUP
