@@ -10,12 +10,16 @@ Layout (``P`` is ``REDIS_PREFIX``):
 * ``P:lock:{chat}`` the per-chat lock while one worker drains that chat.
 
 A worker that reads a token takes the chat's lock and drains the chat's set
-in timestamp order, deleting each event only after it was processed, then
-acknowledges the token. A token whose chat is locked by someone else stays
-pending: the lock holder drains the new event anyway (it re-checks after
-releasing), and the pending token is reclaimed later with ``XAUTOCLAIM``,
-which is also how a crashed worker's chat is picked up again and how a
-failed event is retried after ``EVENT_RETRY_SECONDS``.
+in timestamp order, deleting each event only after it was processed. Two Lua
+scripts do the bookkeeping, one round trip each: ``take`` (lock the chat, hand
+out its first event) and ``next`` (remove the finished event, hand out the
+following one). The one that finds the set empty releases the lock and
+acknowledges the token in the same atomic step, so an event queued a moment
+later finds the chat free. A token whose chat is locked by someone else is
+acknowledged too (the holder will see its event); a reclaimed token stays
+pending until drained. Tokens left pending are reclaimed later with
+``XAUTOCLAIM``, which is also how a crashed worker's chat is picked up again
+and how a failed event is retried after ``EVENT_RETRY_SECONDS``.
 
 Enqueueing is one Lua script per webhook body, so the de-duplication marker
 is never written without the event (a half-stored event would be skipped
@@ -80,29 +84,67 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 """
 
-_ADVANCE = """
--- KEYS: chat queue, chat lock. ARGV: prefix, finished id ('' for none), lock token, lock ms.
--- Removes the finished event, keeps the lock alive, and hands out the next event of the
--- chat with its attempt counted: one round trip per event.
-local p = ARGV[1]
-if ARGV[2] ~= '' then
-  redis.call('ZREM', KEYS[1], ARGV[2])
-  redis.call('DEL', p .. ':ev:' .. ARGV[2])
-  if redis.call('GET', KEYS[2]) == ARGV[3] then redis.call('PEXPIRE', KEYS[2], ARGV[4]) end
-end
-while true do
-  local head = redis.call('ZRANGE', KEYS[1], 0, 0)
-  if #head == 0 then return false end
-  local id = head[1]
-  local key = p .. ':ev:' .. id
-  local v = redis.call('HMGET', key, 'payload', 'ts')
-  if v[1] then
-    local attempts = redis.call('HINCRBY', key, 'attempts', 1)
-    return {id, v[1], v[2], attempts}
+_HEAD = """
+-- The chat's next event with this try counted, or nothing; an id whose event was deleted
+-- (the user erased their data) is skipped.
+local function head(queue, p)
+  while true do
+    local ids = redis.call('ZRANGE', queue, 0, 0)
+    if #ids == 0 then return nil end
+    local key = p .. ':ev:' .. ids[1]
+    local v = redis.call('HMGET', key, 'payload', 'ts')
+    if v[1] then
+      return {ids[1], v[1], v[2], redis.call('HINCRBY', key, 'attempts', 1)}
+    end
+    redis.call('ZREM', queue, ids[1])
   end
-  redis.call('ZREM', KEYS[1], id)  -- deleted (the user erased their data): skip it
+end
+local function finish(lock, stream, msg)
+  redis.call('DEL', lock)  -- only ever called by the lock's holder
+  redis.call('XACK', stream, 'workers', msg)
+  redis.call('XDEL', stream, msg)
 end
 """
+
+_TAKE = (
+    _HEAD
+    + """
+-- KEYS: chat queue, chat lock, stream. ARGV: prefix, lock token, lock ms, stream entry,
+-- '1' to acknowledge the entry when another worker holds the chat.
+-- Takes the chat and hands out its first event; one round trip.
+if not redis.call('SET', KEYS[2], ARGV[2], 'NX', 'PX', ARGV[3]) then
+  if ARGV[5] == '1' then
+    redis.call('XACK', KEYS[3], 'workers', ARGV[4])
+    redis.call('XDEL', KEYS[3], ARGV[4])
+  end
+  return 'busy'
+end
+local h = head(KEYS[1], ARGV[1])
+if h then return h end
+finish(KEYS[2], KEYS[3], ARGV[4])
+return 'done'
+"""
+)
+
+_NEXT = (
+    _HEAD
+    + """
+-- KEYS: chat queue, chat lock, stream. ARGV: prefix, finished event, lock token, lock ms,
+-- stream entry. Removes the finished event and hands out the chat's next one (keeping the
+-- lock alive); with none left, releases the chat and acknowledges the entry in the same
+-- step, so an event queued a moment later finds the chat free. One round trip per event.
+redis.call('ZREM', KEYS[1], ARGV[2])
+redis.call('DEL', ARGV[1] .. ':ev:' .. ARGV[2])
+if redis.call('GET', KEYS[2]) ~= ARGV[3] then return 'lost' end
+local h = head(KEYS[1], ARGV[1])
+if h then
+  redis.call('PEXPIRE', KEYS[2], ARGV[4])
+  return h
+end
+finish(KEYS[2], KEYS[3], ARGV[5])
+return 'done'
+"""
+)
 
 
 class RedisQueue:
@@ -138,7 +180,8 @@ class RedisQueue:
         self._flushing = False
         self._flusher: asyncio.Task[None] | None = None
         self._release = client.register_script(_RELEASE)
-        self._advance = client.register_script(_ADVANCE)
+        self._take = client.register_script(_TAKE)
+        self._next = client.register_script(_NEXT)
 
     # -- producer side -------------------------------------------------------------------
 
@@ -311,16 +354,7 @@ class RedisQueue:
     ) -> None:
         async with slots:
             try:
-                outcome = await self._drain(chat, process, dead)
-                # A fresh token whose chat is busy can go: its event was queued before the
-                # holder releases the lock, and the holder re-checks the queue after release.
-                # A reclaimed one may belong to a crashed holder: it stays until drained.
-                if outcome == "done" or (outcome == "busy" and fresh):
-                    pipe = self.redis.pipeline(transaction=False)
-                    pipe.xack(self.stream, GROUP, msg_id)
-                    pipe.xdel(self.stream, msg_id)
-                    await pipe.execute()
-                elif outcome == "retry":
+                if await self._drain(msg_id, chat, process, dead, fresh) == "retry":
                     # Restart the token's idle clock so the retry waits EVENT_RETRY_SECONDS
                     # from now, not from when the token was first read.
                     await self.redis.xclaim(self.stream, GROUP, self.consumer, 0, [msg_id])
@@ -334,50 +368,39 @@ class RedisQueue:
             except Exception:
                 log.exception("unexpected error while handling a chat")
 
-    async def _drain(self, chat: str, process: Process, dead: DeadLetterSink) -> str:
-        """Process the chat's events in order.
+    async def _drain(
+        self, msg_id: str, chat: str, process: Process, dead: DeadLetterSink, fresh: bool
+    ) -> str:
+        """Process the chat's events in order; the scripts acknowledge the token.
 
-        Returns "done" (acknowledge the token), "busy" (another worker holds the chat)
-        or "retry" (an event failed and waits for its next try).
+        Returns "done" (drained, token acknowledged), "busy" (another worker holds the
+        chat), "lost" (the lock expired under us: stop, the token stays pending) or "retry"
+        (an event failed and waits for its next try; the token stays pending).
+
+        A fresh token whose chat is busy is acknowledged: its event was queued before the
+        holder's last look at the queue, which releases the chat in the same step. A
+        reclaimed one may belong to a crashed holder: it stays until drained.
         """
-        lock_key = f"{self.p}:lock:{chat}"
-        queue_key = f"{self.p}:q:{chat}"
-        while True:
-            token = uuid.uuid4().hex
-            if not await self.redis.set(lock_key, token, nx=True, px=self.lock_ms):
-                return "busy"  # another worker holds the chat; leave the token pending
-            try:
-                finished = await self._drain_locked(chat, queue_key, lock_key, token, process, dead)
-            finally:
-                await self._release(keys=[lock_key], args=[token])
-            if not finished:
-                return "retry"
-            if not await self.redis.zcard(queue_key):
-                return "done"
-            # An event arrived while we held the lock and its token found it taken: go on.
-
-    async def _drain_locked(
-        self,
-        chat: str,
-        queue_key: str,
-        lock_key: str,
-        token: str,
-        process: Process,
-        dead: DeadLetterSink,
-    ) -> bool:
-        finished = ""
-        while True:
-            head: Any = await self._advance(
-                keys=[queue_key, lock_key], args=[self.p, finished, token, self.lock_ms]
-            )
-            if not head:
-                return True
-            event_id, payload, ts, attempts = head
-            item = QueuedEvent(event_id, chat, int(ts), json.loads(payload), int(attempts))
-            done = await attempt(item, process, dead, self.max_attempts, self.handler_timeout)
-            if not done:
-                return False
-            finished = event_id
+        keys = [f"{self.p}:q:{chat}", f"{self.p}:lock:{chat}", self.stream]
+        token = uuid.uuid4().hex
+        head: Any = await self._take(
+            keys=keys, args=[self.p, token, self.lock_ms, msg_id, "1" if fresh else "0"]
+        )
+        held = not isinstance(head, str)
+        try:
+            while held:
+                event_id, payload, ts, attempts = head
+                item = QueuedEvent(event_id, chat, int(ts), json.loads(payload), int(attempts))
+                if not await attempt(item, process, dead, self.max_attempts, self.handler_timeout):
+                    return "retry"
+                head = await self._next(
+                    keys=keys, args=[self.p, event_id, token, self.lock_ms, msg_id]
+                )
+                held = not isinstance(head, str)
+            return str(head)
+        finally:
+            if held:  # left early (a failed event, an error): free the chat for the retry
+                await self._release(keys=[keys[1]], args=[token])
 
 
 def connect(url: str) -> aioredis.Redis:
