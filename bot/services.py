@@ -14,23 +14,27 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import redis.asyncio as aioredis
 
 from bot.content.replies import Replies
-from bot.dialogue.router import Dispatcher, Router
 from bot.dialogue.state import DialogueStore, MemoryDialogueStore, RedisDialogueStore
 from bot.kb.loader import Knowledge
 from bot.kb.store import KnowledgeStore
 from bot.kb.sync import KnowledgeSync, PublishOutcome
-from bot.line.client import LineClient, RetryPolicy
-from bot.nlu import IntentEngine, IntentFileError, build_engine
 from bot.queue.base import EventQueue
 from bot.queue.local_queue import LocalQueue
 from bot.queue.redis_queue import RedisQueue, connect
 from bot.settings import Settings
 from bot.storage.db import Database
+
+if TYPE_CHECKING:  # imported where first needed: a web process in Redis mode never needs them
+    from bot.dialogue.router import Dispatcher, Router
+    from bot.line.client import LineClient
+    from bot.nlu import IntentEngine
 
 log = logging.getLogger(__name__)
 
@@ -53,23 +57,62 @@ HANDLER_MODULES = (
 
 def load_routers(modules: tuple[str, ...] = HANDLER_MODULES) -> list[Router]:
     """Import the listed handler modules and collect their routers."""
-    return [importlib.import_module(name).router for name in modules]
+    routers: list[Router] = [importlib.import_module(name).router for name in modules]
+    return routers
+
+
+def _intents_dir(settings: Settings, knowledge: Knowledge) -> Path:
+    """A published version carries its own intent folder (unpacked beside its knowledge)."""
+    return knowledge.folders[1] if len(knowledge.folders) > 1 else settings.intents_dir
+
+
+def _build_engine(settings: Settings, knowledge: Knowledge) -> IntentEngine:
+    from bot.nlu import build_engine
+
+    return build_engine(
+        _intents_dir(settings, knowledge), knowledge, settings.data_dir / "nlu-cache"
+    )
 
 
 @dataclass
 class Services:
-    """Shared parts every event handler and endpoint may use."""
+    """Shared parts every event handler and endpoint may use.
+
+    The intent engine and the handlers' dispatcher are built on first use when ``build``
+    was told ``lazy=True`` (``bot serve`` in Redis mode: its webhook never classifies a
+    message, and they are most of a process's memory); otherwise at once.
+    """
 
     settings: Settings
     db: Database
     queue: EventQueue
     dialogue: DialogueStore
     kb: KnowledgeStore
-    nlu: IntentEngine
-    dispatcher: Dispatcher
     sync: KnowledgeSync
     redis: aioredis.Redis | None = None
     line: LineClient | None = None
+    _nlu: IntentEngine | None = field(default=None, repr=False)
+    _dispatcher: Dispatcher | None = field(default=None, repr=False)
+
+    @property
+    def nlu(self) -> IntentEngine:
+        """The intent engine of the current knowledge (built here on first use if lazy)."""
+        if self._nlu is None:
+            self._nlu = _build_engine(self.settings, self.kb.current)
+        return self._nlu
+
+    @nlu.setter
+    def nlu(self, engine: IntentEngine) -> None:
+        self._nlu = engine
+
+    @property
+    def dispatcher(self) -> Dispatcher:
+        """The handlers' dispatcher (importing the handler modules on first use if lazy)."""
+        if self._dispatcher is None:
+            from bot.dialogue.router import Dispatcher
+
+            self._dispatcher = Dispatcher(load_routers())
+        return self._dispatcher
 
     @property
     def knowledge(self) -> Knowledge:
@@ -82,8 +125,11 @@ class Services:
         return self.kb.current.replies
 
     @classmethod
-    def build(cls, settings: Settings) -> Services:
-        """Create (not yet connect) every part; nothing here does network I/O."""
+    def build(cls, settings: Settings, *, lazy: bool = False) -> Services:
+        """Create (not yet connect) every part; nothing here does network I/O.
+
+        ``lazy``: leave the intent engine and the dispatcher to their first use.
+        """
         db = Database(settings.sqlalchemy_url, pool_size=max(10, settings.worker_concurrency + 4))
         redis_client = connect(settings.redis_url) if settings.redis_url else None
         queue: EventQueue
@@ -122,13 +168,14 @@ class Services:
             queue=queue,
             dialogue=dialogue,
             kb=kb,
-            nlu=build_engine(settings.intents_dir, kb.current, settings.data_dir / "nlu-cache"),
-            dispatcher=Dispatcher(load_routers()),
             sync=KnowledgeSync(
                 kb, db, redis_client, settings.redis_prefix, settings.kb_poll_seconds
             ),
             redis=redis_client,
         )
+        if not lazy:
+            services.nlu  # noqa: B018  (built now, not on the first event)
+            services.dispatcher  # noqa: B018
         kb.on_change(services.rebuild_nlu)
         return services
 
@@ -138,13 +185,12 @@ class Services:
         The intent files are read again too; if they are broken now, the engine being served
         stays (the problems are logged), exactly like a refused knowledge edit.
         """
-        settings = self.settings
-        # A published version carries its own intent folder (unpacked beside its knowledge).
-        intents_dir = knowledge.folders[1] if len(knowledge.folders) > 1 else settings.intents_dir
+        from bot.nlu import IntentFileError
+
+        if self._nlu is None:
+            return  # never used here: the first use builds it from the knowledge then served
         try:
-            engine = await asyncio.to_thread(
-                build_engine, intents_dir, knowledge, settings.data_dir / "nlu-cache"
-            )
+            engine = await asyncio.to_thread(_build_engine, self.settings, knowledge)
         except IntentFileError as exc:
             log.error(
                 "intent files refused; still serving the previous engine",
@@ -170,6 +216,8 @@ class Services:
     def line_client(self) -> LineClient:
         """The LINE API client (created on first use, closed with the services)."""
         if self.line is None:
+            from bot.line.client import LineClient, RetryPolicy
+
             st = self.settings
             self.line = LineClient(
                 st.line_api_base_url,

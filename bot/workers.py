@@ -8,13 +8,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import TYPE_CHECKING
 
 from bot.kb.loader import Knowledge
 from bot.kb.store import watch
-from bot.line.client import LineClient, Messenger
-from bot.notices.runner import NoticeRunner
-from bot.pipeline.process import Pipeline
 from bot.services import Services
+
+if TYPE_CHECKING:  # imported by the worker loops only: `bot serve` in Redis mode runs none
+    from bot.line.client import LineClient, Messenger
+    from bot.pipeline.process import Pipeline
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +31,9 @@ def start_background(services: Services, stop: asyncio.Event) -> list[asyncio.Ta
 
 async def run_worker(services: Services, messenger: Messenger, stop: asyncio.Event) -> None:
     """Work the queue with this process's pipeline until ``stop`` is set."""
+    from bot.line.client import LineClient
+    from bot.pipeline.process import Pipeline
+
     pipeline = Pipeline(services, messenger)
     log.info(
         "worker started",
@@ -68,6 +73,8 @@ async def _notice_job(services: Services, sender: LineClient, stop: asyncio.Even
     """Push notices on the worker: after every knowledge reload and every
     ``NOTIFY_INTERVAL_SECONDS`` (so notices held by quiet hours go out in the morning).
     A lease in the database lets only one process run it at a time."""
+    from bot.notices.runner import NoticeRunner
+
     runner = NoticeRunner(services, sender)
     wake = asyncio.Event()
 
