@@ -8,11 +8,16 @@ process) and a fresh PostgreSQL schema:
   (subscriber, course) pair measured in the same run on the same data;
 - ``notices.calls`` against ``notices.minimum_calls`` = the sum over distinct messages of
   ceil(recipients / 500), computed here independently of the bot (target: equal);
-- ``notices.calls_per_s`` against the configured rate limit (target >= 0.8 of it);
+- ``notices.calls_per_s`` against the configured rate limit (target >= 0.8 of it), and
+  against ``notices.bare_calls_per_s``: the same calls (a real digest, 500 recipients)
+  posted with no database and no rate limit by a separate process, just before and just
+  after the run (the better of the two); ``notices.bare_sdk_calls_per_s`` is the same
+  through the SDK's request models (how notices were sent before), for comparison;
+- ``notices.delivery_rows`` and ``notices.delivery_inserts``: rows logged per statement;
 - every subscriber that matched got exactly one delivery (checked on the fake's records).
 
 Usage: ``.venv/bin/python benchmarks/notices_bench.py [--subscribers N] [--courses N]
-[--rate R]``
+[--rate R] [--concurrency N]``
 """
 
 from __future__ import annotations
@@ -25,7 +30,9 @@ import math
 import random
 import shutil
 import subprocess
+import sys
 import time
+import uuid
 from collections import Counter, defaultdict
 from pathlib import Path
 from types import SimpleNamespace
@@ -37,13 +44,20 @@ import yaml
 c.ensure_root_on_path()
 from sqlalchemy import create_engine, insert  # noqa: E402
 
+from bot.line.client import LineClient, RetryPolicy  # noqa: E402
+from bot.line.messages import Message  # noqa: E402
+from bot.notices.message import digest_messages  # noqa: E402
 from bot.notices.runner import NoticeRunner  # noqa: E402
 from bot.notices.select import Offer, plan  # noqa: E402
+from bot.notices.send import LineTransport, RateLimiter, body, messages_json  # noqa: E402
 from bot.services import Services  # noqa: E402
 from bot.settings import Settings, to_sync_url  # noqa: E402
 from bot.storage.db import NoticeCourse, Subscription, User  # noqa: E402
 from bot.storage.migrate import upgrade  # noqa: E402
 from tests.fakeline import FakeLine  # noqa: E402
+
+#: Calls each bare sender makes (a sample of the run's).
+BARE_CALLS = 150
 
 
 def make_courses(kb: Any, n: int, rnd: random.Random) -> list[Any]:
@@ -185,6 +199,13 @@ async def run(args: argparse.Namespace, url: str, fake: FakeLine, folder: Path) 
     plan((Offer.of(x) for x in new), found, set(), set(), settings.notify_stage_spread)
     c.emit("notices.part.match_s", time.perf_counter() - t)
     await services.close()
+    # What the fake and the machine allow right now: the transport alone, no database.
+    # The bare senders' calls: a sample of the run's own (digest, up to 500 users) calls.
+    calls = [d for d, users in oracle.items() for _ in range(math.ceil(len(users) / 500))]
+    sample = rnd.sample(calls, min(len(calls), 2 * BARE_CALLS))
+    (folder.parent / "bare.json").write_text(json.dumps(sample), encoding="utf-8")
+    bare = [await bare_rate(fake, folder, args.concurrency)]
+    fake.reset()
     # The real run: ``bot notify`` in its own process, so the fake LINE API in this one
     # does not share an interpreter lock with the sender.
     env = c.bot_env(
@@ -215,6 +236,9 @@ async def run(args: argparse.Namespace, url: str, fake: FakeLine, folder: Path) 
     for rec in fake.calls("push"):
         got[rec.body["to"]] += 1
     rejected = len(fake.errors)
+    fake.reset()
+    bare.append(await bare_rate(fake, folder, args.concurrency))
+    best = max(b["prepared"] for b in bare)
 
     c.emit("notices.subscribers", len(subs))
     c.emit("notices.recipients", report.sent)
@@ -228,6 +252,12 @@ async def run(args: argparse.Namespace, url: str, fake: FakeLine, folder: Path) 
     rate = report.calls / report.send_seconds if report.send_seconds else 0.0
     c.emit("notices.calls_per_s", rate)
     c.emit("notices.rate_ratio", rate / args.rate)
+    c.emit("notices.bare_calls_per_s", best)
+    c.emit("notices.bare_sdk_calls_per_s", max(b["sdk"] for b in bare))
+    c.emit("notices.bare_prepared_vs_sdk", best / max(b["sdk"] for b in bare))
+    c.emit("notices.rate_ratio_vs_bare", rate / min(best, args.rate))
+    c.emit("notices.delivery_rows", report.delivery_rows)
+    c.emit("notices.delivery_inserts", report.delivery_inserts)
     c.emit(
         "notices.recipients_per_s", report.sent / report.send_seconds if report.send_seconds else 0
     )
@@ -238,13 +268,80 @@ async def run(args: argparse.Namespace, url: str, fake: FakeLine, folder: Path) 
     c.target("notices.calls", report.calls == minimum, "LINE calls equal the minimum possible")
     c.target("notices.rate", rate >= 0.8 * args.rate, "send rate >= 0.8 of the limit")
     c.target(
+        "notices.rate_vs_bare",
+        rate >= 0.8 * min(best, args.rate),
+        "send rate >= 0.8 of what a bare sender reached in this run (capped at the limit)",
+    )
+    c.target(
         "notices.exactly_once",
         set(got) == expected and all(n == 1 for n in got.values()),
         "every matched subscriber got exactly one notice",
     )
 
 
+async def bare_rate(fake: FakeLine, folder: Path, concurrency: int) -> dict[str, float]:
+    """Calls per second of the bare senders (:func:`bare`), in their own process."""
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [str(c.PYTHON), __file__, "--bare", fake.base_url, str(folder), str(concurrency)],
+        cwd=c.ROOT,
+        capture_output=True,
+        timeout=600,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(done.stderr.decode()[-2000:])
+    result: dict[str, float] = json.loads(done.stdout)
+    return result
+
+
+async def bare(base_url: str, folder: Path, concurrency: int, calls: int = BARE_CALLS) -> None:
+    """Post ``calls`` multicasts to 500 made-up users, ``concurrency`` at a time, without
+    any rate limit or database: once through the SDK's models (``LineClient.multicast``,
+    how notices were sent before) and once as prepared bytes (``LineTransport``). Each
+    call carries a digest as in the run (a sample of the run's calls: the fake LINE API
+    validates a message it has not seen before in full, a bigger carousel longer)."""
+    from bot.kb.loader import load_knowledge, load_replies
+
+    kb = load_knowledge(folder).knowledge
+    assert kb is not None
+    replies = load_replies(folder)
+    by_id = {x.id: x for x in kb.courses}
+    sample = json.loads((folder.parent / "bare.json").read_text(encoding="utf-8"))
+    digests: list[list[Message]] = [
+        digest_messages([by_id[i] for i in ids], kb, replies) for ids in sample
+    ]
+    calls = min(calls, len(digests) // 2)
+    users = [f"U{0xFFFF0000 + i:032x}" for i in range(500)]
+    policy = RetryPolicy(attempts=1, timeout=30)
+    gate = asyncio.Semaphore(concurrency)
+    out: dict[str, float] = {}
+
+    client = LineClient(base_url, c.TOKEN, policy)
+
+    async def sdk(i: int) -> None:
+        async with gate:
+            await client.multicast(users, digests[i], str(uuid.uuid4()))
+
+    transport = LineTransport(base_url, c.TOKEN, policy, RateLimiter(1e9), concurrency)
+    prepared = [messages_json([m.to_line() for m in d]) for d in digests[calls:]]
+
+    async def raw(i: int) -> None:
+        async with gate:
+            await transport.send(*body(users, prepared[i]), str(uuid.uuid4()))
+
+    for name, one in (("sdk", sdk), ("prepared", raw)):
+        t = time.perf_counter()
+        await asyncio.gather(*(one(i) for i in range(calls)))
+        out[name] = calls / (time.perf_counter() - t)
+    await client.close()
+    await transport.close()
+    print(json.dumps(out))
+
+
 def main() -> None:
+    if len(sys.argv) == 5 and sys.argv[1] == "--bare":
+        asyncio.run(bare(sys.argv[2], Path(sys.argv[3]), int(sys.argv[4])))
+        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--subscribers", type=int, default=100_000)
     parser.add_argument("--courses", type=int, default=20)

@@ -11,7 +11,9 @@ import asyncio
 import copy
 import datetime as dt
 import io
+import json
 import os
+import random
 import shutil
 import signal
 import subprocess
@@ -24,15 +26,19 @@ import yaml
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Engine
 
+from bot.insights import records
+from bot.insights.records import InsightEvent
 from bot.kb.loader import load_knowledge
 from bot.kb.queries import availability
 from bot.kb.schemas import Course
 from bot.notices.command import notify
 from bot.notices.quiet import QuietHours
 from bot.notices.runner import NoticeRunner, RunReport
+from bot.notices.select import Offer, Subscriber, group, plan, reaches, stage_fits
 from bot.services import Services
 from bot.settings import Settings
 from bot.storage.db import NoticeBatch, NoticeCourse, NoticeDelivery, NoticeRun, Subscription, User
+from bot.storage.migrate import upgrade
 from tests.fakeline import FakeLine
 from tests.helpers import ROOT, WorkerThread, bot_database, spawn_bot, user_id, wait_until
 
@@ -390,3 +396,175 @@ def test_a_knowledge_reload_with_a_new_course_notifies_from_the_worker(
     with db.connect() as conn:
         logged = conn.execute(select(NoticeDelivery.line_user_id, NoticeDelivery.course_id)).all()
     assert logged == [(user, "course-added-by-operator")]
+
+
+def test_batches_of_one_digest_carry_the_same_messages_and_are_logged_in_bulk(
+    settings: Settings, db: Engine, fake_line: FakeLine
+) -> None:
+    """Two courses, 1,234 users: three multicasts with byte-identical messages (the
+    digest is built once), and 2,468 delivery rows written by far fewer statements."""
+    a, b = OPEN[0], next(c for c in OPEN[1:] if c.places.nationwide or c.format == "online")
+    only_new(db, a.id, b.id)
+    users = [user_id(f"bulk{i}") for i in range(1234)]
+    subscribe(db, users, sorted({a.topics[0], b.topics[0]}))
+
+    report = run_notices(settings)
+
+    calls = fake_line.calls("multicast")
+    assert len(calls) == report.calls == report.minimum_calls == 3
+    assert len({json.dumps(c.body["messages"], sort_keys=True) for c in calls}) == 1
+    assert set(recipients(fake_line).values()) == {1}
+    assert report.delivery_rows == 2 * 1234 and 1 <= report.delivery_inserts <= 3
+    with db.connect() as conn:
+        logged = conn.execute(select(NoticeDelivery.line_user_id, NoticeDelivery.course_id)).all()
+        events = conn.execute(
+            select(InsightEvent.line_user_id, InsightEvent.key).where(
+                InsightEvent.kind == records.NOTICE_DELIVERED
+            )
+        ).all()
+    expected = sorted((u, c) for u in users for c in (a.id, b.id))
+    assert sorted(logged) == expected and sorted(events) == expected
+
+
+def test_a_server_error_is_retried_under_the_same_key_and_delivered_once(
+    settings: Settings, db: Engine, fake_line: FakeLine
+) -> None:
+    _, users = one_new_course(db, "e", 600)
+    fake_line.fail_next("multicast", 503)
+
+    report = run_notices(settings)
+
+    failed = fake_line.calls("multicast", 503)
+    assert len(failed) == 1 and report.sent == 600 and report.calls == 2
+    retried = [c for c in fake_line.calls("multicast") if c.body["to"] == failed[0].body["to"]]
+    assert [c.headers["x-line-retry-key"] for c in retried] == [
+        failed[0].headers["x-line-retry-key"]
+    ]
+    got = recipients(fake_line)  # delivered (200) calls only: the 503 had no effect
+    assert set(got) == set(users) and set(got.values()) == {1}
+
+
+def test_a_refused_batch_is_logged_failed_and_not_retried(
+    settings: Settings, db: Engine, fake_line: FakeLine
+) -> None:
+    one_new_course(db, "f", 3)
+    fake_line.fail_next("multicast", 400)
+
+    report = run_notices(settings)
+    again = run_notices(settings)
+
+    assert report.failed == 3 and report.sent == 0 and again.sent == 0
+    assert len(fake_line.calls("multicast", None)) == 1
+    with db.connect() as conn:
+        states = set(conn.scalars(select(NoticeDelivery.status)))
+    assert states == {"failed"}
+
+
+def test_quiet_hours_beginning_during_a_run_hold_the_rest_until_morning(
+    make_settings: Callable[..., Settings], pg_url: str, db: Engine, fake_line: FakeLine
+) -> None:
+    """The clock reaches quiet hours after the first call: the other batches stay
+    stored, and the first run after quiet hours sends them, nobody twice."""
+    _, users = one_new_course(db, "late", 1234)
+    evening = make_settings(
+        database_url=pg_url,
+        notify_quiet_hours="21-08",
+        notify_interval_seconds=0,
+        notify_concurrency=1,
+    )
+    zone = QuietHours.parse("21-08").zone
+    before = dt.datetime(2026, 3, 2, 20, 59, 59, tzinfo=zone)
+    after = dt.datetime(2026, 3, 2, 21, 0, 1, tzinfo=zone)
+
+    async def go() -> RunReport:
+        services = Services.build(evening)
+        try:
+            runner = NoticeRunner(services, services.line_client())
+            runner.clock = lambda: after if fake_line.calls("multicast") else before
+            return await runner.run()
+        finally:
+            await services.close()
+
+    first = asyncio.run(go())
+
+    assert first.sent == 500 and first.pending == 734
+    assert len(fake_line.calls("multicast", None)) == 1
+    morning = make_settings(database_url=pg_url, notify_quiet_hours="", notify_interval_seconds=0)
+    second = run_notices(morning)
+    assert second.recovered == 734
+    got = recipients(fake_line)
+    assert set(got) == set(users) and set(got.values()) == {1}
+
+
+def test_matching_by_groups_agrees_with_checking_every_pair() -> None:
+    """The grouped matcher against a plain loop over every (subscriber, course) pair,
+    with deliveries already made, users at their daily cap and identical subscriptions."""
+    rnd = random.Random(5)
+    topics = [f"t{i}" for i in range(6)]
+    provinces = [f"{i:02d}" for i in range(10, 18)]
+    offers = [
+        Offer(
+            f"c{i}",
+            frozenset(rnd.sample(topics, rnd.choice((1, 2)))),
+            None if rnd.random() < 0.5 else frozenset(rnd.sample(provinces, 2)),
+            rnd.randint(1, 5),
+        )
+        for i in range(8)
+    ]
+    subs = [
+        Subscriber(
+            f"U{i}",
+            frozenset(rnd.sample(topics, rnd.choice((1, 2, 3)))),
+            frozenset(rnd.sample(provinces, rnd.choice((0, 0, 1)))),
+            rnd.choice((None, 1, 2, 3, 4, 5)),
+        )
+        for i in range(3000)
+    ]
+    delivered = {(s.user_id, o.id) for s in subs[:400] for o in offers if rnd.random() < 0.3}
+    capped = {s.user_id for s in subs[400:600]}
+
+    got = plan(offers, group(subs), delivered, capped, spread=1)
+
+    wanted: dict[str, tuple[str, ...]] = {}
+    already: Counter[str] = Counter()
+    for s in subs:
+        fits = [
+            o.id for o in offers if reaches(o, s) and stage_fits(o, s, 1) and o.topics & s.topics
+        ]
+        already.update(c for c in fits if (s.user_id, c) in delivered)
+        new = tuple(sorted(c for c in fits if (s.user_id, c) not in delivered))
+        if new:
+            wanted[s.user_id] = new
+    digests: dict[tuple[str, ...], set[str]] = {}
+    for user, ids in wanted.items():
+        if user not in capped:
+            digests.setdefault(ids, set()).add(user)
+    assert {k: set(v) for k, v in got.digests.items()} == digests
+    assert got.capped == {u for u in wanted if u in capped}
+    for o in offers:
+        m = got.matches[o.id]
+        assert sorted(m.users) == sorted(u for u, ids in wanted.items() if o.id in ids)
+        assert m.already == already[o.id] and sum(m.by_topic.values()) == len(m.users)
+
+
+def test_on_sqlite_too_everyone_gets_one_digest_and_every_row_is_logged(
+    make_settings: Callable[..., Settings], tmp_path: Path, fake_line: FakeLine
+) -> None:
+    """The single-machine setup (no PostgreSQL): the same outcome through SQLite."""
+    settings = make_settings(
+        database_url=f"sqlite:///{tmp_path / 'bot.db'}",
+        notify_quiet_hours="",
+        notify_interval_seconds=0,
+    )
+    upgrade(settings)
+    with bot_database(settings) as engine:
+        course, users = one_new_course(engine, "lite", 620)
+        report = run_notices(settings)
+        with engine.connect() as conn:
+            logged = conn.execute(
+                select(NoticeDelivery.line_user_id, NoticeDelivery.course_id)
+            ).all()
+    assert report.sent == 620 and report.calls == report.minimum_calls == 2
+    got = recipients(fake_line)
+    assert set(got) == set(users) and set(got.values()) == {1}
+    assert sorted(logged) == sorted((u, course.id) for u in users)

@@ -15,8 +15,11 @@ The order of a run, and why:
    users who had their notices today (local day).
 6. Read the quota and consumption from LINE; never plan past the remainder.
 7. Store every batch (recipients, messages, retry key) *before* any call,
-   then send them at the configured rate; each success records one delivery
-   row per user and course in the same transaction that marks the batch sent.
+   then send them at the configured rate (``send``: each digest's JSON built once,
+   ``NOTIFY_CONCURRENCY`` calls in flight, one limiter for all); each success
+   records one delivery row per user and course (``bulk``: one statement) in the
+   same transaction that marks the batch sent. A batch whose turn comes in quiet
+   hours stays stored and pending, for the first run after them.
 """
 
 from __future__ import annotations
@@ -24,27 +27,38 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import json
 import logging
 import math
 import os
 import socket
 import time
 import uuid
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy import Table, cast, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from bot.insights import capture
+from bot.insights import capture, records
+from bot.insights.records import InsightEvent
 from bot.kb.queries import availability
 from bot.kb.schemas import Course
-from bot.line.client import LineError, PermanentLineError
-from bot.line.messages import Message, from_line
+from bot.line.client import LineError, PermanentLineError, RetryPolicy
+from bot.notices.bulk import Product, insert_products
 from bot.notices.message import digest_messages
 from bot.notices.quiet import QuietHours
-from bot.notices.select import CourseMatch, Offer, Subscriber, plan
+from bot.notices.select import CourseMatch, Group, Offer, Subscriber, group, plan
+from bot.notices.send import (
+    MULTICAST_MAX,
+    Kind,
+    LineTransport,
+    RateLimiter,
+    Transport,
+    body,
+    messages_json,
+)
+from bot.storage.daily import local_day
 from bot.storage.db import (
     NoticeBatch,
     NoticeCourse,
@@ -61,8 +75,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: LINE's maximum recipients per multicast call.
-MULTICAST_MAX = 500
+__all__ = ["MULTICAST_MAX", "NoticeRunner", "RateLimiter", "RunReport", "history"]
+
+_DELIVERIES: Table = NoticeDelivery.__table__  # type: ignore[assignment]
+_EVENTS: Table = InsightEvent.__table__  # type: ignore[assignment]
+
+#: Batches recorded in one transaction at most (500 users each).
+SETTLE_GROUP = 16
 #: The lease lapses this long after its holder stops renewing it (a crashed process).
 LEASE_SECONDS = 120.0
 #: Availability states a course can still be announced in.
@@ -70,13 +89,8 @@ ANNOUNCEABLE = ("open", "upcoming", "unknown")
 
 
 class NoticeSender(Protocol):
-    """The LINE calls a run needs (``bot.line.client.LineClient`` has them)."""
-
-    async def push(self, to: str, messages: Sequence[Message], retry_key: str) -> bool: ...
-
-    async def multicast(
-        self, to: Sequence[str], messages: Sequence[Message], retry_key: str
-    ) -> bool: ...
+    """The quota readings a run needs (``bot.line.client.LineClient`` has them); the
+    calls themselves go through a :class:`bot.notices.send.Transport`."""
 
     async def quota(self) -> int | None: ...
 
@@ -101,31 +115,21 @@ class RunReport:
     recovered: int = 0
     calls: int = 0
     minimum_calls: int = 0
+    #: Delivery rows logged (one per user and course) and the statements that wrote them.
+    delivery_rows: int = 0
+    delivery_inserts: int = 0
     quota_left: int | None = None
     selection_seconds: float = 0.0
     send_seconds: float = 0.0
     matches: dict[str, CourseMatch] = field(default_factory=dict)
 
     def counts(self) -> dict[str, Any]:
-        data = asdict(self)
-        data.pop("matches")
-        data.pop("run_id")
-        return data
-
-
-class RateLimiter:
-    """At most ``rate`` calls per second, spread evenly (LINE: multicast 200/s)."""
-
-    def __init__(self, rate: float) -> None:
-        self.interval = 1.0 / rate
-        self.next = time.monotonic()
-
-    async def wait(self) -> None:
-        now = time.monotonic()
-        slot = max(self.next, now)
-        self.next = slot + self.interval
-        if slot > now:
-            await asyncio.sleep(slot - now)
+        # Not ``asdict``: it would deep-copy every matched user id first, only to drop them.
+        return {
+            f.name: list(v) if isinstance(v := getattr(self, f.name), list) else v
+            for f in fields(self)
+            if f.name not in ("matches", "run_id")
+        }
 
 
 @dataclass
@@ -134,14 +138,62 @@ class _Batch:
     course_ids: list[str]
     recipients: list[str]
     messages: list[dict[str, Any]]
+    #: The digest's messages as JSON, shared by all its batches.
+    prepared: bytes = b""
+
+    def call(self) -> tuple[Kind, bytes]:
+        return body(self.recipients, self.prepared or messages_json(self.messages))
+
+
+@dataclass
+class _Done:
+    """A batch LINE answered for, waiting to be recorded."""
+
+    batch: _Batch
+    status: str
+    error: str | None
+
+
+class _Settler:
+    """Records finished batches in groups: whatever finished while the last group was
+    being written goes into the next transaction (up to :data:`SETTLE_GROUP` batches)."""
+
+    def __init__(self, runner: NoticeRunner, report: RunReport) -> None:
+        self.runner = runner
+        self.report = report
+        self.queue: asyncio.Queue[_Done | None] = asyncio.Queue()
+
+    def add(self, batch: _Batch, status: str, error: str | None) -> None:
+        self.queue.put_nowait(_Done(batch, status, error))
+
+    def close(self) -> None:
+        self.queue.put_nowait(None)
+
+    async def run(self) -> None:
+        closed = False
+        while not closed:
+            item = await self.queue.get()
+            group: list[_Done] = []
+            while item is not None:
+                group.append(item)
+                if len(group) >= SETTLE_GROUP or self.queue.empty():
+                    break
+                item = self.queue.get_nowait()
+            closed = item is None
+            if group:
+                await self.runner._settle(group, self.report)
 
 
 class NoticeRunner:
     """Runs notice jobs for one process's services."""
 
-    def __init__(self, services: Services, sender: NoticeSender) -> None:
+    def __init__(
+        self, services: Services, sender: NoticeSender, transport: Transport | None = None
+    ) -> None:
         self.s = services
         self.sender = sender
+        #: None: a :class:`LineTransport` per run, at ``NOTIFY_RATE_PER_SECOND``.
+        self.transport = transport
         st = services.settings
         self.quiet = QuietHours.parse(st.notify_quiet_hours, st.notify_timezone)
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -270,6 +322,7 @@ class NoticeRunner:
             messages = [
                 m.to_line() for m in digest_messages([by_id[i] for i in course_ids], kb, replies)
             ]
+            prepared = messages_json(messages)
             for i in range(0, len(users), MULTICAST_MAX):
                 chunk = users[i : i + MULTICAST_MAX]
                 if remaining is not None:
@@ -278,7 +331,9 @@ class NoticeRunner:
                         chunk = chunk[: max(remaining, 0)]
                     remaining -= len(chunk)
                 if chunk:
-                    batches.append(_Batch(str(uuid.uuid4()), list(course_ids), chunk, messages))
+                    batches.append(
+                        _Batch(str(uuid.uuid4()), list(course_ids), chunk, messages, prepared)
+                    )
         await self._store(batches, report.run_id)
         await self._send_all(batches, report)
         await self._mark_done(outcome.matches, report)
@@ -306,21 +361,50 @@ class NoticeRunner:
             out.append(course)
         return out
 
-    async def _subscribers(self) -> list[Subscriber]:
-        """Active subscriptions of users who still follow the account."""
-        stmt = (
-            select(
+    async def _subscribers(self) -> list[Group]:
+        """Active subscriptions of users who still follow the account, grouped.
+
+        On PostgreSQL the database groups them and hands over one JSON document
+        (decoded in one call), not 100,000 rows decoded one by one.
+        """
+        listening = (
+            Subscription.active.is_(True),
+            or_(User.following.is_(None), User.following),
+        )
+        joined = (User, User.line_user_id == Subscription.line_user_id)
+        async with self.s.db.engine.connect() as conn:
+            if conn.dialect.name == "postgresql":
+                topics = cast(Subscription.topics, postgresql.JSONB)
+                provinces = cast(Subscription.provinces, postgresql.JSONB)
+                grouped = (
+                    select(
+                        topics.label("t"),
+                        provinces.label("p"),
+                        Subscription.stage.label("s"),
+                        func.json_agg(Subscription.line_user_id).label("u"),
+                    )
+                    .outerjoin(*joined)
+                    .where(*listening)
+                    .group_by(topics, provinces, Subscription.stage)
+                    .subquery()
+                )
+                c = grouped.c
+                data = await conn.scalar(
+                    select(func.json_agg(func.json_build_array(c.t, c.p, c.s, c.u)))
+                )
+                return [
+                    Group(frozenset(t or ()), frozenset(p or ()), s, u) for t, p, s, u in data or ()
+                ]
+            stmt = select(
                 Subscription.line_user_id,
                 Subscription.topics,
                 Subscription.provinces,
                 Subscription.stage,
             )
-            .outerjoin(User, User.line_user_id == Subscription.line_user_id)
-            .where(Subscription.active.is_(True), or_(User.following.is_(None), User.following))
+            rows = (await conn.execute(stmt.outerjoin(*joined).where(*listening))).all()
+        return group(
+            Subscriber(r[0], frozenset(r[1] or ()), frozenset(r[2] or ()), r[3]) for r in rows
         )
-        async with self.s.db.engine.connect() as conn:
-            rows = (await conn.execute(stmt)).all()
-        return [Subscriber(r[0], frozenset(r[1] or ()), frozenset(r[2] or ()), r[3]) for r in rows]
 
     async def _delivered(self, course_ids: list[str]) -> set[tuple[str, str]]:
         stmt = select(NoticeDelivery.line_user_id, NoticeDelivery.course_id).where(
@@ -419,7 +503,15 @@ class NoticeRunner:
             report.pending = sum(len(r.recipients) for r in rows)
             report.deferred_quiet += report.pending
             return
-        batches = [_Batch(r.retry_key, r.course_ids, r.recipients, r.messages) for r in rows]
+        prepared: dict[str, bytes] = {}  # batches of one digest share their messages
+        batches = []
+        for r in rows:
+            text = json.dumps(r.messages, sort_keys=True)
+            if text not in prepared:
+                prepared[text] = messages_json(r.messages)
+            batches.append(
+                _Batch(r.retry_key, r.course_ids, r.recipients, r.messages, prepared[text])
+            )
         before = report.sent
         await self._send_all(batches, report)
         report.recovered = report.sent - before
@@ -434,31 +526,69 @@ class NoticeRunner:
             ).all()
         return sum(len(r[0]) for r in rows)
 
+    def _transport(self) -> Transport:
+        st = self.s.settings
+        return LineTransport(
+            st.line_api_base_url,
+            st.access_token,
+            RetryPolicy(
+                attempts=st.line_max_attempts,
+                timeout=st.line_timeout_seconds,
+                backoff=st.line_backoff_seconds,
+            ),
+            RateLimiter(st.notify_rate_per_second),
+            st.notify_concurrency,
+        )
+
     async def _send_all(self, batches: list[_Batch], report: RunReport) -> None:
+        """Every batch, ``NOTIFY_CONCURRENCY`` calls in flight under one rate limit.
+
+        A call's slot is free again as soon as LINE answers: recording it is the
+        settler's work, many calls per transaction, so a slow database does not slow
+        the calls down. Until it is recorded a batch is pending, and a crash meanwhile
+        only means a resend under the same retry key (LINE answers 409).
+        """
         started = time.perf_counter()
-        limiter = RateLimiter(self.s.settings.notify_rate_per_second)
         gate = asyncio.Semaphore(self.s.settings.notify_concurrency)
+        transport = self.transport or self._transport()
+        settler = _Settler(self, report)
+        writing = asyncio.create_task(settler.run())
 
         async def one(batch: _Batch) -> None:
             async with gate:
-                await limiter.wait()
-                await self._send(batch, report)
+                if writing.done():  # the database failed: leave the rest pending
+                    report.pending += len(batch.recipients)
+                    return
+                if self.quiet.active(self.clock()):
+                    # Quiet hours began meanwhile: stored and pending, it goes in the morning.
+                    report.pending += len(batch.recipients)
+                    return
+                outcome = await self._send(transport, batch, report)
+            if outcome is not None:
+                settler.add(batch, *outcome)
 
-        await asyncio.gather(*(one(b) for b in batches))
-        report.send_seconds += time.perf_counter() - started
+        try:
+            await asyncio.gather(*(one(b) for b in batches))
+        finally:
+            settler.close()
+            try:
+                await writing  # raises what the settler met
+            finally:
+                if transport is not self.transport:
+                    await transport.close()
+                report.send_seconds += time.perf_counter() - started
 
-    async def _send(self, batch: _Batch, report: RunReport) -> None:
-        messages = [from_line(m) for m in batch.messages]
+    async def _send(
+        self, transport: Transport, batch: _Batch, report: RunReport
+    ) -> tuple[str, str | None] | None:
+        """One call; its outcome to record (status, error), or None: still pending."""
+        kind, payload = batch.call()
         report.calls += 1
         try:
-            if len(batch.recipients) == 1:
-                await self.sender.push(batch.recipients[0], messages, batch.key)
-            else:
-                await self.sender.multicast(batch.recipients, messages, batch.key)
+            await transport.send(kind, payload, batch.key)
         except PermanentLineError as exc:
             report.failed += len(batch.recipients)
-            await self._settle(batch, "failed", str(exc)[:300])
-            return
+            return "failed", str(exc)[:300]
         except LineError as exc:
             # Still pending: the next run resends it with the same key.
             report.pending += len(batch.recipients)
@@ -468,44 +598,75 @@ class NoticeRunner:
                     .where(NoticeBatch.retry_key == batch.key)
                     .values(attempts=NoticeBatch.attempts + 1, error=str(exc)[:300])
                 )
-            return
+            return None
         # Sent now, or accepted earlier under this key (409): either way delivered once.
         report.sent += len(batch.recipients)
-        await self._settle(batch, "sent", None)
+        return "sent", None
 
-    async def _settle(self, batch: _Batch, status: str, error: str | None) -> None:
-        """Mark the batch and log one delivery per user and course, in one transaction."""
+    async def _settle(self, done: list[_Done], report: RunReport) -> None:
+        """Mark finished batches and log one delivery per user and course, in one
+        transaction; each table's rows in one statement, whatever the batch count."""
         now = self.clock()
-        rows = [
-            {
-                "line_user_id": user,
-                "course_id": course,
-                "retry_key": batch.key,
-                "status": status,
-                "at": now,
-            }
-            for user in batch.recipients
-            for course in batch.course_ids
-        ]
-        ins = self._upsert()(NoticeDelivery).on_conflict_do_nothing()
         async with self.s.db.engine.begin() as conn:
-            before = await conn.scalar(
-                select(NoticeBatch.status).where(NoticeBatch.retry_key == batch.key)
-            )
-            if status == "sent" and before != "sent":  # the insight views' reach, once
-                await capture.record_deliveries(conn, batch.recipients, batch.course_ids, now)
-            await conn.execute(
-                update(NoticeBatch)
-                .where(NoticeBatch.retry_key == batch.key)
-                .values(
-                    status=status,
-                    error=error,
-                    sent_at=now if status == "sent" else None,
-                    attempts=NoticeBatch.attempts + 1,
+            fresh: set[str] = set()
+            sent = [d.batch.key for d in done if d.status == "sent"]
+            if sent:
+                marked = await conn.execute(
+                    update(NoticeBatch)
+                    .where(NoticeBatch.retry_key.in_(sent), NoticeBatch.status != "sent")
+                    .values(
+                        status="sent", error=None, sent_at=now, attempts=NoticeBatch.attempts + 1
+                    )
+                    .returning(NoticeBatch.retry_key)
                 )
+                fresh.update(marked.scalars())
+            for d in done:
+                if d.status != "sent":
+                    marked = await conn.execute(
+                        update(NoticeBatch)
+                        .where(NoticeBatch.retry_key == d.batch.key, NoticeBatch.status != "sent")
+                        .values(status=d.status, error=d.error, attempts=NoticeBatch.attempts + 1)
+                        .returning(NoticeBatch.retry_key)
+                    )
+                    fresh.update(marked.scalars())
+            # A batch recorded as sent before has its rows already.
+            todo = [d for d in done if d.batch.key in fresh]
+            rows = await insert_products(
+                conn,
+                _DELIVERIES,
+                [
+                    Product(
+                        [{"line_user_id": user} for user in d.batch.recipients],
+                        "course_id",
+                        d.batch.course_ids,
+                        {"retry_key": d.batch.key, "status": d.status, "at": now},
+                    )
+                    for d in todo
+                ],
+                skip_existing=True,
             )
-            if rows:
-                await conn.execute(ins, rows)
+            # The insight views' reach, once.
+            await self._record_reach(conn, [d.batch for d in todo if d.status == "sent"], now)
+        report.delivery_rows += rows
+        report.delivery_inserts += 1 if todo else 0
+
+    async def _record_reach(self, conn: Any, batches: list[_Batch], now: dt.datetime) -> None:
+        """One ``notice_delivered`` moment per user and course, with the user's profile
+        (the rows ``capture.record_deliveries`` writes, in one statement)."""
+        if not batches:
+            return
+        profiles = await capture.profiles_of(conn, [u for b in batches for u in b.recipients])
+        day, unknown = local_day(now), capture.Profile()
+        moment = capture.Moment(records.NOTICE_DELIVERED)
+        parts = []
+        for batch in batches:
+            rows = []
+            for user in batch.recipients:
+                row = capture.row(user, day, now, moment, profiles.get(user, unknown))
+                rows.append({k: row[k] for k in ("line_user_id", "province", "sector", "stage")})
+            keys = [course[: records.KEY_CHARS] for course in batch.course_ids]
+            parts.append(Product(rows, "key", keys, {"day": day, "kind": moment.kind, "at": now}))
+        await insert_products(conn, _EVENTS, parts)
 
     async def _mark_done(self, matches: dict[str, CourseMatch], report: RunReport) -> None:
         """A course is done when everyone it matched has a delivery row (sent or failed)."""
