@@ -41,7 +41,8 @@ PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 SECRET = "bench-channel-secret-0123456789ab"
 TOKEN = "bench-channel-access-token-0123456789abcdef"
 
-#: What Thai users type to a government skills bot (greetings hit an intent, the rest fall back).
+#: What Thai users type to a government skills bot. Nothing here hands the chat to staff: a
+#: handed-off chat is (by design) not answered by the bot, which would read as lost replies.
 THAI_TEXTS = (
     "สวัสดีครับ",
     "สวัสดีค่ะ",
@@ -49,7 +50,7 @@ THAI_TEXTS = (
     "มีคอร์สอบรมขายของออนไลน์ฟรีไหมคะ",
     "อยากส่งออกทุเรียนไปจีน ต้องเริ่มยังไงครับ",
     "ศูนย์ดิจิทัลชุมชนใกล้บ้านอยู่ที่ไหน",
-    "ขอเบอร์ติดต่อเจ้าหน้าที่หน่อยค่ะ",
+    "จดทะเบียนพาณิชย์ออนไลน์ต้องใช้เอกสารอะไรบ้างคะ",
     "สมัครเรียนการตลาดออนไลน์ได้ที่ไหนครับ",
     "ร้านกาแฟเล็ก ๆ อยากขายผ่านไลน์แมน ทำยังไงดี",
     "ขอบคุณมากครับ",
@@ -285,6 +286,17 @@ def start_bare(workdir: Path) -> Proc:
     return proc
 
 
+def start_echo_peer(line_api_base_url: str, workdir: Path) -> Proc:
+    """The echo peer (``echo_peer.py``: LINE's fastapi-echo, replying inline) on a free port,
+    replying through ``line_api_base_url``."""
+    port = free_port()
+    argv = [str(PYTHON), str(BENCH_DIR / "echo_peer.py"), "--host", HOST, "--port", str(port)]
+    argv += ["--line-api-base-url", line_api_base_url]
+    proc = spawn("echo-peer", argv, bot_env(), workdir, port)
+    wait_http(proc)
+    return proc
+
+
 def proc_status_kb(pid: int, field_name: str) -> int | None:
     """A ``kB`` field (VmRSS, VmHWM...) of ``/proc/PID/status``; None if gone."""
     try:
@@ -376,18 +388,21 @@ class CpuMeter:
         return used
 
 
-def server_counters() -> dict[str, float]:
-    """Server-wide counters of Redis (commands run) and PostgreSQL's ``test`` database
-    (transactions, sessions opened): diffs over a phase give per-event costs (approximate:
-    anything else using the servers at the time is counted too)."""
+def server_counters(redis_url: str = REDIS_URL, dbname: str = "test") -> dict[str, float]:
+    """Counters of Redis (commands run, those inside scripts too, in all and per command)
+    and of one PostgreSQL database (transactions, sessions opened): diffs
+    over a phase give per-event costs. Exact with a private Redis (``own_redis``) and
+    database (``pg_database``); otherwise anything else using the servers is counted too."""
     import psycopg
     import redis
 
     out: dict[str, float] = {}
-    client = redis.Redis.from_url(REDIS_URL)
+    client = redis.Redis.from_url(redis_url)
     try:
         stats = client.info("commandstats")
         out["redis_commands"] = float(sum(int(v["calls"]) for v in stats.values()))
+        for name, v in stats.items():  # per command, e.g. ``redis:evalsha`` (script calls)
+            out["redis:" + name.removeprefix("cmdstat_")] = float(v["calls"])
     finally:
         client.close()
     with psycopg.connect(
@@ -395,13 +410,79 @@ def server_counters() -> dict[str, float]:
     ) as c:
         c.execute("SELECT pg_stat_force_next_flush()")
         row = c.execute(
-            "SELECT xact_commit + xact_rollback, sessions FROM pg_stat_database"
-            " WHERE datname = 'test'"
+            "SELECT xact_commit + xact_rollback, sessions FROM pg_stat_database WHERE datname = %s",
+            (dbname,),
         ).fetchone()
     if row is not None:
         out["pg_transactions"] = float(row[0])
         out["pg_sessions"] = float(row[1])
     return out
+
+
+def pg_backend_pids(dbname: str) -> list[int]:
+    """The PostgreSQL backends connected to ``dbname`` right now (for their CPU)."""
+    import psycopg
+
+    with psycopg.connect(
+        "host=127.0.0.1 port=5432 user=postgres dbname=test", autocommit=True
+    ) as c:
+        rows = c.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            (dbname,),
+        ).fetchall()
+    return [int(r[0]) for r in rows]
+
+
+@contextlib.contextmanager
+def own_redis(wd: Path) -> Iterator[tuple[str, int | None]]:
+    """A private ``redis-server`` on a free port (no persistence): its command counts and CPU
+    are this run's alone. Yields (url, pid); falls back to the shared server (pid None) when
+    no ``redis-server`` binary is installed."""
+    import shutil
+
+    import redis
+
+    exe = shutil.which("redis-server")
+    if exe is None:
+        note("no redis-server binary: using the shared Redis (counts include other users)")
+        yield REDIS_URL, None
+        return
+    port = free_port()
+    argv = [exe, "--port", str(port), "--bind", HOST, "--save", "", "--appendonly", "no"]
+    proc = subprocess.Popen(
+        [*argv, "--dir", str(wd)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    url = f"redis://{HOST}:{port}/0"
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                redis.Redis.from_url(url).ping()
+                break
+            except redis.ConnectionError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise RuntimeError("private redis-server did not start") from None
+                time.sleep(0.05)
+        yield url, proc.pid
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+@contextlib.contextmanager
+def pg_database(tag: str) -> Iterator[tuple[str, str]]:
+    """A fresh PostgreSQL database (its statistics are this run's alone); yields (url, name)."""
+    import psycopg
+
+    name = f"bench_{tag}_{secrets.token_hex(4)}"
+    admin = "host=127.0.0.1 port=5432 user=postgres dbname=test"
+    with psycopg.connect(admin, autocommit=True) as c:
+        c.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield PG_URL.rsplit("/", 1)[0] + "/" + name, name
+    finally:
+        with psycopg.connect(admin, autocommit=True) as c:
+            c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 LOG_PROBLEMS = ("Traceback", "ERROR", "CRITICAL", "Exception", "WARNING")
@@ -425,11 +506,11 @@ def stop_all(prefix: str, procs: Sequence[Proc]) -> None:
             note(f"{proc.name}: {ln[:300]}")
 
 
-def redis_cleanup(prefix: str) -> int:
+def redis_cleanup(prefix: str, url: str = REDIS_URL) -> int:
     """Delete every key under ``prefix:``; returns how many."""
     import redis
 
-    client = redis.Redis.from_url(REDIS_URL)
+    client = redis.Redis.from_url(url)
     deleted = 0
     try:
         batch: list[bytes] = []
@@ -445,11 +526,11 @@ def redis_cleanup(prefix: str) -> int:
     return deleted
 
 
-def stream_pending(prefix: str) -> int:
+def stream_pending(prefix: str, url: str = REDIS_URL) -> int:
     """Work tokens read but not acknowledged in the bot's Redis stream (``P:stream``)."""
     import redis
 
-    client = redis.Redis.from_url(REDIS_URL)
+    client = redis.Redis.from_url(url)
     try:
         info = client.xpending(f"{prefix}:stream", "workers")
         return int(info["pending"])

@@ -21,8 +21,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import random
 import secrets
+import shutil
+import signal
+import subprocess
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -120,14 +124,86 @@ def run_phase(
     )
 
 
+def peak_search(
+    gen: c.Generator,
+    url: str,
+    index: ReplyIndex,
+    rates: Sequence[float],
+    args: argparse.Namespace,
+    users: Sequence[str],
+    deadline: float,
+    sent: list[str],
+    label: str = "",
+) -> float:
+    """Step through ``rates`` until one fails; returns the highest passing rate. A step
+    passes when every reply arrived within 2 s of its last send, p95 < 1 s and every
+    webhook got a 200. ``sent`` collects the reply tokens used."""
+    peak = 0.0
+    tag = f"{label}_" if label else ""
+    for rate in rates:
+        if time.monotonic() > deadline:
+            c.note(f"time budget ({args.budget_seconds:.0f} s) used up; stopping")
+            break
+        time.sleep(0.5)
+        shots = c.make_shots(int(rate * args.step_seconds), users=users)
+        sent += [shot.reply_token for shot in shots]
+        st = run_phase(gen, url, index, shots, rate, 2.0)
+        sp95 = c.percentile(st.latencies_ms, 95)
+        ok = st.missing == 0 and sp95 < 1000 and st.ack_non_200 == 0
+        c.note(
+            f"{label or 'bot'} step {rate:.0f}/s: {st.events} events, "
+            f"missing after 2 s {st.missing}, "
+            f"p50 {c.percentile(st.latencies_ms, 50):.1f} ms, p95 {sp95:.1f} ms, "
+            f"non-200 {st.ack_non_200}, duplicates {st.duplicate_tokens} -> "
+            f"{'pass' if ok else 'fail'}"
+        )
+        c.emit(f"e2e.{tag}step_{rate:.0f}_p95_ms", sp95)
+        if not ok:
+            break
+        peak = rate
+    return peak
+
+
+def storage_figures(prefix: str, redis_url: str, db_name: str | None, answered: int) -> None:
+    """What the run left in Redis and PostgreSQL, per key and per answered event: the
+    inputs of docs/capacity.md (de-duplication markers, dialogue states, table growth)."""
+    import psycopg
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    try:
+        for kind in ("seen", "dlg"):
+            keys = list(client.scan_iter(match=f"{prefix}:{kind}:*", count=1000))[:200]
+            sizes = [client.memory_usage(k) or 0 for k in keys]
+            if sizes:
+                c.emit(f"e2e.redis_bytes_per_{kind}_key", sum(sizes) / len(sizes))
+                c.emit(f"e2e.redis_{kind}_keys", len(keys))
+    finally:
+        client.close()
+    if db_name is None or not answered:
+        return
+    with psycopg.connect(
+        f"host=127.0.0.1 port=5432 user=postgres dbname={db_name}", autocommit=True
+    ) as conn:
+        for table in ("event_log", "insight_events", "users", "daily_counts"):
+            row = conn.execute(
+                "SELECT count(*), pg_total_relation_size(%s) FROM " + table,
+                (table,),
+            ).fetchone()
+            if row is not None:
+                c.emit(f"e2e.pg_rows_per_event.{table}", row[0] / answered)
+                c.emit(f"e2e.pg_bytes_per_event.{table}", row[1] / answered)
+
+
 @contextlib.contextmanager
-def database(kind: str, wd: Path) -> Iterator[str]:
-    """A DATABASE_URL for the run: a fresh PostgreSQL schema or a temp SQLite file."""
+def database(kind: str, wd: Path) -> Iterator[tuple[str, str | None]]:
+    """(DATABASE_URL, PostgreSQL database name) for the run: a fresh PostgreSQL database
+    (its statistics count this run only) or a temp SQLite file (name None)."""
     if kind == "postgres":
-        with c.pg_schema("e2e") as url:
-            yield url
+        with c.pg_database("e2e") as (url, name):
+            yield url, name
     else:
-        yield f"sqlite:///{wd / 'bot.db'}"
+        yield f"sqlite:///{wd / 'bot.db'}", None
 
 
 def main() -> int:
@@ -153,6 +229,14 @@ def main() -> int:
         "--step-users", type=int, default=500, help="rotating senders in the peak search"
     )
     parser.add_argument("--no-peak", action="store_true", help="skip the peak search")
+    parser.add_argument("--workers", type=int, default=2, help="bot worker processes")
+    parser.add_argument("--no-peer", action="store_true", help="skip the echo peer's peak search")
+    parser.add_argument(
+        "--profile",
+        metavar="FILE",
+        help="record the first worker with py-spy (PY_SPY or py-spy on PATH) during phase 1 "
+        "into FILE (py-spy's raw collapsed stacks)",
+    )
     parser.add_argument(
         "--budget-seconds", type=float, default=150.0, help="start no new step after this long"
     )
@@ -173,9 +257,14 @@ def main() -> int:
     procs: list[c.Proc] = []
     t_start = time.monotonic()
     try:
-        with c.workdir("e2e") as wd, database(args.db, wd) as db_url, c.Generator() as gen:
+        with (
+            c.workdir("e2e") as wd,
+            database(args.db, wd) as (db_url, db_name),
+            c.own_redis(wd) as (redis_url, redis_pid),
+            c.Generator() as gen,
+        ):
             env = c.bot_env(
-                REDIS_URL=c.REDIS_URL,
+                REDIS_URL=redis_url,
                 REDIS_PREFIX=prefix,
                 DATABASE_URL=db_url,
                 LINE_API_BASE_URL=fake.base_url,
@@ -186,8 +275,11 @@ def main() -> int:
                     c.bot_db_upgrade(env)
                 serve = c.start_bot_serve(env, wd)
                 procs.append(serve)
-                worker = c.spawn("bot-worker", [str(c.BOT), "worker"], env, wd)
-                procs.append(worker)
+                workers = [
+                    c.spawn(f"bot-worker-{i + 1}", [str(c.BOT), "worker"], env, wd)
+                    for i in range(args.workers)
+                ]
+                procs += workers
                 url = serve.url + "/callback"
                 index = ReplyIndex(fake)
 
@@ -196,20 +288,42 @@ def main() -> int:
                 ph = run_phase(gen, url, index, warm, 20.0, 60.0)
                 if ph.missing:
                     c.note(f"warm-up: {ph.missing} of {ph.events} events got no reply within 60 s")
-                    if not worker.alive():
-                        raise RuntimeError(f"worker died:\n{worker.log_text()}")
+                    for worker in workers:
+                        if not worker.alive():
+                            raise RuntimeError(f"worker died:\n{worker.log_text()}")
 
                 # Phase 1: fixed rate.
                 users = [c.user_id(rnd) for _ in range(args.users)]
                 shots = c.make_shots(int(args.rate * args.seconds), users=users)
-                meter = c.CpuMeter(
-                    {"serve": serve.pid, "worker": worker.pid, "generator": gen.pid},
-                    {"postgres": ["postgres"], "redis": ["redis-server"]},
-                )
-                counters0 = c.server_counters()
+                pids = {"serve": serve.pid, "generator": gen.pid}
+                pids.update({f"worker_{i + 1}": w.pid for i, w in enumerate(workers)})
+                commands: dict[str, list[str]] = {"postgres_all": ["postgres"]}
+                if redis_pid is not None:
+                    pids["redis"] = redis_pid
+                else:
+                    commands["redis"] = ["redis-server"]
+                if db_name is not None:  # this run's own backends (not other jobs' queries)
+                    pids.update({f"pg_{pid}": pid for pid in c.pg_backend_pids(db_name)})
+                spy = None
+                if args.profile:
+                    exe = os.environ.get("PY_SPY") or shutil.which("py-spy") or "py-spy"
+                    spy_argv = ["record", "-p", str(workers[0].pid), "-r", "250", "-f", "raw"]
+                    spy = subprocess.Popen(
+                        [exe, *spy_argv, "--nonblocking", "-o", str(args.profile)],
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL,
+                    )
+                meter = c.CpuMeter(pids, commands)
+                counters0 = c.server_counters(redis_url, db_name or "test")
                 ph = run_phase(gen, url, index, shots, args.rate, args.drain_seconds)
                 cpu = meter.stop()
-                counters = {k: v - counters0[k] for k, v in c.server_counters().items()}
+                if spy is not None:
+                    spy.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+                    spy.wait(30)
+                counters = {
+                    k: v - counters0.get(k, 0.0)
+                    for k, v in c.server_counters(redis_url, db_name or "test").items()
+                }
                 lat = ph.latencies_ms
                 c.emit("e2e.rate_per_s", args.rate)
                 c.emit("e2e.users", args.users)
@@ -227,10 +341,25 @@ def main() -> int:
                 c.emit("e2e.other_jobs_cores", cpu.pop("others_cores"))
                 cpu.pop("wall")
                 cpu["fake_line_and_harness"] = cpu.pop("self")
+                own_pg = sum(v for k, v in cpu.items() if k.startswith("pg_"))
+                cpu = {k: v for k, v in cpu.items() if not k.startswith("pg_")}
+                if db_name is not None:
+                    cpu["postgres"] = own_pg
+                cpu["worker"] = sum(v for k, v in cpu.items() if k.startswith("worker_"))
                 for name, used in cpu.items():
                     c.emit(f"e2e.cpu_ms_per_event.{name}", used * 1000 / ph.events)
+                bot_cpu = sum(cpu.get(k, 0.0) for k in ("serve", "worker", "postgres", "redis"))
+                c.emit("e2e.cpu_ms_per_event.bot_total", bot_cpu * 1000 / ph.events)
                 c.emit("e2e.redis_commands_per_event", counters["redis_commands"] / ph.events)
-                c.emit("e2e.stream_tokens_pending_after", c.stream_pending(prefix))
+                per_command = sorted(
+                    ((k[6:], v / ph.events) for k, v in counters.items() if k.startswith("redis:")),
+                    key=lambda kv: -kv[1],
+                )
+                c.note(
+                    "redis commands per event: "
+                    + ", ".join(f"{k} {v:.2f}" for k, v in per_command if v >= 0.01)
+                )
+                c.emit("e2e.stream_tokens_pending_after", c.stream_pending(prefix, redis_url))
                 if args.db == "postgres":
                     c.emit("e2e.pg_transactions_per_event", counters["pg_transactions"] / ph.events)
                     c.emit("e2e.pg_sessions_opened", counters["pg_sessions"])
@@ -244,32 +373,13 @@ def main() -> int:
                     f"{ph.duplicate_tokens} tokens replied more than once",
                 )
 
-                # Phase 2: peak sustained rate.
+                # Phase 2: peak sustained rate, then the same for the echo peer.
                 if not args.no_peak:
-                    peak = 0.0
+                    rates = [float(x) for x in args.steps.split(",") if x.strip()]
                     step_users = [c.user_id(rnd) for _ in range(args.step_users)]
                     sent = [shot.reply_token for shot in warm + shots]
-                    for rate in (float(x) for x in args.steps.split(",") if x.strip()):
-                        if time.monotonic() - t_start > args.budget_seconds:
-                            c.note(f"time budget ({args.budget_seconds:.0f} s) used up; stopping")
-                            break
-                        time.sleep(0.5)
-                        shots = c.make_shots(int(rate * args.step_seconds), users=step_users)
-                        sent += [shot.reply_token for shot in shots]
-                        st = run_phase(gen, url, index, shots, rate, 2.0)
-                        sp95 = c.percentile(st.latencies_ms, 95)
-                        ok = st.missing == 0 and sp95 < 1000 and st.ack_non_200 == 0
-                        c.note(
-                            f"step {rate:.0f}/s: {st.events} events, "
-                            f"missing after 2 s {st.missing}, "
-                            f"p50 {c.percentile(st.latencies_ms, 50):.1f} ms, p95 {sp95:.1f} ms, "
-                            f"non-200 {st.ack_non_200}, duplicates {st.duplicate_tokens} -> "
-                            f"{'pass' if ok else 'fail'}"
-                        )
-                        c.emit(f"e2e.step_{rate:.0f}_p95_ms", sp95)
-                        if not ok:
-                            break
-                        peak = rate
+                    deadline = t_start + args.budget_seconds
+                    peak = peak_search(gen, url, index, rates, args, step_users, deadline, sent)
                     c.emit("e2e.peak_sustained_events_per_s", peak)
                     # Let the backlog of a failed step drain, so the counts cover every event.
                     index.wait(sent, time.monotonic() + 20)
@@ -281,6 +391,31 @@ def main() -> int:
                         "e2e.total_duplicate_reply_tokens",
                         sum(1 for n in index.count.values() if n > 1),
                     )
+                    if not args.no_peer:
+                        peer = c.start_echo_peer(fake.base_url, wd)
+                        procs.append(peer)
+                        peer_sent: list[str] = []
+                        c.note("echo peer (benchmarks/echo_peer.py, replies inline): same steps")
+                        peer_peak = peak_search(
+                            gen,
+                            peer.url + "/callback",
+                            index,
+                            rates,
+                            args,
+                            step_users,
+                            time.monotonic() + args.budget_seconds,
+                            peer_sent,
+                            label="peer",
+                        )
+                        c.emit("e2e.peer_peak_sustained_events_per_s", peer_peak)
+                        ratio = peak / peer_peak if peer_peak else float("nan")
+                        c.emit("e2e.peak_ratio_bot_to_peer", ratio)
+                        c.target(
+                            "e2e.peak_ratio_bot_to_peer",
+                            ratio >= 0.4,
+                            f"bot peak {peak:.0f}/s = {ratio:.2f} of the echo peer's "
+                            f"{peer_peak:.0f}/s (target >= 0.4)",
+                        )
 
                 c.emit("e2e.push_calls", index.pushes)
                 c.emit("e2e.loading_calls", index.loading)
@@ -290,14 +425,17 @@ def main() -> int:
                 for e in errors[:5]:
                     c.note(f"fake LINE rejected: {e[:300]}")
                 c.emit("e2e.serve_peak_rss_mb", (c.proc_status_kb(serve.pid, "VmHWM") or 0) / 1024)
-                c.emit(
-                    "e2e.worker_peak_rss_mb", (c.proc_status_kb(worker.pid, "VmHWM") or 0) / 1024
-                )
+                for worker in workers:
+                    c.emit(
+                        f"e2e.{worker.name}_peak_rss_mb",
+                        (c.proc_status_kb(worker.pid, "VmHWM") or 0) / 1024,
+                    )
+                storage_figures(prefix, redis_url, db_name, len(index.ok))
             finally:
                 c.stop_all("e2e", procs)
+                c.emit("e2e.redis_keys_deleted", c.redis_cleanup(prefix, redis_url))
     finally:
         fake.stop()
-        c.emit("e2e.redis_keys_deleted", c.redis_cleanup(prefix))
         c.emit("e2e.wall_seconds", time.monotonic() - t_start)
     return 0
 
