@@ -4,6 +4,7 @@ Redis part survives a cut-off delivery, and old event-log rows and dead letters 
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -13,6 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.dialogue.state import DialogueState
+from bot.line.client import InvalidReplyToken
 from bot.line.messages import Message, Text
 from bot.pipeline.event_log import EventLogStore
 from bot.pipeline.process import Pipeline
@@ -145,6 +147,54 @@ def test_an_erasure_cut_off_after_its_answer_was_stored_still_forgets_the_user(
     finally:
         client.close()
     assert recorder.sent == [("reply", event["replyToken"], answer["messages"])]
+
+
+class TokenGone(Recorder):
+    """LINE after about a minute: every reply token is refused (used and expired alike)."""
+
+    async def reply(self, reply_token: str, messages: Sequence[Message]) -> None:
+        raise InvalidReplyToken("reply", 400, "Invalid reply token")
+
+
+@pytest.mark.parametrize("reached_line", [False, True])
+def test_a_retry_knows_whether_the_stored_reply_ever_reached_line(
+    make_settings: Callable[..., Settings], redis_prefix: str, reached_line: bool
+) -> None:
+    """The first try stored its answer (to go by reply) and died. If it died *before*
+    calling LINE (Redis down while saving the dialogue, a killed worker), the retry, now
+    past the token's life, pushes the answer; if it had called LINE, LINE's refusal of the
+    token means the answer went, and it is not pushed again (found by benchmarks/soak.py:
+    answers were lost when every such retry counted as sent)."""
+    settings = make_settings(redis_url=REDIS_URL, redis_prefix=redis_prefix)
+    upgrade(settings)
+    alice = user_id("in-doubt")
+    event = text_event("สวัสดี", alice, ts=int((time.time() - 120) * 1000))
+    answer = {"messages": [Text("สวัสดีค่ะ").to_line()], "state": None}
+    services = Services.build(settings)
+    line = TokenGone()
+
+    async def scenario() -> str | None:
+        try:
+            async with services.db.session() as s, s.begin():
+                row = _processing(event["webhookEventId"], alice)
+                row.status, row.outbox, row.delivery = "sending", answer, "reply"
+                s.add(row)
+            pipeline = Pipeline(services, line)
+            if reached_line:
+                await pipeline._calling_reply(event["webhookEventId"])
+            item = QueuedEvent(event["webhookEventId"], alice, event["timestamp"], event, 2)
+            await pipeline.process(item)
+            async with services.db.session() as s:
+                done = await s.get(EventLog, event["webhookEventId"])
+                return done.status if done else None
+        finally:
+            await services.close()
+
+    assert run(scenario()) == "done"
+    if reached_line:
+        assert line.sent == []  # it went with the first try: never twice
+    else:
+        assert line.sent == [("push", alice, answer["messages"])]
 
 
 def test_prune_keeps_recent_and_pending_records(make_settings: Callable[..., Settings]) -> None:

@@ -24,8 +24,9 @@ push with an ``X-Line-Retry-Key`` derived from the event id, so LINE itself
 drops a repeated push (409). An answer still being prepared when the token
 gets old (``REPLY_LATER_AFTER_SECONDS``) is offered by a "ดูผลลัพธ์" quick
 reply instead and held for that tap (``bot.pipeline.held``): no paid push.
-An in-doubt reply (the process died while LINE was being called) whose token
-LINE now reports as used counts as sent.
+An in-doubt reply (the process died while LINE was being called: a mark in Redis
+is set just before the call) whose token LINE now reports as used counts as sent;
+a try that never reached the call is not in doubt.
 """
 
 from __future__ import annotations
@@ -290,6 +291,8 @@ class Pipeline:
             await self._set_menu(event, outbox)
             await self.log.finish(event.id)
             return
+        if in_doubt == "reply" and not await self._reply_was_called(event.id):
+            in_doubt = None  # the earlier try stopped before calling LINE: nothing was sent
         delivery = "held" if outbox.get("held") else in_doubt or self._plan(event)
         if delivery == "held":  # the user was offered "ดูผลลัพธ์": the answer waits for it
             await self._set_menu(event, outbox)
@@ -297,6 +300,7 @@ class Pipeline:
             return
         try:
             if delivery == "reply" and event.reply_token:
+                await self._calling_reply(event.id)
                 try:
                     await self.messenger.reply(event.reply_token, messages)
                 except InvalidReplyToken:
@@ -322,6 +326,28 @@ class Pipeline:
             return
         await self._set_menu(event, outbox)
         await self.log.finish(event.id, delivery=delivery)
+
+    def _called_key(self, event_id: str) -> str:
+        return f"{self.s.settings.redis_prefix}:called:{event_id}"
+
+    async def _calling_reply(self, event_id: str) -> None:
+        """Note, just before the reply call, that LINE may now have the answer.
+
+        A retry of an event stored as ``sending`` by reply cannot ask LINE whether the
+        answer went: LINE refuses a used token and an expired one alike. Without this mark
+        an earlier try that failed *before* calling LINE (Redis down while the dialogue
+        state was saved, a worker killed in between) would be counted as sent, and the
+        answer lost (found by ``benchmarks/soak.py``). In the embedded mode (no Redis) every
+        such retry is counted as sent, as before."""
+        if self.s.redis is not None:
+            ttl = self.s.settings.dedupe_seconds
+            await self.s.redis.set(self._called_key(event_id), "1", ex=ttl)
+
+    async def _reply_was_called(self, event_id: str) -> bool:
+        """Did an earlier try of this event call LINE's reply (see ``_calling_reply``)?"""
+        if self.s.redis is None:
+            return True
+        return bool(await self.s.redis.exists(self._called_key(event_id)))
 
     async def _set_menu(self, event: InboundEvent, outbox: dict[str, Any]) -> None:
         """The user's rich menu the answer decided on; on every try (LINE's link is
