@@ -23,6 +23,7 @@ import socket
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -133,6 +134,17 @@ class _Fault:
 
 
 @dataclass
+class _Rates:
+    """Random faults (``FakeLine.fail_rate``): one seeded draw per matching request."""
+
+    kind: str
+    cumulative: list[tuple[float, int]]  # (upper bound of the draw, status)
+    until: float | None  # time.monotonic() when the mode ends; None: until changed
+    rnd: random.Random
+    retry_after: float | None
+
+
+@dataclass
 class _Hang:
     seconds: float
     remaining: int
@@ -202,6 +214,8 @@ class FakeLine:
         self._counts: Counter[tuple[str, int]] = Counter()
         self._faults: dict[str, list[_Fault]] = {}
         self._hangs: dict[str, list[_Hang]] = {}
+        self._rates: _Rates | None = None
+        self._listeners: list[Callable[[Recorded], None]] = []
         self._used_tokens: set[str] = set()
         self._expired_tokens: set[str] = set()
         self._retry_keys: dict[str, tuple[str, list[dict[str, str]]]] = {}
@@ -446,15 +460,16 @@ class FakeLine:
             return dict(self._aliases)
 
     def reset(self) -> None:
-        """Forget records, errors, injected faults, used/expired reply tokens, accepted
-        retry keys, quota usage and rich menus (``quota_limit`` and ``profiles`` are
-        kept)."""
+        """Forget records, errors, injected faults (``fail_rate`` too), used/expired reply
+        tokens, accepted retry keys, quota usage and rich menus (``quota_limit``,
+        ``profiles`` and subscribers are kept)."""
         with self._lock:
             self._requests.clear()
             self._errors.clear()
             self._counts.clear()
             self._faults.clear()
             self._hangs.clear()
+            self._rates = None
             self._used_tokens.clear()
             self._expired_tokens.clear()
             self._retry_keys.clear()
@@ -480,6 +495,56 @@ class FakeLine:
             raise ValueError("times must be >= 1 and status an HTTP status")
         with self._lock:
             self._faults.setdefault(kind, []).append(_Fault(status, times, retry_after))
+
+    def fail_rate(
+        self,
+        rates: Mapping[int, float],
+        *,
+        kind: str = ANY,
+        seconds: float | None = None,
+        seed: int = 0,
+        retry_after: float | None = None,
+    ) -> None:
+        """From now on, answer a random share of the valid requests of ``kind`` ("*": any)
+        with an error, as an unwell LINE does for a while: ``rates`` maps a status to the
+        fraction of requests that get it (``{500: 0.05, 429: 0.01}``), the rest are served
+        normally. Like ``fail_next`` the error comes before any effect (nothing delivered,
+        no token used, no retry key accepted), and a pending ``fail_next`` goes first.
+
+        Why seeded: one draw from ``random.Random(seed)`` per matching request, so the
+        same sequence of requests meets the same faults. The mode ends after ``seconds``
+        (None: until ``fail_rate({})``, another ``fail_rate`` or ``reset``).
+        """
+        self._check_kind(kind)
+        total = 0.0
+        cumulative: list[tuple[float, int]] = []
+        for status, fraction in rates.items():
+            if not 100 <= status <= 599 or not 0.0 <= fraction <= 1.0:
+                raise ValueError("rates map HTTP statuses to fractions between 0 and 1")
+            total += fraction
+            cumulative.append((total, status))
+        if total > 1.0 + 1e-9:
+            raise ValueError(f"the fractions add up to {total}, more than 1")
+        if seconds is not None and seconds <= 0:
+            raise ValueError("seconds must be > 0 (or None)")
+        until = None if seconds is None else time.monotonic() + seconds
+        with self._lock:
+            self._rates = (
+                _Rates(kind, cumulative, until, random.Random(seed), retry_after)
+                if cumulative
+                else None
+            )
+
+    def subscribe(self, listener: Callable[[Recorded], None]) -> None:
+        """Call ``listener(record)`` for every request once it is answered.
+
+        Why: a long benchmark can follow every call as it happens with a small
+        ``max_records``, instead of keeping (and re-reading) every record. The listener
+        runs on the fake's thread, so it must be quick; an exception it raises is
+        recorded in :attr:`errors`.
+        """
+        with self._lock:
+            self._listeners.append(listener)
 
     def hang_next(
         self, kind: str, seconds: float, times: int = 1, *, after_effect: bool = False
@@ -603,6 +668,8 @@ class FakeLine:
         if hang is not None and not hang.after_effect:
             await self._sleep(hang.seconds)
         fault = self._take(self._faults, kind)
+        if fault is None:
+            fault = self._draw(kind)
         if fault is not None:
             answer = _fault_reply(fault)
         else:
@@ -857,10 +924,33 @@ class FakeLine:
             rec.response = answer.body
             self._counts[(rec.kind, answer.status)] += 1
             self._changed.notify_all()
+        for listener in self._listeners:
+            try:
+                listener(rec)
+            except Exception as exc:
+                with self._lock:
+                    self._errors.append(f"{rec.method} {rec.path}: subscriber failed: {exc!r}")
         raw = answer.body
         if not isinstance(raw, bytes):
             raw = json.dumps(raw, ensure_ascii=False).encode("utf-8")
         return web.Response(status=answer.status, headers=headers, body=raw)
+
+    def _draw(self, kind: str) -> _Fault | None:
+        """The ``fail_rate`` mode's verdict on one request (None: serve it normally)."""
+        with self._lock:
+            rates = self._rates
+            if rates is None:
+                return None
+            if rates.until is not None and time.monotonic() >= rates.until:
+                self._rates = None
+                return None
+            if rates.kind not in (ANY, kind):
+                return None
+            x = rates.rnd.random()
+            for bound, status in rates.cumulative:
+                if x < bound:
+                    return _Fault(status, 1, rates.retry_after)
+        return None
 
     def _take(self, queues: dict[str, list[_C]], kind: str) -> _C | None:
         """Consume one unit of an injected fault/hang for ``kind`` (specific before "*")."""

@@ -826,6 +826,70 @@ def test_stop_cuts_hangs_short() -> None:
     thread.join(5)
 
 
+def _quota_statuses(client: httpx.Client, n: int) -> list[int]:
+    return [client.get("/v2/bot/message/quota").status_code for _ in range(n)]
+
+
+def test_fail_rate_is_seeded_and_proportional(fake: FakeLine, client: httpx.Client) -> None:
+    fake.fail_rate({500: 0.2, 429: 0.1}, kind="quota", seed=11)
+    first = _quota_statuses(client, 300)
+    assert set(first) == {200, 500, 429}
+    assert 35 <= first.count(500) <= 85 and 12 <= first.count(429) <= 50
+    assert client.get("/v2/bot/message/quota/consumption").status_code == 200  # other kind
+    fake.fail_rate({500: 0.2, 429: 0.1}, kind="quota", seed=11)
+    assert _quota_statuses(client, 300) == first  # same seed, same requests: same faults
+    fake.fail_rate({})
+    assert set(_quota_statuses(client, 20)) == {200}
+    with pytest.raises(ValueError):
+        fake.fail_rate({500: 0.7, 429: 0.4})
+    with pytest.raises(ValueError):
+        fake.fail_rate({200: -0.1})
+    with pytest.raises(ValueError):
+        fake.fail_rate({500: 0.1}, kind="pushh")
+
+
+def test_fail_rate_has_no_effect_and_ends(fake: FakeLine, client: httpx.Client) -> None:
+    fake.fail_rate({500: 1.0}, seconds=0.5, retry_after=2)
+    body = {"replyToken": "tok-rate", "messages": [text()]}
+    resp = client.post("/v2/bot/message/reply", json=body)
+    assert resp.status_code == 500 and resp.headers["Retry-After"] == "2"
+    assert push(client, {"to": U1, "messages": [text()]}, key()).status_code == 500
+    assert fake.delivered() == [] and fake.quota_usage == 0
+    time.sleep(0.6)
+    assert client.post("/v2/bot/message/reply", json=body).status_code == 200  # token unused
+    fake.fail_next("reply", 503)  # a pending fail_next goes before the rate
+    fake.fail_rate({429: 1.0})
+    assert client.post("/v2/bot/message/reply", json=body).status_code == 503
+    assert client.post("/v2/bot/message/reply", json=body).status_code == 429
+    fake.reset()  # ends the mode
+    assert client.post("/v2/bot/message/reply", json=body).status_code == 200
+    assert fake.errors == []
+
+
+def test_subscribers_see_every_answered_request() -> None:
+    seen: list[tuple[str, int]] = []
+    with (
+        FakeLine(max_records=1) as fake,
+        httpx.Client(base_url=fake.base_url, headers=AUTH, timeout=5) as c,
+    ):
+        fake.subscribe(lambda rec: seen.append((rec.kind, rec.status)))
+        fake.fail_next("push", 500)
+        push(c, {"to": U1, "messages": [text()]})
+        push(c, {"to": U1, "messages": [text()]})
+        c.get("/v2/bot/nope")
+        fake.reset()  # subscribers stay
+        c.get("/v2/bot/message/quota")
+        assert seen == [("push", 500), ("push", 200), ("other", 404), ("quota", 200)]
+        assert len(fake.requests) == 1
+
+        def broken(_rec: Recorded) -> None:
+            raise RuntimeError("boom")
+
+        fake.subscribe(broken)
+        assert c.get("/v2/bot/message/quota").status_code == 200
+        assert any("subscriber failed" in e for e in fake.take_errors())
+
+
 # ------------------------------------------------------------------ quota
 def test_quota_limit_enforced_and_counted(fake: FakeLine, client: httpx.Client) -> None:
     fake.quota_limit = 3
