@@ -111,7 +111,19 @@ class EventLogStore:
                     (_LOG.c.status.in_(("dead", "failed")), "processing"), else_=_LOG.c.status
                 ),
             },
-        ).returning(_LOG.c.status, _LOG.c.delivery, _LOG.c.outbox)
+        ).returning(
+            _LOG.c.status,
+            _LOG.c.delivery,
+            _LOG.c.outbox,
+            # Is the chat with staff right now? Asked here rather than in a statement of its own.
+            select(_HANDOFFS.c.line_user_id)
+            .where(
+                _HANDOFFS.c.line_user_id == bindparam("handoff_chat"),
+                _HANDOFFS.c.until > bindparam("handoff_now", type_=_HANDOFFS.c.until.type),
+            )
+            .exists()
+            .label("handed_off"),
+        )
         users = self._insert(_USERS)
         self._visit = users.on_conflict_do_update(
             index_elements=[_USERS.c.line_user_id],
@@ -125,9 +137,6 @@ class EventLogStore:
                 "follow_changed_at": users.excluded.follow_changed_at,
             },
         ).returning(_USERS.c.id)
-        self._handoff = select(_HANDOFFS.c.line_user_id).where(
-            _HANDOFFS.c.line_user_id == bindparam("chat"), _HANDOFFS.c.until > bindparam("now")
-        )
         where = _LOG.c.webhook_event_id == bindparam("event_id")
         self._sending = (
             update(_LOG)
@@ -188,6 +197,8 @@ class EventLogStore:
             "attempts": attempts,
             "created_at": now,
             "updated_at": now,
+            "handoff_chat": event.chat_id,
+            "handoff_now": now,
         }
         user_pk: int | None = None
         async with self.db.engine.begin() as conn:
@@ -203,13 +214,7 @@ class EventLogStore:
                 }
                 found = await conn.execute(self._follow if follows else self._visit, user)
                 user_pk = found.scalar()
-            # Asked here, in the same transaction, rather than in one of its own per message.
-            handed = (
-                event.type in ("message", "postback")
-                and row.status not in FINAL
-                and (await conn.execute(self._handoff, {"chat": event.chat_id, "now": now})).first()
-                is not None
-            )
+        handed = bool(row.handed_off) and event.type in ("message", "postback")
         return Recorded(row.status, row.delivery, row.outbox, user_pk, handed)
 
     async def _run(self, stmt: Any, writes: Sequence[Write] = (), **params: Any) -> None:

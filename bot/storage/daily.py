@@ -138,8 +138,12 @@ async def count_turn(s: AsyncSession, day: dt.date, route: str, outcome: str) ->
     """
     if outcome not in OUTCOMES:
         raise ValueError(f"unknown outcome {outcome!r}")
-    await add(s, day, ROUTE, route)
-    await add(s, day, OUTCOME, outcome)
+    statement = _upsert(s.get_bind().dialect.name)
+    rows = [
+        {"day": day, "kind": kind, "key": key[:KEY_CHARS], "count": 1}
+        for kind, key in ((ROUTE, route), (OUTCOME, outcome))
+    ]
+    await s.execute(statement, rows)  # one call for both, rows in this order
 
 
 async def count_event(s: AsyncSession, key: str, day: dt.date | None = None) -> None:
