@@ -21,7 +21,7 @@ from bot.pipeline.process import Pipeline
 from bot.queue.base import QueuedEvent
 from bot.services import Services
 from bot.settings import Settings
-from bot.storage.db import Database, DeadLetter, EventLog, Unanswered, utcnow
+from bot.storage.db import Database, DeadLetter, EventLog, Handoff, Unanswered, utcnow
 from bot.storage.migrate import upgrade
 from bot.storage.queries import record_unanswered
 from tests.conftest import REDIS_URL, run
@@ -147,6 +147,39 @@ def test_an_erasure_cut_off_after_its_answer_was_stored_still_forgets_the_user(
     finally:
         client.close()
     assert recorder.sent == [("reply", event["replyToken"], answer["messages"])]
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_the_bot_stays_quiet_only_while_a_chat_is_with_staff(
+    make_settings: Callable[..., Settings], request: pytest.FixtureRequest, backend: str
+) -> None:
+    """The hand-off check is part of recording the event (one statement on both
+    databases): a current hand-off silences the bot, an ended one does not."""
+    if backend == "sqlite":
+        settings = make_settings()
+        upgrade(settings)
+    else:
+        settings = make_settings(database_url=request.getfixturevalue("pg_url"))
+    with_staff, ended = user_id("with-staff"), user_id("ended")
+    events = [text_event("สวัสดี", with_staff), text_event("สวัสดี", ended)]
+    services = Services.build(settings)
+    recorder = Recorder()
+
+    async def scenario() -> None:
+        try:
+            now = utcnow()
+            async with services.db.session() as s, s.begin():
+                s.add(Handoff(line_user_id=with_staff, until=now + dt.timedelta(hours=1)))
+                s.add(Handoff(line_user_id=ended, until=now - dt.timedelta(seconds=1)))
+            pipeline = Pipeline(services, recorder)
+            for e in events:
+                chat = e["source"]["userId"]
+                await pipeline.process(QueuedEvent(e["webhookEventId"], chat, e["timestamp"], e, 1))
+        finally:
+            await services.close()
+
+    run(scenario())
+    assert [(kind, to) for kind, to, _ in recorder.sent] == [("reply", events[1]["replyToken"])]
 
 
 class TokenGone(Recorder):
