@@ -95,13 +95,14 @@ def _line_id(prefix: str, seed: str) -> str:
     return prefix + hashlib.sha256(seed.encode()).hexdigest()[:32]
 
 
-def _realistic(body: dict[str, Any], n: int) -> dict[str, Any]:
+def _realistic(body: dict[str, Any], n: int, batch: int | None = None) -> dict[str, Any]:
     """What LINE always sends and the spec leaves open: ids, a fresh time, unique event ids."""
     now = int(time.time() * 1000)
+    tag = f"{n}" if batch is None else f"{batch}.{n}"
     for i, event in enumerate(body.get("events", [])):
         event["timestamp"] = now
         event["webhookEventId"] = (
-            "01" + hashlib.sha256(f"{n}.{i}".encode()).hexdigest()[:24].upper()
+            "01" + hashlib.sha256(f"{tag}.{i}".encode()).hexdigest()[:24].upper()
         )
         source = event.get("source")
         if isinstance(source, dict):
@@ -115,9 +116,13 @@ def _realistic(body: dict[str, Any], n: int) -> dict[str, Any]:
     return body
 
 
-def well_formed(n: int) -> list[bytes]:
-    """``n`` schema-valid webhook bodies (the same ones on every run)."""
-    from hypothesis import HealthCheck, given, settings
+def well_formed(n: int, batch: int | None = None) -> list[bytes]:
+    """``n`` schema-valid webhook bodies (the same ones on every run).
+
+    ``batch``: a different, equally reproducible set (hypothesis seeded with it), with
+    event ids of its own, so batches made in parallel processes add up without repeats.
+    """
+    from hypothesis import HealthCheck, given, seed, settings
     from hypothesis import strategies as st
     from hypothesis_jsonschema import from_schema
 
@@ -132,9 +137,10 @@ def well_formed(n: int) -> list[bytes]:
         }
     )
 
+    @seed(batch or 0)
     @settings(
         max_examples=n,
-        derandomize=True,
+        derandomize=batch is None,
         database=None,
         deadline=None,
         suppress_health_check=list(HealthCheck),
@@ -146,7 +152,7 @@ def well_formed(n: int) -> list[bytes]:
 
     collect()
     return [
-        json.dumps(_realistic(copy.deepcopy(b), i), ensure_ascii=False).encode()
+        json.dumps(_realistic(copy.deepcopy(b), i, batch), ensure_ascii=False).encode()
         for i, b in enumerate(found)
     ]
 
