@@ -83,7 +83,7 @@ class Settings(BaseSettings):
     dedupe_seconds: int = Field(default=86_400, ge=60)
     event_max_attempts: int = Field(default=5, ge=1)
     event_retry_seconds: float = Field(default=10.0, gt=0)
-    event_lock_seconds: float = Field(default=60.0, gt=0)
+    event_lock_seconds: float = Field(default=15.0, gt=0)
     handler_timeout_seconds: float = Field(default=25.0, gt=0)
     worker_concurrency: int = Field(default=32, ge=1)
     reply_token_max_age_seconds: float = Field(default=50.0, gt=0)

@@ -79,6 +79,11 @@ redis.call('XADD', p .. ':stream', '*', 'c', chat)
 return 1
 """
 
+_EXTEND = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
+
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
@@ -158,7 +163,7 @@ class RedisQueue:
         dedupe_seconds: int = 86_400,
         max_attempts: int = 5,
         retry_seconds: float = 10.0,
-        lock_seconds: float = 60.0,
+        lock_seconds: float = 15.0,
         handler_timeout: float = 25.0,
         concurrency: int = 32,
     ) -> None:
@@ -180,6 +185,7 @@ class RedisQueue:
         self._flushing = False
         self._flusher: asyncio.Task[None] | None = None
         self._release = client.register_script(_RELEASE)
+        self._extend = client.register_script(_EXTEND)
         self._take = client.register_script(_TAKE)
         self._next = client.register_script(_NEXT)
 
@@ -387,6 +393,7 @@ class RedisQueue:
             keys=keys, args=[self.p, token, self.lock_ms, msg_id, "1" if fresh else "0"]
         )
         held = not isinstance(head, str)
+        keeper = asyncio.create_task(self._keep_lock(keys[1], token)) if held else None
         try:
             while held:
                 event_id, payload, ts, attempts = head
@@ -399,8 +406,24 @@ class RedisQueue:
                 held = not isinstance(head, str)
             return str(head)
         finally:
+            if keeper is not None:
+                keeper.cancel()
             if held:  # left early (a failed event, an error): free the chat for the retry
                 await self._release(keys=[keys[1]], args=[token])
+
+    async def _keep_lock(self, lock_key: str, token: str) -> None:
+        """Renew the chat's lock while this worker holds it (every third of its life).
+
+        Why the lock is short (``EVENT_LOCK_SECONDS``, 15 s) and renewed rather than long: a
+        killed worker's chats must come free soon, so the retry can still use the reply
+        token (LINE keeps it about a minute) and tell a sent answer from a lost one.
+        """
+        while True:
+            await asyncio.sleep(self.lock_ms / 3000)
+            try:
+                await self._extend(keys=[lock_key], args=[token, self.lock_ms])
+            except (RedisError, OSError) as exc:  # the next renewal tries again
+                log.warning("chat lock not renewed", extra={"error": type(exc).__name__})
 
 
 def connect(url: str) -> aioredis.Redis:
