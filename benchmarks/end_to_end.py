@@ -1,20 +1,24 @@
 """End to end: from the signed webhook to the reply arriving at (fake) LINE.
 
-One ``bot serve`` and one ``bot worker`` (subprocesses, Redis-backed with a unique
-prefix, PostgreSQL schema or SQLite file), the fake LINE Messaging API in this process
-(``tests.fakeline.FakeLine``, its own thread), and a spawned load-generator process.
+One ``bot serve`` and ``--workers`` (2) ``bot worker`` processes against a private
+``redis-server`` and a fresh PostgreSQL database (or a SQLite file), so the Redis command
+and PostgreSQL transaction counts are this run's alone; the fake LINE Messaging API in this
+process (``tests.fakeline.FakeLine``, its own thread), and a spawned load-generator process.
 Latency is the fake's arrival time of the reply minus the event's *planned* send time
 (both ``time.monotonic()``, one clock for every process on the machine), matched on the
 reply token.
 
 1. Open loop at 200 events/s for 10 s from 50 rotating users: p50/p95/p99/max latency
-   (target p95 <= 50 ms); replies vs events, every reply token used exactly once.
-2. Peak: rate steps (200, 300, 400, ...) of a few seconds each; a step passes when every
-   reply arrived within 2 s of the step's last send and p95 < 1 s. The highest passing
-   rate is printed as ``e2e.peak_sustained_events_per_s``.
+   (target p95 <= 50 ms); replies vs events, every reply token used exactly once; CPU,
+   Redis commands and PostgreSQL transactions per event.
+2. Peak: rate steps of a few seconds each; a step passes when every reply arrived within
+   2 s of the step's last send and p95 < 1 s. The highest passing rate is printed as
+   ``e2e.peak_sustained_events_per_s``; then the same steps against the echo peer
+   (``echo_peer.py``: LINE's fastapi-echo, replying inline) and the ratio (target >= 0.4).
+3. What the run left in Redis and PostgreSQL per event (for ``docs/capacity.md``).
 
-Usage: ``.venv/bin/python benchmarks/end_to_end.py [--db postgres|sqlite] [--rate R]
-[--seconds S] [--steps 200,400,...] [--step-seconds S]``
+Usage: ``.venv/bin/python benchmarks/end_to_end.py [--db postgres|sqlite] [--workers N]
+[--rate R] [--seconds S] [--steps 20,30,...] [--no-peer] [--profile FILE]``
 """
 
 from __future__ import annotations
@@ -64,12 +68,18 @@ class ReplyIndex:
         self.pushes = 0
         self.loading = 0
         self.other = 0
+        self.other_kinds: dict[str, int] = {}
         self._seen = 0
 
     def refresh(self) -> None:
-        """Take in the records that arrived since the last call."""
+        """Take in the records that were answered since the last call (the fake lists a
+        request as soon as it arrives, before its body is read: status 0 until answered)."""
         records = self.fake.requests
+        seen = self._seen
         for rec in records[self._seen :]:
+            if rec.status == 0:
+                break  # still being handled: looked at again on the next call
+            seen += 1
             if rec.kind == "reply" and isinstance(rec.body, dict):
                 token = str(rec.body.get("replyToken"))
                 self.count[token] = self.count.get(token, 0) + 1
@@ -82,7 +92,8 @@ class ReplyIndex:
                 self.loading += 1
             else:
                 self.other += 1
-        self._seen = len(records)
+                self.other_kinds[rec.kind] = self.other_kinds.get(rec.kind, 0) + 1
+        self._seen = seen
 
     def wait(self, tokens: Sequence[str], deadline: float) -> float:
         """Poll until every token has a reply or ``deadline``; returns when that happened."""
@@ -373,6 +384,7 @@ def main() -> int:
                     f"{ph.duplicate_tokens} tokens replied more than once",
                 )
 
+                bot_answered = len(index.ok)
                 # Phase 2: peak sustained rate, then the same for the echo peer.
                 if not args.no_peak:
                     rates = [float(x) for x in args.steps.split(",") if x.strip()]
@@ -391,6 +403,7 @@ def main() -> int:
                         "e2e.total_duplicate_reply_tokens",
                         sum(1 for n in index.count.values() if n > 1),
                     )
+                    bot_answered = len(index.ok)
                     if not args.no_peer:
                         peer = c.start_echo_peer(fake.base_url, wd)
                         procs.append(peer)
@@ -420,6 +433,8 @@ def main() -> int:
                 c.emit("e2e.push_calls", index.pushes)
                 c.emit("e2e.loading_calls", index.loading)
                 c.emit("e2e.other_calls", index.other)
+                if index.other_kinds:
+                    c.note(f"other LINE calls: {index.other_kinds}")
                 errors = fake.errors
                 c.emit("e2e.fake_line_rejections", len(errors))
                 for e in errors[:5]:
@@ -430,7 +445,7 @@ def main() -> int:
                         f"e2e.{worker.name}_peak_rss_mb",
                         (c.proc_status_kb(worker.pid, "VmHWM") or 0) / 1024,
                     )
-                storage_figures(prefix, redis_url, db_name, len(index.ok))
+                storage_figures(prefix, redis_url, db_name, bot_answered)
             finally:
                 c.stop_all("e2e", procs)
                 c.emit("e2e.redis_keys_deleted", c.redis_cleanup(prefix, redis_url))
