@@ -14,9 +14,9 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.dialogue.state import DialogueState
-from bot.line.client import InvalidReplyToken
+from bot.line.client import InvalidReplyToken, TransientLineError
 from bot.line.messages import Message, Text
-from bot.pipeline.event_log import EventLogStore
+from bot.pipeline.event_log import AlreadyDecided, EventLogStore
 from bot.pipeline.process import Pipeline
 from bot.queue.base import QueuedEvent
 from bot.services import Services
@@ -228,6 +228,81 @@ def test_a_retry_knows_whether_the_stored_reply_ever_reached_line(
         assert line.sent == []  # it went with the first try: never twice
     else:
         assert line.sent == [("push", alice, answer["messages"])]
+
+
+class Unreachable(Recorder):
+    """LINE cannot be reached at all: every attempt's connection is refused."""
+
+    async def reply(self, reply_token: str, messages: Sequence[Message]) -> None:
+        error = TransientLineError("reply", None, "ClientConnectorError")
+        error.may_have_reached = False
+        raise error
+
+
+def test_a_reply_that_never_left_is_pushed_when_the_retry_comes_too_late(
+    make_settings: Callable[..., Settings], redis_prefix: str
+) -> None:
+    """Every reply attempt was refused before a request went out (LINE unreachable), and
+    the retry comes after the token's life: the answer goes by push, not counted as sent."""
+    settings = make_settings(redis_url=REDIS_URL, redis_prefix=redis_prefix)
+    upgrade(settings)
+    alice = user_id("unreachable")
+    event = text_event("สวัสดี", alice, ts=int((time.time() - 30) * 1000))
+    answer = {"messages": [Text("สวัสดีค่ะ").to_line()], "state": None}
+    services = Services.build(settings)
+    later = TokenGone()
+
+    async def scenario() -> None:
+        try:
+            async with services.db.session() as s, s.begin():
+                row = _processing(event["webhookEventId"], alice)
+                row.status, row.outbox, row.delivery = "sending", answer, "reply"
+                s.add(row)
+            item = QueuedEvent(event["webhookEventId"], alice, event["timestamp"], event, 1)
+            with pytest.raises(TransientLineError):
+                await Pipeline(services, Unreachable()).process(item)
+            retry = Pipeline(services, later)
+            retry.clock = lambda: time.time() + 60  # the token has expired by now
+            await retry.process(item)
+        finally:
+            await services.close()
+
+    run(scenario())
+    assert later.sent == [("push", alice, answer["messages"])]
+
+
+def test_a_second_try_that_decides_late_stores_nothing(
+    make_settings: Callable[..., Settings],
+) -> None:
+    """Two tries of one event decided (the first one's worker lost the chat's lock): the
+    later one's answer and writes are dropped; the stored answer is the one resent."""
+    settings = make_settings()
+    upgrade(settings)
+    first = {"messages": [Text("first").to_line()], "state": None}
+    second = {"messages": [Text("second").to_line()], "state": None}
+
+    async def write(s: AsyncSession) -> None:
+        await record_unanswered(s, "written twice", None, None)
+
+    async def scenario() -> tuple[Any, list[str]]:
+        db = Database(settings.sqlalchemy_url)
+        try:
+            async with db.session() as s, s.begin():
+                s.add(_processing("ev-twice"))
+            store = EventLogStore(db)
+            await store.sending("ev-twice", first, "reply", "k", [write])
+            with pytest.raises(AlreadyDecided):
+                await store.sending("ev-twice", second, "reply", "k", [write])
+            async with db.session() as s:
+                row = await s.get(EventLog, "ev-twice")
+                texts = list(await s.scalars(select(Unanswered.text)))
+                return (row.outbox if row else None), texts
+        finally:
+            await db.close()
+
+    outbox, texts = run(scenario())
+    assert outbox == first
+    assert texts == ["written twice"]  # once: the late try's writes rolled back
 
 
 def test_prune_keeps_recent_and_pending_records(make_settings: Callable[..., Settings]) -> None:

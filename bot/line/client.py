@@ -61,7 +61,12 @@ class InvalidReplyToken(PermanentLineError):
 
 
 class TransientLineError(LineError):
-    """5xx, 429 or timeouts persisted through every attempt: try again later."""
+    """5xx, 429 or timeouts persisted through every attempt: try again later.
+
+    ``may_have_reached``: False only when no attempt can have reached LINE (every one was
+    refused before a request went out), so the call surely had no effect."""
+
+    may_have_reached: bool = True
 
 
 class Messenger(Protocol):
@@ -252,7 +257,11 @@ class LineClient:
                 return True
             return None
 
-        await self._call("reply", send, already_used, may_have_reached)
+        try:
+            await self._call("reply", send, already_used, may_have_reached)
+        except TransientLineError as exc:
+            exc.may_have_reached = reached
+            raise
 
     async def push(self, to: str, messages: Sequence[Message], retry_key: str) -> bool:
         """Push with an ``X-Line-Retry-Key``; returns False when LINE had it already (409)."""

@@ -568,7 +568,12 @@ class NoticeRunner:
                 settler.add(batch, *outcome)
 
         try:
-            await asyncio.gather(*(one(b) for b in batches))
+            # Every send ends before the settler and the connection pool close (a failure
+            # is raised only then), so no call outlives the run and its lease.
+            results = await asyncio.gather(*(one(b) for b in batches), return_exceptions=True)
+            failed = next((r for r in results if isinstance(r, BaseException)), None)
+            if failed is not None:
+                raise failed
         finally:
             settler.close()
             try:

@@ -28,8 +28,15 @@ from bot.line.events import InboundEvent
 from bot.storage.db import Database, DeadLetter, EventLog, Handoff, User, utcnow
 
 T = TypeVar("T")
-#: Most rows one group commit marks done.
+#: Most rows one group commit marks done, and the longest one may take.
 MAX_GROUP = 500
+COMMIT_SECONDS = 10.0
+
+
+class AlreadyDecided(RuntimeError):
+    """Another try of this event stored its answer first (its worker lost the chat's lock
+    while still working): this try's answer and writes are dropped; the retry resends the
+    stored one."""
 
 
 class GroupCommit(Generic[T]):
@@ -55,7 +62,9 @@ class GroupCommit(Generic[T]):
         while self._waiting:
             batch = [self._waiting.popleft() for _ in range(min(MAX_GROUP, len(self._waiting)))]
             try:
-                await self.commit([item for item, _ in batch])
+                # A hung connection fails its batch (each event retries) instead of holding
+                # every later answer of this worker behind it.
+                await asyncio.wait_for(self.commit([item for item, _ in batch]), COMMIT_SECONDS)
             except BaseException as exc:
                 for _, future in batch:
                     if not future.done():
@@ -140,7 +149,7 @@ class EventLogStore:
         where = _LOG.c.webhook_event_id == bindparam("event_id")
         self._sending = (
             update(_LOG)
-            .where(where)
+            .where(where, _LOG.c.status == "processing")
             .values(
                 status="sending",
                 outbox=bindparam("outbox"),
@@ -217,19 +226,24 @@ class EventLogStore:
         handed = bool(row.handed_off) and event.type in ("message", "postback")
         return Recorded(row.status, row.delivery, row.outbox, user_pk, handed)
 
-    async def _run(self, stmt: Any, writes: Sequence[Write] = (), **params: Any) -> None:
-        """One statement on its own, or with the handler's writes in one transaction."""
+    async def _run(self, stmt: Any, writes: Sequence[Write] = (), **params: Any) -> int:
+        """One statement on its own, or with the handler's writes in one transaction;
+        returns the rows the statement changed."""
         values = {"now": utcnow(), **params}
         if not writes:
             async with self._autocommit.connect() as conn:
-                await conn.execute(stmt, values)
-            return
+                alone = await conn.execute(stmt, values)
+            return int(getattr(alone, "rowcount", 0) or 0)
         async with self.db.session() as s, s.begin():
             # The event-log statement first: on SQLite it is what opens the transaction
             # (the driver begins one at the first change), so every write is inside it.
-            await s.execute(stmt, values)
+            result = await s.execute(stmt, values)
+            changed = int(getattr(result, "rowcount", 0) or 0)
+            if stmt is self._sending and not changed:
+                raise AlreadyDecided(params.get("event_id", "?"))  # rolls the writes back
             for write in writes:
                 await write(s)
+        return changed
 
     async def sending(
         self,
@@ -241,7 +255,7 @@ class EventLogStore:
     ) -> None:
         """Store the decided answer and how it will go, before anything is sent, with the
         handler's ``writes`` in the same transaction."""
-        await self._run(
+        changed = await self._run(
             self._sending,
             writes,
             event_id=event_id,
@@ -249,6 +263,8 @@ class EventLogStore:
             delivery=delivery,
             retry_key=key,
         )
+        if not changed:
+            raise AlreadyDecided(event_id)
 
     async def set_delivery(self, event_id: str, delivery: str) -> None:
         """The answer goes another way (the reply token was refused: push)."""

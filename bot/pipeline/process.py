@@ -50,7 +50,13 @@ from bot.dialogue.router import Turn
 from bot.dialogue.stamps import open_run, stamp, token
 from bot.dialogue.state import DialogueState
 from bot.insights import capture, links
-from bot.line.client import InvalidReplyToken, LineError, Messenger, PermanentLineError
+from bot.line.client import (
+    InvalidReplyToken,
+    LineError,
+    Messenger,
+    PermanentLineError,
+    TransientLineError,
+)
 from bot.line.events import InboundEvent
 from bot.line.messages import MAX_MESSAGES, Text, from_line
 from bot.logs import user_ref
@@ -78,6 +84,8 @@ TEST_CRASH_AFTER_HANDLER = "BOT_TEST_CRASH_AFTER_HANDLER"
 #: and the least a handler is waited for before its answer is offered for later.
 OFFER_MARGIN_SECONDS = 2.0
 OWN_MOMENT_SECONDS = 1.0
+#: How long the mark "this event's reply was called" is kept: longer than any retry waits.
+CALLED_MARK_SECONDS = 3600
 #: How long a held answer waits for its "ดูผลลัพธ์" tap.
 HELD_KEEP_SECONDS = 24 * 3600
 
@@ -309,7 +317,13 @@ class Pipeline:
                     else:
                         log.info("reply token rejected; pushing", extra={"event_id": event.id})
                         delivery = "push"
+                        # LINE has not taken it: a retry must not count it as maybe sent.
+                        await self._reply_not_called(event.id)
                         await self.log.set_delivery(event.id, "push")
+                except TransientLineError as exc:
+                    if not exc.may_have_reached:  # refused connections only: LINE never saw it
+                        await self._reply_not_called(event.id)
+                    raise
             else:
                 delivery = "push"
             if delivery == "push":
@@ -340,8 +354,11 @@ class Pipeline:
         answer lost (found by ``benchmarks/soak.py``). In the embedded mode (no Redis) every
         such retry is counted as sent, as before."""
         if self.s.redis is not None:
-            ttl = self.s.settings.dedupe_seconds
-            await self.s.redis.set(self._called_key(event_id), "1", ex=ttl)
+            await self.s.redis.set(self._called_key(event_id), "1", ex=CALLED_MARK_SECONDS)
+
+    async def _reply_not_called(self, event_id: str) -> None:
+        if self.s.redis is not None:
+            await self.s.redis.delete(self._called_key(event_id))
 
     async def _reply_was_called(self, event_id: str) -> bool:
         """Did an earlier try of this event call LINE's reply (see ``_calling_reply``)?"""

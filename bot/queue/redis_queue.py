@@ -421,9 +421,14 @@ class RedisQueue:
         while True:
             await asyncio.sleep(self.lock_ms / 3000)
             try:
-                await self._extend(keys=[lock_key], args=[token, self.lock_ms])
+                kept = await self._extend(keys=[lock_key], args=[token, self.lock_ms])
             except (RedisError, OSError) as exc:  # the next renewal tries again
                 log.warning("chat lock not renewed", extra={"error": type(exc).__name__})
+                continue
+            if not kept:  # expired under us (Redis restarted, renewals failed): another
+                # worker may take the chat; the event log keeps one answer per event
+                log.warning("chat lock lost while handling it")
+                return
 
 
 def connect(url: str) -> aioredis.Redis:
