@@ -102,6 +102,16 @@ def test_no_place_asks_for_the_location_then_answers_it(chat: Callable[[str], Ch
     assert 3 <= len(km) <= 5 and km == sorted(km)
 
 
+@pytest.mark.parametrize("lat,lng", [(1e308, 99.97), (12.8, float("inf")), (91.0, 0.0)])
+def test_a_location_off_the_earth_asks_where_the_user_is(
+    chat: Callable[[str], Chat], lat: float, lng: float
+) -> None:
+    """Found by the 10,000-body fuzz run: such a point failed every try (a dead letter and
+    an apology); it is no location, so the bot asks for one."""
+    answer = chat("centres-off-earth").share_location(lat, lng)
+    assert texts(answer)[0] in variants("centres.ask_where")
+
+
 def test_typed_place_at_the_location_step(chat: Callable[[str], Chat], kb: Knowledge) -> None:
     c = chat("centres-typed-step")
     c.say("ศูนย์ดิจิทัลใกล้ฉัน")

@@ -149,13 +149,18 @@ class InboundEvent:
         location = None
         if message.get("type") == "location":
             try:
+                lat, lng = float(message["latitude"]), float(message["longitude"])
+                # A point off the Earth (or 1e308, infinity) is no location: the handlers
+                # ask where the user is instead of failing on it until it is dead-lettered.
+                if not (-90.0 <= lat <= 90.0 and -180.0 <= lng <= 180.0):
+                    raise ValueError("coordinates out of range")
                 location = Location(
-                    latitude=float(message["latitude"]),
-                    longitude=float(message["longitude"]),
+                    latitude=lat,
+                    longitude=lng,
                     title=message.get("title"),
                     address=message.get("address"),
                 )
-            except (KeyError, TypeError, ValueError):
+            except (KeyError, TypeError, ValueError, OverflowError):
                 location = None
         return cls(
             id=str(data["webhookEventId"]),
