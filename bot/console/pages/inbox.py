@@ -101,6 +101,7 @@ async def inbox(request: Request, who: CanView) -> Response:
     """The grouped messages with the best guess and the actions."""
     services = _services(request)
     groups = group(await _rows(services))
+    await services.ready()
     return page(request, "inbox.html", who, groups=groups, targets=_targets(services))
 
 

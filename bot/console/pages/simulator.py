@@ -107,6 +107,7 @@ async def send(
         return page(request, "_simulator_turn.html", who, said=None, messages=[])
     event = _event(user, message, postback)
     captured = Captured()
+    await services.ready()
     pipeline = Pipeline(services, captured)
     await pipeline.process(QueuedEvent(event["webhookEventId"], user, event["timestamp"], event, 1))
     return page(
