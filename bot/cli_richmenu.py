@@ -62,11 +62,7 @@ def _with_line(
         client = LineClient(
             settings.line_api_base_url,
             settings.access_token,
-            RetryPolicy(
-                attempts=settings.line_max_attempts,
-                timeout=settings.line_timeout_seconds,
-                backoff=settings.line_backoff_seconds,
-            ),
+            RetryPolicy.from_settings(settings),
             data_url=settings.line_api_data_url,
         )
         try:

@@ -233,11 +233,7 @@ class Services:
             self.line = LineClient(
                 st.line_api_base_url,
                 st.access_token,
-                RetryPolicy(
-                    attempts=st.line_max_attempts,
-                    timeout=st.line_timeout_seconds,
-                    backoff=st.line_backoff_seconds,
-                ),
+                RetryPolicy.from_settings(st),
             )
         return self.line
 

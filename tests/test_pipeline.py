@@ -59,6 +59,16 @@ def _processing(event_id: str, chat: str = "U1") -> EventLog:
     )
 
 
+async def _stored_reply(
+    services: Services, event_id: str, chat: str, answer: dict[str, Any]
+) -> None:
+    """An earlier try decided ``answer``, to go by reply, and was cut off after storing it."""
+    async with services.db.session() as s, s.begin():
+        row = _processing(event_id, chat)
+        row.status, row.outbox, row.delivery = "sending", answer, "reply"
+        s.add(row)
+
+
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_a_handlers_writes_commit_only_with_its_answer(
     make_settings: Callable[..., Settings], request: pytest.FixtureRequest, backend: str
@@ -127,10 +137,7 @@ def test_an_erasure_cut_off_after_its_answer_was_stored_still_forgets_the_user(
 
     async def scenario() -> int:
         try:
-            async with services.db.session() as s, s.begin():
-                row = _processing(event["webhookEventId"], "deleted")
-                row.status, row.outbox, row.delivery = "sending", answer, "reply"
-                s.add(row)
+            await _stored_reply(services, event["webhookEventId"], "deleted", answer)
             pipeline = Pipeline(services, recorder)
             item = QueuedEvent(event["webhookEventId"], alice, event["timestamp"], event, 2)
             await pipeline.process(item)
@@ -208,10 +215,7 @@ def test_a_retry_knows_whether_the_stored_reply_ever_reached_line(
 
     async def scenario() -> str | None:
         try:
-            async with services.db.session() as s, s.begin():
-                row = _processing(event["webhookEventId"], alice)
-                row.status, row.outbox, row.delivery = "sending", answer, "reply"
-                s.add(row)
+            await _stored_reply(services, event["webhookEventId"], alice, answer)
             pipeline = Pipeline(services, line)
             if reached_line:
                 await pipeline._calling_reply(event["webhookEventId"])
@@ -254,10 +258,7 @@ def test_a_reply_that_never_left_is_pushed_when_the_retry_comes_too_late(
 
     async def scenario() -> None:
         try:
-            async with services.db.session() as s, s.begin():
-                row = _processing(event["webhookEventId"], alice)
-                row.status, row.outbox, row.delivery = "sending", answer, "reply"
-                s.add(row)
+            await _stored_reply(services, event["webhookEventId"], alice, answer)
             item = QueuedEvent(event["webhookEventId"], alice, event["timestamp"], event, 1)
             with pytest.raises(TransientLineError):
                 await Pipeline(services, Unreachable()).process(item)

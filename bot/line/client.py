@@ -17,7 +17,7 @@ import logging
 import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import aiohttp
 from linebot.v3.messaging import (
@@ -34,6 +34,9 @@ from linebot.v3.messaging import (
 from linebot.v3.messaging.exceptions import ApiException
 
 from bot.line.messages import MAX_MESSAGES, Message
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -89,6 +92,16 @@ class RetryPolicy:
     timeout: float = 5.0
     backoff: float = 0.5
     max_backoff: float = 8.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RetryPolicy:
+        """The policy the settings ask for (``LINE_MAX_ATTEMPTS``, ``LINE_TIMEOUT_SECONDS``,
+        ``LINE_BACKOFF_SECONDS``): one place for every LINE client the bot builds."""
+        return cls(
+            attempts=settings.line_max_attempts,
+            timeout=settings.line_timeout_seconds,
+            backoff=settings.line_backoff_seconds,
+        )
 
     def delay(self, attempt: int, retry_after: float | None = None) -> float:
         """Exponential backoff with jitter; a server's Retry-After wins."""

@@ -531,11 +531,7 @@ class NoticeRunner:
         return LineTransport(
             st.line_api_base_url,
             st.access_token,
-            RetryPolicy(
-                attempts=st.line_max_attempts,
-                timeout=st.line_timeout_seconds,
-                backoff=st.line_backoff_seconds,
-            ),
+            RetryPolicy.from_settings(st),
             RateLimiter(st.notify_rate_per_second),
             st.notify_concurrency,
         )
