@@ -11,8 +11,6 @@ kept per guide and day, never per person (``bot guides stats``).
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from bot.content.menu import go_button, main_menu
 from bot.dialogue.router import GUIDES, Router, Turn
 from bot.insights import capture, records
@@ -20,7 +18,7 @@ from bot.kb.guides import Guide
 from bot.kb.loader import today
 from bot.kb.queries import entry_contact_lines, find_courses, thai_date
 from bot.line.messages import Action, PostbackAction, Text, postback_data
-from bot.storage.queries import count_guide
+from bot.storage.queries import GuideCount
 from handlers.courses import province_in, province_name, search_button
 from handlers.export import choose_button
 
@@ -34,13 +32,8 @@ UP, DOWN = "up", "down"
 
 
 def count(turn: Turn, guide_id: str, counter: str) -> None:
-    """Add to a guide's daily counter with the turn's answer (never costs the answer)."""
-
-    async def add(s: AsyncSession) -> None:
-        async with s.begin_nested():
-            await count_guide(s, guide_id, counter, today())
-
-    turn.write(add)
+    """Add to a guide's daily counter with the turn's answer."""
+    turn.write(GuideCount(guide_id, counter, today()))
 
 
 def _guide(turn: Turn, guide_id: str | None = None) -> Guide | None:

@@ -61,3 +61,34 @@ async def test_a_batch_never_exceeds_the_group_limit() -> None:
     gate.set()
     await asyncio.gather(*tasks)
     assert sum(sizes) == MAX_GROUP + 30 and max(sizes) <= MAX_GROUP
+
+
+async def test_one_bad_item_fails_alone_when_the_shared_commit_fails() -> None:
+    """With ``alone``: a batch of one runs alone; a batch whose shared commit fails is
+    committed again item by item, so only the bad item's event fails."""
+    together_calls: list[list[str]] = []
+    alone_calls: list[str] = []
+    gate = asyncio.Event()
+
+    async def together(items: list[str]) -> None:
+        together_calls.append(items)
+        if "bad" in items:
+            raise RuntimeError("one write broke a constraint")
+
+    async def alone(item: str) -> None:
+        alone_calls.append(item)
+        if item == "first":
+            await gate.wait()  # holds the store busy so the rest arrive as one batch
+        if item == "bad":
+            raise RuntimeError("one write broke a constraint")
+
+    group: GroupCommit[str] = GroupCommit(together, alone)
+    first = asyncio.create_task(group.add("first"))
+    await asyncio.sleep(0)
+    rest = [asyncio.create_task(group.add(name)) for name in ("a", "bad", "b")]
+    await asyncio.sleep(0.01)
+    gate.set()
+    results = await asyncio.gather(first, *rest, return_exceptions=True)
+    assert together_calls == [["a", "bad", "b"]]
+    assert alone_calls == ["first", "a", "bad", "b"]
+    assert [isinstance(r, RuntimeError) for r in results] == [False, False, True, False]

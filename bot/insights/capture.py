@@ -36,6 +36,7 @@ from bot.insights import records
 from bot.insights.records import KEY_CHARS, InsightDirty, InsightEvent
 from bot.storage.daily import local_day
 from bot.storage.db import Assessment, NoticeDelivery, utcnow
+from bot.storage.merged import MergedWrite
 
 if TYPE_CHECKING:
     from bot.dialogue.router import Turn
@@ -51,6 +52,7 @@ SECTOR_CHARS: Final = 32
 
 _EVENTS: Table = InsightEvent.__table__  # type: ignore[assignment]
 _DIRTY: Table = InsightDirty.__table__  # type: ignore[assignment]
+_INSERT_EVENTS = insert(_EVENTS)  # built once: the pipeline runs it for most answers
 
 Executor = AsyncSession | AsyncConnection
 
@@ -78,8 +80,9 @@ class Moment:
 
 
 @dataclass
-class Moments:
-    """The ``Turn.write`` change holding every moment of one turn (see the module)."""
+class Moments(MergedWrite):
+    """The ``Turn.write`` change holding every moment of one turn (see the module); the
+    moments of answers stored together go in one profile read and one insert."""
 
     user_id: str
     day: dt.date
@@ -89,10 +92,14 @@ class Moments:
     #: Dropped (an erasure in the same turn): writes nothing.
     cancelled: bool = False
 
-    async def __call__(self, s: AsyncSession) -> None:
-        if self.cancelled or not self.items:
-            return
-        await store(s, self.user_id, self.day, self.items, self.named_province)
+    @classmethod
+    async def run_all(cls, s: AsyncSession, changes: Sequence[Moments]) -> None:
+        live = [c for c in changes if not c.cancelled and c.items]
+        if len(live) == 1:
+            only = live[0]
+            await store(s, only.user_id, only.day, only.items, only.named_province)
+        elif live:
+            await store_many(s, live)
 
 
 # -- what a turn records ----------------------------------------------------------------------
@@ -225,17 +232,14 @@ def row(
 async def insert_events(s: Executor, rows: Sequence[dict[str, Any]]) -> None:
     """Every row in one statement (a multi-row insert on both databases)."""
     if rows:
-        await s.execute(insert(_EVENTS), list(rows))
+        await s.execute(_INSERT_EVENTS, list(rows))
 
 
 async def store(
     s: Executor, user_id: str, day: dt.date, moments: Sequence[Moment], named: str = ""
 ) -> None:
     """One turn's moments: the profile read once (only if a moment needs it), one insert."""
-    needs_profile = any(
-        m.sector is None or m.stage is None or (m.province is None and not named) for m in moments
-    )
-    profile = await profile_of(s, user_id) if needs_profile else Profile()
+    profile = await profile_of(s, user_id) if _needs_profile(moments, named) else Profile()
     notice = await last_notice(s, user_id) if any(m.last_notice for m in moments) else ""
     at = utcnow()
     rows = [
@@ -243,6 +247,37 @@ async def store(
         for m in moments
     ]
     await insert_events(s, rows)
+
+
+async def store_many(s: Executor, changes: Sequence[Moments]) -> None:
+    """Several turns' moments: one profile read for every person who needs one, one insert."""
+    needs = [c.user_id for c in changes if _needs_profile(c.items, c.named_province)]
+    profiles = await profiles_of(s, list(dict.fromkeys(needs))) if needs else {}
+    at = utcnow()
+    rows: list[dict[str, Any]] = []
+    for change in changes:
+        notice = ""
+        if any(m.last_notice for m in change.items):  # rare (a notice's buttons): one read
+            notice = await last_notice(s, change.user_id)
+        profile = profiles.get(change.user_id, Profile())
+        rows.extend(
+            row(
+                change.user_id,
+                change.day,
+                at,
+                replace(m, key=notice) if m.last_notice else m,
+                profile,
+                change.named_province,
+            )
+            for m in change.items
+        )
+    await insert_events(s, rows)
+
+
+def _needs_profile(moments: Sequence[Moment], named: str) -> bool:
+    return any(
+        m.sector is None or m.stage is None or (m.province is None and not named) for m in moments
+    )
 
 
 def moments(

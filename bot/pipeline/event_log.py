@@ -2,32 +2,42 @@
 
 Every event costs at most three short transactions: record it (one upsert of
 the event row plus one of the user, and whether the chat is with staff), store
-the decided answer before it is sent, and mark it done, a step that answers
-finishing at the same time share (group commit). Upserts (``INSERT ... ON
-CONFLICT ... RETURNING``, on PostgreSQL and SQLite alike) replace
-read-modify-write round trips.
+the decided answer before it is sent, and mark it done. The last two are
+group-committed: answers decided (or finished) while the previous transaction
+of that step was committing share the next one, so under load a transaction
+carries many events. Upserts (``INSERT ... ON CONFLICT ... RETURNING``, on
+PostgreSQL and SQLite alike) replace read-modify-write round trips.
 
 The database changes a handler decided on (``Turn.write``) commit in the
 transaction that stores the answer: a worker dying before that commit leaves
 neither, so the retry runs the handler again and every change happens once.
+Answers stored together share a statement per kind of change
+(``bot.storage.merged``); when one answer's change fails, each is stored
+again on its own, so only that answer fails.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import String, Table, bindparam, case, func, select, update
+from sqlalchemy import String, Table, bindparam, case, func, literal_column, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from bot.dialogue.router import Write
 from bot.line.events import InboundEvent
 from bot.storage.db import Database, DeadLetter, EventLog, Handoff, User, utcnow
+from bot.storage.merged import run_together
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
+#: What a group commit reports: None when every item committed, else each item's
+#: exception (None for an item that committed).
+Outcomes = Sequence[BaseException | None] | None
 #: Most rows one group commit marks done, and the longest one may take.
 MAX_GROUP = 500
 COMMIT_SECONDS = 10.0
@@ -40,13 +50,23 @@ class AlreadyDecided(RuntimeError):
 
 
 class GroupCommit(Generic[T]):
-    """Runs ``commit`` on batches of items: an item added while a commit is under way waits
+    """Runs ``together`` on batches of items: an item added while a commit is under way waits
     for the next one, which carries every item that arrived meanwhile. One transaction per
     event when the worker is idle, far fewer under load, and no added delay when idle.
-    ``add`` returns after the commit that carried its item, or raises what it raised."""
+    ``add`` returns after the commit that carried its item, or raises what it raised (all
+    of the batch's items) or what ``together`` reported for that item alone.
 
-    def __init__(self, commit: Callable[[list[T]], Awaitable[None]]) -> None:
-        self.commit = commit
+    With ``alone``, a batch of one runs ``alone``, and a batch whose ``together`` failed runs
+    ``alone`` for each item, so one bad item (a write that breaks a constraint) fails only
+    its own event, not every event that happened to share its transaction."""
+
+    def __init__(
+        self,
+        together: Callable[[list[T]], Awaitable[Outcomes]],
+        alone: Callable[[T], Awaitable[None]] | None = None,
+    ) -> None:
+        self.together = together
+        self.alone = alone
         self._waiting: collections.deque[tuple[T, asyncio.Future[None]]] = collections.deque()
         self._task: asyncio.Task[None] | None = None
 
@@ -64,7 +84,9 @@ class GroupCommit(Generic[T]):
             try:
                 # A hung connection fails its batch (each event retries) instead of holding
                 # every later answer of this worker behind it.
-                await asyncio.wait_for(self.commit([item for item, _ in batch]), COMMIT_SECONDS)
+                outcomes = await asyncio.wait_for(
+                    self._commit([item for item, _ in batch]), COMMIT_SECONDS
+                )
             except BaseException as exc:
                 for _, future in batch:
                     if not future.done():
@@ -72,9 +94,35 @@ class GroupCommit(Generic[T]):
                 if isinstance(exc, asyncio.CancelledError):
                     raise
                 continue
-            for _, future in batch:
-                if not future.done():
+            for index, (_, future) in enumerate(batch):
+                failed = outcomes[index] if outcomes is not None else None
+                if future.done():
+                    continue
+                if failed is None:
                     future.set_result(None)
+                else:
+                    future.set_exception(failed)
+
+    async def _commit(self, items: list[T]) -> Outcomes:
+        if self.alone is None:
+            return await self.together(items)
+        if len(items) > 1:
+            try:
+                return await self.together(items)
+            except Exception as exc:
+                log.warning(
+                    "group commit failed; each item on its own",
+                    # the type only: the statement's parameters hold users' ids and texts
+                    extra={"count": len(items), "error": type(exc).__name__},
+                )
+        outcomes: list[BaseException | None] = []
+        for item in items:
+            try:
+                await self.alone(item)
+                outcomes.append(None)
+            except Exception as exc:
+                outcomes.append(exc)
+        return outcomes
 
 
 _LOG: Table = EventLog.__table__  # type: ignore[assignment]
@@ -82,6 +130,26 @@ _USERS: Table = User.__table__  # type: ignore[assignment]
 _DEAD: Table = DeadLetter.__table__  # type: ignore[assignment]
 _HANDOFFS: Table = Handoff.__table__  # type: ignore[assignment]
 FINAL = ("done", "standby", "held")
+
+
+@dataclass(frozen=True)
+class Decided:
+    """An answer to store before it is sent (``EventLogStore.sending``)."""
+
+    event_id: str
+    outbox: dict[str, Any]
+    delivery: str | None
+    retry_key: str
+    writes: Sequence[Write]
+
+
+@dataclass
+class _Recording:
+    """An attempt to record (``EventLogStore.record``), and what was found."""
+
+    event: InboundEvent
+    attempts: int
+    result: Recorded | None = None
 
 
 @dataclass(frozen=True)
@@ -117,7 +185,9 @@ class EventLogStore:
                 "updated_at": ins.excluded.updated_at,
                 # A dead or refused event that an operator replays is worked again.
                 "status": case(
-                    (_LOG.c.status.in_(("dead", "failed")), "processing"), else_=_LOG.c.status
+                    # (not IN: an expanding list cannot go in a many-row statement)
+                    (or_(_LOG.c.status == "dead", _LOG.c.status == "failed"), "processing"),
+                    else_=_LOG.c.status,
                 ),
             },
         ).returning(
@@ -127,17 +197,21 @@ class EventLogStore:
             # Is the chat with staff right now? Asked here rather than in a statement of its own.
             select(_HANDOFFS.c.line_user_id)
             .where(
-                _HANDOFFS.c.line_user_id == bindparam("handoff_chat"),
+                # the returned row's chat (a column name: SQLAlchemy would add the table to
+                # the subquery's FROM instead of correlating it)
+                _HANDOFFS.c.line_user_id == literal_column(f"{_LOG.name}.chat_id"),
                 _HANDOFFS.c.until > bindparam("handoff_now", type_=_HANDOFFS.c.until.type),
             )
             .exists()
             .label("handed_off"),
+            # Several events recorded in one statement: the rows come back in their order.
+            sort_by_parameter_order=True,
         )
         users = self._insert(_USERS)
         self._visit = users.on_conflict_do_update(
             index_elements=[_USERS.c.line_user_id],
             set_={"last_seen_at": users.excluded.last_seen_at},
-        ).returning(_USERS.c.id)
+        ).returning(_USERS.c.line_user_id, _USERS.c.id, sort_by_parameter_order=True)
         self._follow = users.on_conflict_do_update(
             index_elements=[_USERS.c.line_user_id],
             set_={
@@ -145,7 +219,7 @@ class EventLogStore:
                 "following": users.excluded.following,
                 "follow_changed_at": users.excluded.follow_changed_at,
             },
-        ).returning(_USERS.c.id)
+        ).returning(_USERS.c.line_user_id, _USERS.c.id, sort_by_parameter_order=True)
         where = _LOG.c.webhook_event_id == bindparam("event_id")
         self._sending = (
             update(_LOG)
@@ -158,6 +232,30 @@ class EventLogStore:
                 updated_at=bindparam("now"),
             )
         )
+        # Storing several answers at once: claim the rows still being worked on (those
+        # another try has not decided), then give each its outbox.
+        self._claim = (
+            update(_LOG)
+            .where(
+                _LOG.c.webhook_event_id.in_(bindparam("ids", expanding=True)),
+                _LOG.c.status == "processing",
+            )
+            .values(status="sending", updated_at=bindparam("now"))
+            .returning(_LOG.c.webhook_event_id)
+        )
+        self._outbox = (
+            update(_LOG)
+            .where(_LOG.c.webhook_event_id == bindparam("event_id"))
+            .values(
+                outbox=bindparam("outbox"),
+                delivery=bindparam("delivery"),
+                retry_key=bindparam("retry_key"),
+            )
+        )
+        self._recorded: GroupCommit[_Recording] = GroupCommit(
+            self._record_together, self._record_one
+        )
+        self._decided: GroupCommit[Decided] = GroupCommit(self._store_together, self._store_one)
         self._delivery = (
             update(_LOG)
             .where(where)
@@ -195,36 +293,64 @@ class EventLogStore:
         )
 
     async def record(self, event: InboundEvent, attempts: int) -> Recorded:
-        """Record this attempt (and the user's visit) in one transaction."""
+        """Record this attempt (and the user's visit): one transaction, shared with the
+        events this worker took while the previous one committed."""
+        recording = _Recording(event, attempts)
+        await self._recorded.add(recording)
+        assert recording.result is not None
+        return recording.result
+
+    async def _record_one(self, item: _Recording) -> None:
+        await self._record_together([item])
+
+    async def _record_together(self, batch: list[_Recording]) -> Outcomes:
+        """Upsert the events' rows, then their users' rows, in one transaction: one
+        statement each, however many events."""
+        if len({item.event.id for item in batch}) < len(batch):
+            raise ValueError("an event twice in one batch")  # each is recorded on its own
         now = utcnow()
-        values = {
-            "webhook_event_id": event.id,
-            "chat_id": event.chat_id,
-            "event_type": event.type[:32],
-            "event_ts": event.timestamp_ms,
-            "status": "standby" if event.mode == "standby" else "processing",
-            "attempts": attempts,
-            "created_at": now,
-            "updated_at": now,
-            "handoff_chat": event.chat_id,
-            "handoff_now": now,
-        }
-        user_pk: int | None = None
-        async with self.db.engine.begin() as conn:
-            row = (await conn.execute(self._record, values)).one()
+        events = [
+            {
+                "webhook_event_id": item.event.id,
+                "chat_id": item.event.chat_id,
+                "event_type": item.event.type[:32],
+                "event_ts": item.event.timestamp_ms,
+                "status": "standby" if item.event.mode == "standby" else "processing",
+                "attempts": item.attempts,
+                "created_at": now,
+                "updated_at": now,
+                "handoff_now": now,
+            }
+            for item in batch
+        ]
+        visits: dict[str, dict[str, Any]] = {}
+        follows: dict[str, dict[str, Any]] = {}
+        for item in batch:
+            event = item.event
             if event.user_id and event.source_type == "user" and event.mode != "standby":
-                follows = event.type in ("follow", "unfollow")
-                user = {
+                follow = event.type in ("follow", "unfollow")
+                (follows if follow else visits)[event.user_id] = {
                     "line_user_id": event.user_id,
                     "following": event.type != "unfollow",
-                    "follow_changed_at": now if follows else None,
+                    "follow_changed_at": now if follow else None,
                     "first_seen_at": now,
                     "last_seen_at": now,
                 }
-                found = await conn.execute(self._follow if follows else self._visit, user)
-                user_pk = found.scalar()
-        handed = bool(row.handed_off) and event.type in ("message", "postback")
-        return Recorded(row.status, row.delivery, row.outbox, user_pk, handed)
+        if visits.keys() & follows.keys():
+            raise ValueError("a user twice in one batch")  # each is recorded on its own
+        user_pks: dict[str, int] = {}
+        async with self.db.engine.begin() as conn:
+            rows = (await conn.execute(self._record, events)).all()
+            for stmt, users in ((self._visit, visits), (self._follow, follows)):
+                if users:
+                    found = await conn.execute(stmt, list(users.values()))
+                    user_pks.update({row[0]: row[1] for row in found})
+        for item, row in zip(batch, rows, strict=True):
+            event = item.event
+            handed = bool(row.handed_off) and event.type in ("message", "postback")
+            user_pk = user_pks.get(event.user_id or "") if event.source_type == "user" else None
+            item.result = Recorded(row.status, row.delivery, row.outbox, user_pk, handed)
+        return None
 
     async def _run(self, stmt: Any, writes: Sequence[Write] = (), **params: Any) -> int:
         """One statement on its own, or with the handler's writes in one transaction;
@@ -241,8 +367,7 @@ class EventLogStore:
             changed = int(getattr(result, "rowcount", 0) or 0)
             if stmt is self._sending and not changed:
                 raise AlreadyDecided(params.get("event_id", "?"))  # rolls the writes back
-            for write in writes:
-                await write(s)
+            await run_together(s, [writes])
         return changed
 
     async def sending(
@@ -254,17 +379,47 @@ class EventLogStore:
         writes: Sequence[Write] = (),
     ) -> None:
         """Store the decided answer and how it will go, before anything is sent, with the
-        handler's ``writes`` in the same transaction."""
+        handler's ``writes`` in the same transaction (shared with the answers decided while
+        the previous one committed). Raises ``AlreadyDecided`` when another try stored its
+        answer first."""
+        await self._decided.add(Decided(event_id, outbox, delivery, key, writes))
+
+    async def _store_one(self, answer: Decided) -> None:
         changed = await self._run(
             self._sending,
-            writes,
-            event_id=event_id,
-            outbox=outbox,
-            delivery=delivery,
-            retry_key=key,
+            answer.writes,
+            event_id=answer.event_id,
+            outbox=answer.outbox,
+            delivery=answer.delivery,
+            retry_key=answer.retry_key,
         )
         if not changed:
-            raise AlreadyDecided(event_id)
+            raise AlreadyDecided(answer.event_id)
+
+    async def _store_together(self, batch: list[Decided]) -> Outcomes:
+        """One transaction for several answers: two event-log statements, then every
+        answer's writes (``run_together``: one statement per merged kind)."""
+        async with self.db.session() as s, s.begin():
+            claimed = await s.execute(
+                self._claim, {"ids": [a.event_id for a in batch], "now": utcnow()}
+            )
+            mine = {row[0] for row in claimed}
+            stored = [a for a in batch if a.event_id in mine]
+            if stored:
+                await s.execute(
+                    self._outbox,
+                    [
+                        {
+                            "event_id": a.event_id,
+                            "outbox": a.outbox,
+                            "delivery": a.delivery,
+                            "retry_key": a.retry_key,
+                        }
+                        for a in stored
+                    ],
+                )
+                await run_together(s, [a.writes for a in stored])
+        return [None if a.event_id in mine else AlreadyDecided(a.event_id) for a in batch]
 
     async def set_delivery(self, event_id: str, delivery: str) -> None:
         """The answer goes another way (the reply token was refused: push)."""
@@ -291,7 +446,7 @@ class EventLogStore:
             return
         await self._done.add((event_id, delivery))
 
-    async def _mark_sent(self, batch: list[tuple[str, str]]) -> None:
+    async def _mark_sent(self, batch: list[tuple[str, str]]) -> Outcomes:
         """One transaction for every answer that finished while the previous one committed:
         each row leaves ``sending`` once, and only rows that did are counted."""
         from bot.storage.daily import DELIVERY, add, local_day
@@ -308,6 +463,7 @@ class EventLogStore:
                 sent = int(getattr(result, "rowcount", 0) or 0)
                 if sent:
                     await add(s, day, DELIVERY, delivery, sent)
+        return None
 
     async def hold(self, event_id: str) -> None:
         """Keep the decided answer for its "ดูผลลัพธ์" tap (``bot.pipeline.held``)."""

@@ -22,8 +22,9 @@ Days are Thai days (Asia/Bangkok), like the knowledge's dates.
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
-from collections.abc import Awaitable, Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 from zoneinfo import ZoneInfo
@@ -34,6 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bot.storage.db import Assessment, Base, NoticeDelivery, NoticeRun, User
+from bot.storage.merged import MergedWrite
 
 BANGKOK: Final = ZoneInfo("Asia/Bangkok")
 
@@ -151,19 +153,40 @@ async def count_event(s: AsyncSession, key: str, day: dt.date | None = None) -> 
     await add(s, day or local_day(), EVENT, key)
 
 
+@dataclass(frozen=True)
+class TurnCount(MergedWrite):
+    """The ``Turn.write`` change that counts a turn (its route, then its outcome); the
+    counts of answers stored together are summed into one call."""
+
+    day: dt.date
+    route: str
+    outcome: str
+
+    @classmethod
+    async def run_all(cls, s: AsyncSession, changes: Sequence[TurnCount]) -> None:
+        sums: collections.Counter[tuple[int, dt.date, str]] = collections.Counter()
+        for change in changes:
+            if change.outcome not in OUTCOMES:
+                raise ValueError(f"unknown outcome {change.outcome!r}")
+            sums[(0, change.day, change.route[:KEY_CHARS])] += 1
+            sums[(1, change.day, change.outcome)] += 1
+        # Every route row before every outcome row, each in key order: two transactions
+        # never wait for each other's rows crosswise (see ``count_turn``).
+        rows = [
+            {"day": day, "kind": (ROUTE, OUTCOME)[order], "key": key, "count": n}
+            for (order, day, key), n in sorted(sums.items())
+        ]
+        await s.execute(_upsert(s.get_bind().dialect.name), rows)
+
+
 def turn_counter(
     route: str, answering: str | None, outcome: str | None, day: dt.date | None = None
-) -> Callable[[AsyncSession], Awaitable[None]]:
-    """The ``Turn.write`` change that counts a turn (the pipeline adds it to every message
-    and postback it answers); the day is fixed now, when the answer was decided."""
-    when = day or local_day()
-    key = route_key(route, answering)
-    result = outcome_of(route, answering, outcome)
-
-    async def write(s: AsyncSession) -> None:
-        await count_turn(s, when, key, result)
-
-    return write
+) -> TurnCount:
+    """The change that counts a turn (the pipeline adds it to every message and postback
+    it answers); the day is fixed now, when the answer was decided."""
+    return TurnCount(
+        day or local_day(), route_key(route, answering), outcome_of(route, answering, outcome)
+    )
 
 
 # -- reading (the dashboard) ------------------------------------------------------------------
@@ -310,6 +333,7 @@ __all__ = [
     "UNANSWERED",
     "DailyCount",
     "Figures",
+    "TurnCount",
     "add",
     "count_event",
     "count_turn",

@@ -12,15 +12,17 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from bot.storage.db import Assessment, GuideStat, Handoff, Subscription, Unanswered, utcnow
+from bot.storage.merged import MergedWrite
 
 #: Characters of an unanswered text that are kept (the column's size).
 UNANSWERED_CHARS = 500
@@ -153,18 +155,52 @@ GUIDE_COUNTERS = ("shown", "offered", "helpful", "unhelpful")
 
 async def count_guide(s: AsyncSession, guide_id: str, counter: str, day: dt.date) -> None:
     """Add one to a guide's counter for the day (one statement: concurrent workers add up)."""
-    if counter not in GUIDE_COUNTERS:
-        raise ValueError(f"unknown guide counter {counter!r}")
-    values = {c: int(c == counter) for c in GUIDE_COUNTERS}
-    table = GuideStat.__table__
-    dialect = s.get_bind().dialect.name
-    insert: Any = pg_insert if dialect == "postgresql" else sqlite_insert
-    statement = insert(table).values(guide_id=guide_id, day=day, **values)
-    statement = statement.on_conflict_do_update(
-        index_elements=["guide_id", "day"],
-        set_={counter: getattr(table.c, counter) + 1},
-    )
-    await s.execute(statement)
+    await GuideCount(guide_id, counter, day)(s)
+
+
+@dataclass(frozen=True)
+class GuideCount(MergedWrite):
+    """The ``Turn.write`` change adding one to a guide's counter for the day; the counts of
+    answers stored together are summed into one call."""
+
+    guide_id: str
+    counter: str
+    day: dt.date
+
+    def __post_init__(self) -> None:
+        if self.counter not in GUIDE_COUNTERS:
+            raise ValueError(f"unknown guide counter {self.counter!r}")
+
+    @classmethod
+    async def run_all(cls, s: AsyncSession, changes: Sequence[GuideCount]) -> None:
+        sums: dict[tuple[str, dt.date], dict[str, int]] = {}
+        for change in changes:
+            counts = sums.setdefault(
+                (change.guide_id, change.day), dict.fromkeys(GUIDE_COUNTERS, 0)
+            )
+            counts[change.counter] += 1
+        rows = [  # in key order: two transactions never wait for each other crosswise
+            {"guide_id": guide, "day": day, **counts}
+            for (guide, day), counts in sorted(sums.items())
+        ]
+        await s.execute(_guide_upsert(s.get_bind().dialect.name), rows)
+
+
+_GUIDE_UPSERTS: dict[str, Any] = {}
+
+
+def _guide_upsert(dialect: str) -> Any:
+    """Built once per dialect: every counter adds what the row brings."""
+    found = _GUIDE_UPSERTS.get(dialect)
+    if found is None:
+        table: Table = GuideStat.__table__  # type: ignore[assignment]
+        ins = (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
+        found = ins.on_conflict_do_update(
+            index_elements=["guide_id", "day"],
+            set_={c: getattr(table.c, c) + getattr(ins.excluded, c) for c in GUIDE_COUNTERS},
+        )
+        _GUIDE_UPSERTS[dialect] = found
+    return found
 
 
 async def guide_totals(s: AsyncSession, since: dt.date | None = None) -> dict[str, dict[str, int]]:

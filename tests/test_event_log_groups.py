@@ -1,0 +1,255 @@
+"""Events recorded, and answers stored, together under load (one transaction for many):
+each event still gets exactly its own row, user, hand-off check, answer and writes; the
+merged counters add up; and one event's bad write or late decision fails only that event."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+from collections.abc import Callable, Sequence
+from typing import Any, cast
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.insights import capture, records
+from bot.insights.records import InsightEvent
+from bot.line.events import InboundEvent
+from bot.line.messages import Text
+from bot.pipeline.event_log import AlreadyDecided, EventLogStore, Recorded
+from bot.settings import Settings
+from bot.storage import daily
+from bot.storage.db import Database, EventLog, GuideStat, Handoff, Unanswered, User, utcnow
+from bot.storage.merged import MergedWrite, run_together
+from bot.storage.migrate import upgrade
+from bot.storage.queries import GuideCount, record_unanswered
+from tests.conftest import run
+from tests.helpers import text_event, user_id
+
+N = 12
+DAY = dt.date(2026, 12, 6)
+
+
+def _settings(
+    backend: str, make_settings: Callable[..., Settings], request: pytest.FixtureRequest
+) -> Settings:
+    if backend == "sqlite":
+        settings = make_settings()
+        upgrade(settings)
+        return settings
+    return make_settings(database_url=request.getfixturevalue("pg_url"))
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_events_recorded_together_each_get_their_own_row_user_and_handoff(
+    make_settings: Callable[..., Settings],
+    request: pytest.FixtureRequest,
+    backend: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    settings = _settings(backend, make_settings, request)
+    users = [user_id(f"group-{i}") for i in range(N)]
+    events = [InboundEvent.from_dict(text_event("สวัสดี", u)) for u in users]
+
+    async def scenario() -> tuple[list[Recorded], list[Recorded], dict[str, int], int]:
+        db = Database(settings.sqlalchemy_url)
+        store = EventLogStore(db)
+        try:
+            async with db.session() as s, s.begin():
+                s.add(Handoff(line_user_id=users[3], until=utcnow() + dt.timedelta(hours=1)))
+                s.add(Handoff(line_user_id=users[4], until=utcnow() - dt.timedelta(seconds=1)))
+            first = await asyncio.gather(*(store.record(e, 1) for e in events))
+            again = await asyncio.gather(*(store.record(e, 2) for e in events))
+            async with db.session() as s:
+                pks = {u.line_user_id: u.id for u in await s.scalars(select(User))}
+                rows = await s.scalar(select(func.count()).select_from(EventLog))
+            return first, again, pks, int(rows or 0)
+        finally:
+            await db.close()
+
+    first, again, pks, rows = run(scenario())
+    assert "group commit failed" not in caplog.text  # recorded together, not one by one
+    assert rows == N  # a redelivered attempt updates its row, never adds one
+    assert [r.status for r in first] == ["processing"] * N
+    assert [r.handed_off for r in first] == [i == 3 for i in range(N)]  # only the live one
+    assert [r.user_pk for r in first] == [pks[u] for u in users]  # each its own user
+    assert [r.user_pk for r in again] == [r.user_pk for r in first]
+    assert len(set(pks.values())) == N
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_answers_stored_together_keep_their_own_outbox_and_merged_counts_add_up(
+    make_settings: Callable[..., Settings],
+    request: pytest.FixtureRequest,
+    backend: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Twelve answers decided at once: each row holds its own answer, every turn counted
+    once (routes and outcomes summed), guide counters summed, every insight row written;
+    an answer another try decided first is refused alone, and its writes are dropped."""
+    settings = _settings(backend, make_settings, request)
+    users = [user_id(f"answer-{i}") for i in range(N)]
+
+    def writes(i: int) -> list[Any]:
+        moments = capture.moments(users[i], [capture.Moment(records.INTENT, "greeting")], DAY)
+        return [
+            daily.TurnCount(DAY, "greeting" if i % 2 else "courses", daily.ANSWERED),
+            GuideCount("open-shop", "shown", DAY),
+            moments,
+        ]
+
+    async def scenario() -> tuple[list[BaseException | None], dict[str, Any], dict[str, int]]:
+        db = Database(settings.sqlalchemy_url)
+        store = EventLogStore(db)
+        try:
+            async with db.session() as s, s.begin():
+                for i in range(N):
+                    row = EventLog(
+                        webhook_event_id=f"ev-{i}",
+                        chat_id=users[i],
+                        event_type="message",
+                        event_ts=1,
+                        status="sending" if i == 5 else "processing",  # 5: decided already
+                        attempts=1,
+                    )
+                    s.add(row)
+            results = await asyncio.gather(
+                *(
+                    store.sending(
+                        f"ev-{i}",
+                        {"messages": [Text(f"answer {i}").to_line()], "state": None},
+                        "reply",
+                        f"key-{i}",
+                        writes(i),
+                    )
+                    for i in range(N)
+                ),
+                return_exceptions=True,
+            )
+            async with db.session() as s:
+                outboxes = {r.webhook_event_id: r for r in await s.scalars(select(EventLog))}
+                counts = {
+                    f"{c.kind}:{c.key}": c.count for c in await s.scalars(select(daily.DailyCount))
+                }
+                guide = await s.get(GuideStat, ("open-shop", DAY))
+                counts["guide:shown"] = guide.shown if guide else 0
+                insight = await s.scalar(select(func.count()).select_from(InsightEvent))
+                counts["insight_rows"] = int(insight or 0)
+            return list(results), outboxes, counts
+        finally:
+            await db.close()
+
+    results, rows, counts = run(scenario())
+    assert "group commit failed" not in caplog.text  # stored together, not one by one
+    assert [type(r) for r in results] == [
+        AlreadyDecided if i == 5 else type(None) for i in range(N)
+    ]
+    for i in range(N):
+        row = rows[f"ev-{i}"]
+        if i == 5:
+            assert row.outbox is None  # untouched: the other try's answer stands
+            continue
+        assert row.status == "sending" and row.delivery == "reply"
+        assert row.retry_key == f"key-{i}"
+        assert row.outbox["messages"][0]["text"] == f"answer {i}"
+    stored = N - 1
+    assert counts["route:greeting"] + counts["route:courses"] == stored
+    assert counts["outcome:answered"] == stored
+    assert counts["guide:shown"] == stored
+    assert counts["insight_rows"] == stored
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_bad_write_fails_only_its_own_answer_when_stored_together(
+    make_settings: Callable[..., Settings], request: pytest.FixtureRequest, backend: str
+) -> None:
+    settings = _settings(backend, make_settings, request)
+
+    async def broken(s: AsyncSession) -> None:
+        await record_unanswered(s, "lost", None, None)
+        raise RuntimeError("the database refused the handler's change")
+
+    def kept(n: int) -> Callable[[AsyncSession], Any]:
+        async def write(s: AsyncSession) -> None:
+            await record_unanswered(s, f"kept {n}", None, None)
+
+        return write
+
+    async def scenario() -> tuple[list[BaseException | None], list[str], list[str]]:
+        db = Database(settings.sqlalchemy_url)
+        store = EventLogStore(db)
+        try:
+            async with db.session() as s, s.begin():
+                for i in range(N):
+                    s.add(
+                        EventLog(
+                            webhook_event_id=f"ev-{i}",
+                            chat_id=user_id(i),
+                            event_type="message",
+                            event_ts=1,
+                            status="processing",
+                            attempts=1,
+                        )
+                    )
+            outbox = {"messages": [Text("ok").to_line()], "state": None}
+            results = await asyncio.gather(
+                *(
+                    store.sending(f"ev-{i}", outbox, "reply", "k", [broken if i == 7 else kept(i)])
+                    for i in range(N)
+                ),
+                return_exceptions=True,
+            )
+            async with db.session() as s:
+                texts = sorted(await s.scalars(select(Unanswered.text)))
+                statuses = [
+                    r.status
+                    for r in await s.scalars(select(EventLog).order_by(EventLog.webhook_event_id))
+                ]
+            return list(results), texts, statuses
+        finally:
+            await db.close()
+
+    results, texts, statuses = run(scenario())
+    assert [isinstance(r, RuntimeError) for r in results] == [i == 7 for i in range(N)]
+    assert texts == sorted(f"kept {i}" for i in range(N) if i != 7)  # "lost" rolled back
+    by_id = dict(zip(sorted(f"ev-{i}" for i in range(N)), statuses, strict=True))
+    assert by_id["ev-7"] == "processing"  # the retry runs the handler afresh
+    assert all(v == "sending" for k, v in by_id.items() if k != "ev-7")
+
+
+def test_merged_kinds_run_in_one_order_whatever_answer_came_first() -> None:
+    """Two workers' shared transactions must take the counter rows' locks in the same
+    order, or PostgreSQL deadlocks them (it did, under load, when kinds ran in the order
+    they first appeared in a batch): other writes first, then the kinds by name."""
+    calls: list[str] = []
+
+    @dataclasses.dataclass
+    class Zeta(MergedWrite):
+        n: int
+
+        @classmethod
+        async def run_all(cls, s: AsyncSession, changes: Sequence[Any]) -> None:
+            calls.append("zeta " + ",".join(str(c.n) for c in changes))
+
+    @dataclasses.dataclass
+    class Alpha(MergedWrite):
+        n: int
+
+        @classmethod
+        async def run_all(cls, s: AsyncSession, changes: Sequence[Any]) -> None:
+            calls.append("alpha " + ",".join(str(c.n) for c in changes))
+
+    async def other(s: AsyncSession) -> None:
+        calls.append("other")
+
+    async def scenario(batch: list[list[Any]]) -> list[str]:
+        calls.clear()
+        await run_together(cast(AsyncSession, None), batch)
+        return list(calls)
+
+    one = run(scenario([[Zeta(1), other], [Alpha(2), Zeta(3)]]))
+    two = run(scenario([[Alpha(2)], [Zeta(1), Zeta(3), other]]))
+    assert one == ["other", "alpha 2", "zeta 1,3"]
+    assert two == ["other", "alpha 2", "zeta 1,3"]
