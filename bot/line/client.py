@@ -14,9 +14,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import random
+import urllib.request
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import aiohttp
@@ -140,6 +143,26 @@ def _payload(messages: Sequence[Message]) -> list[dict[str, Any]]:
     return [m.to_line() for m in messages]
 
 
+def _no_env_lookups(client: AsyncApiClient) -> None:
+    """Stop the SDK's HTTP session looking for proxies and a ``.netrc`` on every request,
+    unless the environment names one.
+
+    Why: the SDK opens its aiohttp session with ``trust_env=True``, which makes every call
+    hand two look-ups (proxy variables, ``~/.netrc``) to a thread; under load those thread
+    hops were a measurable share of a worker's CPU (py-spy) and contend for the GIL. A
+    deployment that sets ``HTTPS_PROXY`` (or ``NETRC``, or has a ``~/.netrc``) keeps them.
+    """
+    if (
+        urllib.request.getproxies()
+        or os.environ.get("NETRC")
+        or Path("~/.netrc").expanduser().exists()
+    ):
+        return
+    session = getattr(client.rest_client, "pool_manager", None)
+    if isinstance(session, aiohttp.ClientSession) and hasattr(session, "_trust_env"):
+        session._trust_env = False
+
+
 class LineClient:
     """Async LINE Messaging API client with timeouts, retries and backoff."""
 
@@ -152,6 +175,7 @@ class LineClient:
     ) -> None:
         config = Configuration(host=base_url.rstrip("/"), access_token=access_token)
         self._client = AsyncApiClient(config)
+        _no_env_lookups(self._client)
         self._host = config.host
         self._api = AsyncMessagingApi(self._client)
         # The data host has its own Configuration: the SDK's blob API sends to its host.
