@@ -55,6 +55,9 @@ class Phase:
     extra_reply_calls: int
     ack_non_200: int
     completed_after_s: float
+    #: Each answered event's planned send time, in seconds from the phase's first one
+    #: (in the order of ``latencies_ms``): when in the phase the latency built up.
+    sent_at_s: list[float]
 
 
 class ReplyIndex:
@@ -122,7 +125,9 @@ def run_phase(
     finished = index.wait(tokens, last_planned + grace)
     index.refresh()
     planned = dict(zip(tokens, res.planned, strict=True))
-    lat = [(index.first_at[t] - planned[t]) * 1000 for t in tokens if t in index.first_at]
+    answered = [t for t in tokens if t in index.first_at]
+    lat = [(index.first_at[t] - planned[t]) * 1000 for t in answered]
+    start = min(res.planned)
     counts = [index.count.get(t, 0) for t in tokens]
     return Phase(
         events=len(shots),
@@ -132,6 +137,7 @@ def run_phase(
         extra_reply_calls=sum(n - 1 for n in counts if n > 1),
         ack_non_200=sum(1 for s in res.status if s != 200),
         completed_after_s=finished - last_planned,
+        sent_at_s=[planned[t] - start for t in answered],
     )
 
 
@@ -348,6 +354,13 @@ def main() -> int:
                 c.emit("e2e.max_ms", max(lat) if lat else float("nan"))
                 c.emit("e2e.over_50ms", sum(1 for x in lat if x > 50))
                 c.emit("e2e.completed_s_after_last_send", ph.completed_after_s)
+                by_second: dict[int, list[float]] = {}
+                for at, ms in zip(ph.sent_at_s, lat, strict=True):
+                    by_second.setdefault(int(at), []).append(ms)
+                c.note(
+                    "p50 by second of the phase (ms): "
+                    + ", ".join(f"{c.percentile(v, 50):.0f}" for _, v in sorted(by_second.items()))
+                )
                 c.emit("e2e.machine_busy_cores", cpu.pop("machine_busy_cores"))
                 c.emit("e2e.other_jobs_cores", cpu.pop("others_cores"))
                 cpu.pop("wall")
