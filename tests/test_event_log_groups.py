@@ -32,24 +32,19 @@ N = 12
 DAY = dt.date(2026, 12, 6)
 
 
-def _settings(
-    backend: str, make_settings: Callable[..., Settings], request: pytest.FixtureRequest
-) -> Settings:
-    if backend == "sqlite":
-        settings = make_settings()
-        upgrade(settings)
-        return settings
+@pytest.fixture(params=["sqlite", "postgresql"])
+def settings(make_settings: Callable[..., Settings], request: pytest.FixtureRequest) -> Settings:
+    """The bot's settings on each database: a migrated SQLite file, an emptied PostgreSQL."""
+    if request.param == "sqlite":
+        built = make_settings()
+        upgrade(built)
+        return built
     return make_settings(database_url=request.getfixturevalue("pg_url"))
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_events_recorded_together_each_get_their_own_row_user_and_handoff(
-    make_settings: Callable[..., Settings],
-    request: pytest.FixtureRequest,
-    backend: str,
-    caplog: pytest.LogCaptureFixture,
+    settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
-    settings = _settings(backend, make_settings, request)
     users = [user_id(f"group-{i}") for i in range(N)]
     events = [InboundEvent.from_dict(text_event("สวัสดี", u)) for u in users]
 
@@ -79,17 +74,12 @@ def test_events_recorded_together_each_get_their_own_row_user_and_handoff(
     assert len(set(pks.values())) == N
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_answers_stored_together_keep_their_own_outbox_and_merged_counts_add_up(
-    make_settings: Callable[..., Settings],
-    request: pytest.FixtureRequest,
-    backend: str,
-    caplog: pytest.LogCaptureFixture,
+    settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Twelve answers decided at once: each row holds its own answer, every turn counted
     once (routes and outcomes summed), guide counters summed, every insight row written;
     an answer another try decided first is refused alone, and its writes are dropped."""
-    settings = _settings(backend, make_settings, request)
     users = [user_id(f"answer-{i}") for i in range(N)]
 
     def writes(i: int) -> list[Any]:
@@ -161,11 +151,7 @@ def test_answers_stored_together_keep_their_own_outbox_and_merged_counts_add_up(
     assert counts["insight_rows"] == stored
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-def test_a_bad_write_fails_only_its_own_answer_when_stored_together(
-    make_settings: Callable[..., Settings], request: pytest.FixtureRequest, backend: str
-) -> None:
-    settings = _settings(backend, make_settings, request)
+def test_a_bad_write_fails_only_its_own_answer_when_stored_together(settings: Settings) -> None:
 
     async def broken(s: AsyncSession) -> None:
         await record_unanswered(s, "lost", None, None)
@@ -225,21 +211,16 @@ def test_merged_kinds_run_in_one_order_whatever_answer_came_first() -> None:
     they first appeared in a batch): other writes first, then the kinds by name."""
     calls: list[str] = []
 
-    @dataclasses.dataclass
-    class Zeta(MergedWrite):
-        n: int
+    def kind(name: str) -> Any:
+        async def run_all(cls: type, s: AsyncSession, changes: Sequence[Any]) -> None:
+            calls.append(f"{name} " + ",".join(str(c.n) for c in changes))
 
-        @classmethod
-        async def run_all(cls, s: AsyncSession, changes: Sequence[Any]) -> None:
-            calls.append("zeta " + ",".join(str(c.n) for c in changes))
+        namespace = {"run_all": classmethod(run_all)}
+        return dataclasses.make_dataclass(
+            name, [("n", int)], bases=(MergedWrite,), namespace=namespace
+        )
 
-    @dataclasses.dataclass
-    class Alpha(MergedWrite):
-        n: int
-
-        @classmethod
-        async def run_all(cls, s: AsyncSession, changes: Sequence[Any]) -> None:
-            calls.append("alpha " + ",".join(str(c.n) for c in changes))
+    Zeta, Alpha = kind("zeta"), kind("alpha")
 
     async def other(s: AsyncSession) -> None:
         calls.append("other")
