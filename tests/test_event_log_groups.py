@@ -215,7 +215,7 @@ def test_merged_kinds_run_in_one_order_whatever_answer_came_first() -> None:
         async def run_all(cls: type, s: AsyncSession, changes: Sequence[Any]) -> None:
             calls.append(f"{name} " + ",".join(str(c.n) for c in changes))
 
-        namespace = {"run_all": classmethod(run_all)}
+        namespace: dict[str, Any] = {"run_all": classmethod(run_all)}
         return dataclasses.make_dataclass(
             name, [("n", int)], bases=(MergedWrite,), namespace=namespace
         )
