@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 import pytest
+import sqlalchemy
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -56,7 +57,14 @@ def test_events_recorded_together_each_get_their_own_row_user_and_handoff(
                 s.add(Handoff(line_user_id=users[3], until=utcnow() + dt.timedelta(hours=1)))
                 s.add(Handoff(line_user_id=users[4], until=utcnow() - dt.timedelta(seconds=1)))
             first = await asyncio.gather(*(store.record(e, 1) for e in events))
+            statements: list[str] = []
+            listen = sqlalchemy.event.listen
+            listen(
+                db.engine.sync_engine, "before_cursor_execute", lambda *a: statements.append(a[2])
+            )
             again = await asyncio.gather(*(store.record(e, 2) for e in events))
+            # one upsert of the events and one of their users, not a statement per event
+            assert len(statements) == 2, statements
             async with db.session() as s:
                 pks = {u.line_user_id: u.id for u in await s.scalars(select(User))}
                 rows = await s.scalar(select(func.count()).select_from(EventLog))
@@ -234,3 +242,50 @@ def test_merged_kinds_run_in_one_order_whatever_answer_came_first() -> None:
     two = run(scenario([[Alpha(2)], [Zeta(1), Zeta(3), other]]))
     assert one == ["other", "alpha 2", "zeta 1,3"]
     assert two == ["other", "alpha 2", "zeta 1,3"]
+
+
+def test_two_tries_of_one_event_decided_at_once_store_one_answer(settings: Settings) -> None:
+    """A worker that lost a chat's lock and the retry that took it may decide the same
+    event at the same moment: one answer is stored (with its writes, once), the other try
+    is refused and must not send."""
+
+    async def scenario() -> tuple[list[Any], dict[str, int], Any]:
+        db = Database(settings.sqlalchemy_url)
+        store = EventLogStore(db)
+        try:
+            async with db.session() as s, s.begin():
+                s.add(
+                    EventLog(
+                        webhook_event_id="ev-twice",
+                        chat_id=user_id("twice"),
+                        event_type="message",
+                        event_ts=1,
+                        status="processing",
+                        attempts=1,
+                    )
+                )
+            results = await asyncio.gather(
+                *(
+                    store.sending(
+                        "ev-twice",
+                        {"messages": [Text(f"try {n}").to_line()], "state": None},
+                        "reply",
+                        "k",
+                        [daily.TurnCount(DAY, "greeting", daily.ANSWERED)],
+                    )
+                    for n in (1, 2)
+                ),
+                return_exceptions=True,
+            )
+            async with db.session() as s:
+                counts = {c.key: c.count for c in await s.scalars(select(daily.DailyCount))}
+                row = await s.get(EventLog, "ev-twice")
+            return list(results), counts, row.outbox if row else None
+        finally:
+            await db.close()
+
+    results, counts, outbox = run(scenario())
+    assert sorted(type(r).__name__ for r in results) == ["AlreadyDecided", "NoneType"]
+    assert counts == {"greeting": 1, "answered": 1}
+    stored = 1 if results[0] is None else 2
+    assert outbox["messages"][0]["text"] == f"try {stored}"

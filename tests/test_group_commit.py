@@ -8,6 +8,7 @@ import asyncio
 
 import pytest
 
+from bot.pipeline import event_log
 from bot.pipeline.event_log import MAX_GROUP, GroupCommit
 
 
@@ -92,3 +93,48 @@ async def test_one_bad_item_fails_alone_when_the_shared_commit_fails() -> None:
     assert together_calls == [["a", "bad", "b"]]
     assert alone_calls == ["first", "a", "bad", "b"]
     assert [isinstance(r, RuntimeError) for r in results] == [False, False, True, False]
+
+
+async def test_an_item_whose_caller_gave_up_is_not_committed() -> None:
+    """The handler time-out cancels a try while its answer waits for the next batch: that
+    answer must not be stored later (the retry decides afresh)."""
+    committed: list[str] = []
+    gate = asyncio.Event()
+
+    async def together(items: list[str]) -> None:
+        committed.extend(items)
+
+    async def alone(item: str) -> None:
+        if item == "first":
+            await gate.wait()
+        committed.append(item)
+
+    group: GroupCommit[str] = GroupCommit(together, alone, drop_cancelled=True)
+    first = asyncio.create_task(group.add("first"))
+    await asyncio.sleep(0)
+    given_up = asyncio.create_task(group.add("given up"))
+    kept = asyncio.create_task(group.add("kept"))
+    await asyncio.sleep(0.01)
+    given_up.cancel()
+    gate.set()
+    await asyncio.gather(first, kept)
+    assert committed == ["first", "kept"]
+
+
+async def test_each_item_on_its_own_gets_its_own_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """After a shared commit failed, the items committed one by one each get the full
+    time: one that committed is never reported failed because the others took long."""
+    monkeypatch.setattr(event_log, "COMMIT_SECONDS", 0.5)
+    committed: list[str] = []
+
+    async def together(items: list[str]) -> None:
+        raise RuntimeError("one bad write")
+
+    async def alone(item: str) -> None:
+        await asyncio.sleep(0.3)
+        committed.append(item)
+
+    group: GroupCommit[str] = GroupCommit(together, alone)
+    results = await asyncio.gather(*(group.add(x) for x in "WXYZ"), return_exceptions=True)
+    assert committed == list("WXYZ")
+    assert results == [None] * 4

@@ -19,7 +19,6 @@ import random
 import urllib.request
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import aiohttp
@@ -155,7 +154,8 @@ def _no_env_lookups(client: AsyncApiClient) -> None:
     if (
         urllib.request.getproxies()
         or os.environ.get("NETRC")
-        or Path("~/.netrc").expanduser().exists()
+        # (os.path.expanduser: no home directory, as for a container's bare uid, is no .netrc)
+        or os.path.exists(os.path.expanduser("~/.netrc"))
     ):
         return
     session = getattr(client.rest_client, "pool_manager", None)

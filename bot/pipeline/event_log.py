@@ -58,15 +58,24 @@ class GroupCommit(Generic[T]):
 
     With ``alone``, a batch of one runs ``alone``, and a batch whose ``together`` failed runs
     ``alone`` for each item, so one bad item (a write that breaks a constraint) fails only
-    its own event, not every event that happened to share its transaction."""
+    its own event, not every event that happened to share its transaction. Each call gets
+    ``COMMIT_SECONDS``: a hung connection fails its items (each event retries) instead of
+    holding every later one behind it; after a time-out nothing is tried one by one.
+
+    ``drop_cancelled``: an item whose caller gave up (its ``add`` was cancelled, e.g. by the
+    handler time-out) before its batch began is left out, so nothing is stored for a try
+    that no longer runs (the retry decides afresh)."""
 
     def __init__(
         self,
         together: Callable[[list[T]], Awaitable[Outcomes]],
         alone: Callable[[T], Awaitable[None]] | None = None,
+        *,
+        drop_cancelled: bool = False,
     ) -> None:
         self.together = together
         self.alone = alone
+        self.drop_cancelled = drop_cancelled
         self._waiting: collections.deque[tuple[T, asyncio.Future[None]]] = collections.deque()
         self._task: asyncio.Task[None] | None = None
 
@@ -80,13 +89,15 @@ class GroupCommit(Generic[T]):
 
     async def _flush(self) -> None:
         while self._waiting:
-            batch = [self._waiting.popleft() for _ in range(min(MAX_GROUP, len(self._waiting)))]
+            batch: list[tuple[T, asyncio.Future[None]]] = []
+            while self._waiting and len(batch) < MAX_GROUP:
+                item, future = self._waiting.popleft()
+                if not (self.drop_cancelled and future.done()):
+                    batch.append((item, future))
+            if not batch:
+                continue
             try:
-                # A hung connection fails its batch (each event retries) instead of holding
-                # every later answer of this worker behind it.
-                outcomes = await asyncio.wait_for(
-                    self._commit([item for item, _ in batch]), COMMIT_SECONDS
-                )
+                outcomes = await self._commit([item for item, _ in batch])
             except BaseException as exc:
                 for _, future in batch:
                     if not future.done():
@@ -105,10 +116,12 @@ class GroupCommit(Generic[T]):
 
     async def _commit(self, items: list[T]) -> Outcomes:
         if self.alone is None:
-            return await self.together(items)
+            return await asyncio.wait_for(self.together(items), COMMIT_SECONDS)
         if len(items) > 1:
             try:
-                return await self.together(items)
+                return await asyncio.wait_for(self.together(items), COMMIT_SECONDS)
+            except TimeoutError:
+                raise  # the database hangs: one by one would only hang longer
             except Exception as exc:
                 log.warning(
                     "group commit failed; each item on its own",
@@ -116,10 +129,17 @@ class GroupCommit(Generic[T]):
                     extra={"count": len(items), "error": type(exc).__name__},
                 )
         outcomes: list[BaseException | None] = []
+        hung: TimeoutError | None = None
         for item in items:
+            if hung is not None:  # the database stopped answering: the rest fail as well
+                outcomes.append(hung)
+                continue
             try:
-                await self.alone(item)
+                await asyncio.wait_for(self.alone(item), COMMIT_SECONDS)
                 outcomes.append(None)
+            except TimeoutError as exc:
+                hung = exc
+                outcomes.append(exc)
             except Exception as exc:
                 outcomes.append(exc)
         return outcomes
@@ -191,6 +211,7 @@ class EventLogStore:
                 ),
             },
         ).returning(
+            _LOG.c.webhook_event_id,
             _LOG.c.status,
             _LOG.c.delivery,
             _LOG.c.outbox,
@@ -204,14 +225,14 @@ class EventLogStore:
             )
             .exists()
             .label("handed_off"),
-            # Several events recorded in one statement: the rows come back in their order.
-            sort_by_parameter_order=True,
         )
+        # (Rows come back in any order and are matched by id: asking SQLAlchemy to sort them
+        # makes it send an upsert one row at a time.)
         users = self._insert(_USERS)
         self._visit = users.on_conflict_do_update(
             index_elements=[_USERS.c.line_user_id],
             set_={"last_seen_at": users.excluded.last_seen_at},
-        ).returning(_USERS.c.line_user_id, _USERS.c.id, sort_by_parameter_order=True)
+        ).returning(_USERS.c.line_user_id, _USERS.c.id)
         self._follow = users.on_conflict_do_update(
             index_elements=[_USERS.c.line_user_id],
             set_={
@@ -219,7 +240,7 @@ class EventLogStore:
                 "following": users.excluded.following,
                 "follow_changed_at": users.excluded.follow_changed_at,
             },
-        ).returning(_USERS.c.line_user_id, _USERS.c.id, sort_by_parameter_order=True)
+        ).returning(_USERS.c.line_user_id, _USERS.c.id)
         where = _LOG.c.webhook_event_id == bindparam("event_id")
         self._sending = (
             update(_LOG)
@@ -253,9 +274,11 @@ class EventLogStore:
             )
         )
         self._recorded: GroupCommit[_Recording] = GroupCommit(
-            self._record_together, self._record_one
+            self._record_together, self._record_one, drop_cancelled=True
         )
-        self._decided: GroupCommit[Decided] = GroupCommit(self._store_together, self._store_one)
+        self._decided: GroupCommit[Decided] = GroupCommit(
+            self._store_together, self._store_one, drop_cancelled=True
+        )
         self._delivery = (
             update(_LOG)
             .where(where)
@@ -340,13 +363,15 @@ class EventLogStore:
             raise ValueError("a user twice in one batch")  # each is recorded on its own
         user_pks: dict[str, int] = {}
         async with self.db.engine.begin() as conn:
-            rows = (await conn.execute(self._record, events)).all()
+            found_rows = await conn.execute(self._record, events)
+            rows = {row.webhook_event_id: row for row in found_rows}
             for stmt, users in ((self._visit, visits), (self._follow, follows)):
                 if users:
                     found = await conn.execute(stmt, list(users.values()))
                     user_pks.update({row[0]: row[1] for row in found})
-        for item, row in zip(batch, rows, strict=True):
+        for item in batch:
             event = item.event
+            row = rows[event.id]
             handed = bool(row.handed_off) and event.type in ("message", "postback")
             user_pk = user_pks.get(event.user_id or "") if event.source_type == "user" else None
             item.result = Recorded(row.status, row.delivery, row.outbox, user_pk, handed)
@@ -399,6 +424,10 @@ class EventLogStore:
     async def _store_together(self, batch: list[Decided]) -> Outcomes:
         """One transaction for several answers: two event-log statements, then every
         answer's writes (``run_together``: one statement per merged kind)."""
+        if len({a.event_id for a in batch}) < len(batch):
+            # Two tries of one event (a lost lock): one by one, the row's status check
+            # refuses the later one.
+            raise ValueError("an event twice in one batch")
         async with self.db.session() as s, s.begin():
             claimed = await s.execute(
                 self._claim, {"ids": [a.event_id for a in batch], "now": utcnow()}
