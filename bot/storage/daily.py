@@ -133,19 +133,9 @@ async def add(s: AsyncSession, day: dt.date, kind: str, key: str, n: int = 1) ->
 
 
 async def count_turn(s: AsyncSession, day: dt.date, route: str, outcome: str) -> None:
-    """Count one answered message or postback: its route, then its outcome.
-
-    Always in this order, so two transactions never wait for each other's rows crosswise;
-    the outcome rows (four a day, every turn touches one) come last to hold them briefly.
-    """
-    if outcome not in OUTCOMES:
-        raise ValueError(f"unknown outcome {outcome!r}")
-    statement = _upsert(s.get_bind().dialect.name)
-    rows = [
-        {"day": day, "kind": kind, "key": key[:KEY_CHARS], "count": 1}
-        for kind, key in ((ROUTE, route), (OUTCOME, outcome))
-    ]
-    await s.execute(statement, rows)  # one call for both, rows in this order
+    """Count one answered message or postback: its route, then its outcome (``TurnCount``,
+    the same order every transaction uses)."""
+    await TurnCount(day, route, outcome)(s)
 
 
 async def count_event(s: AsyncSession, key: str, day: dt.date | None = None) -> None:
@@ -171,7 +161,8 @@ class TurnCount(MergedWrite):
             sums[(0, change.day, change.route[:KEY_CHARS])] += 1
             sums[(1, change.day, change.outcome)] += 1
         # Every route row before every outcome row, each in key order: two transactions
-        # never wait for each other's rows crosswise (see ``count_turn``).
+        # never wait for each other's rows crosswise; the outcome rows (four a day, every
+        # turn touches one) come last, to hold their locks briefly.
         rows = [
             {"day": day, "kind": (ROUTE, OUTCOME)[order], "key": key, "count": n}
             for (order, day, key), n in sorted(sums.items())

@@ -149,13 +149,8 @@ async def record_unanswered(
 
 # -- guides -----------------------------------------------------------------------------------
 
-#: The counters of ``GuideStat`` that ``count_guide`` may add to.
+#: The counters of ``GuideStat`` that ``GuideCount`` may add to.
 GUIDE_COUNTERS = ("shown", "offered", "helpful", "unhelpful")
-
-
-async def count_guide(s: AsyncSession, guide_id: str, counter: str, day: dt.date) -> None:
-    """Add one to a guide's counter for the day (one statement: concurrent workers add up)."""
-    await GuideCount(guide_id, counter, day)(s)
 
 
 @dataclass(frozen=True)
