@@ -452,7 +452,8 @@ def test_fake_serves_images_on_the_data_host_only(
         c = LineClient(
             fake_line.base_url,
             "test-access-token",
-            RetryPolicy(attempts=1),
+            # one try, with room for a busy machine (a 5 s limit timed out once in a full run)
+            RetryPolicy(attempts=1, timeout=30),
             data_url=fake_line.base_url,  # forgot LINE_API_DATA_URL
         )
         try:
