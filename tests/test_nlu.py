@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from bot.kb.loader import Knowledge
@@ -410,6 +411,34 @@ def test_model_round_trips_through_arrays(engine: IntentEngine) -> None:
     feats = features(engine.words("อยากเรียนไลฟ์สดขายของ")[1])
     assert (again.scores(feats) == model.scores(feats)).all()
     assert again.temperature == model.temperature
+
+
+def test_sparse_weights_score_like_the_dense_matrix(engine: IntentEngine) -> None:
+    """The served model keeps the common features' rows whole and only the non-zero weights
+    of the rest (about a third of the memory); every message scores as the full matrix
+    would score it."""
+    from bot.nlu.model import features
+
+    model = engine.model
+    dense = model.weights.to_dense()
+    assert model.weights.stored_cells < 0.5 * dense.size
+    assert len(model.weights.dense) and len(model.weights.values)  # both parts in use
+    for text in ("อยากเรียนไลฟ์สดขายของ", "ศูนย์ดิจิทัลชุมชนใกล้บ้าน", "ส่งออกไปญี่ปุ่นยังไง", "555"):
+        feats = features(engine.words(text)[1])
+        index, values = model.vector(feats)
+        expected = values.astype(np.float64) @ dense[index] + model.bias
+        assert np.allclose(model.scores(feats), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_damaged_weight_rows_are_refused(engine: IntentEngine) -> None:
+    """A cache file whose weight rows do not add up is refused (and retrained), not served."""
+    from bot.nlu.model import LinearModel
+
+    arrays = engine.model.to_arrays()
+    arrays["weight_rows"] = arrays["weight_rows"].copy()
+    arrays["weight_rows"][-1] += 5
+    with pytest.raises(ValueError):
+        LinearModel.from_arrays(arrays)
 
 
 # -- files, cache, command line --------------------------------------------------------------

@@ -5,13 +5,17 @@ the meantime are still acknowledged at once."""
 from __future__ import annotations
 
 import asyncio
+import json
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from bot.services import Services
 from bot.settings import Settings
 from bot.storage.migrate import upgrade
-from tests.conftest import run
+from tests.conftest import REDIS_URL, run
+from tests.helpers import ROOT, run_command
 
 
 def test_first_use_builds_the_engine_without_stalling_the_loop(
@@ -51,3 +55,34 @@ def test_first_use_builds_the_engine_without_stalling_the_loop(
     took, worst_gap, has_intents = run(scenario())
     assert has_intents
     assert worst_gap < max(0.25, took / 3), (took, worst_gap)  # the loop kept turning
+
+
+def test_serving_processes_leave_console_only_libraries_unloaded(tmp_path: Path) -> None:
+    """``bot serve`` (Redis mode) and ``bot worker`` never load what only a console page or a
+    training run needs: SciPy's optimiser (the insights map, about 50 MB of memory), openpyxl
+    (the Excel download, about 14 MB) and scikit-learn (training, about 75 MB)."""
+    code = (
+        "import json, sys\n"
+        "from pathlib import Path\n"
+        "from bot.settings import Settings\n"
+        "from bot.web.app import create_app\n"
+        "from bot.services import Services\n"
+        "heavy = ('scipy', 'openpyxl', 'sklearn')\n"
+        "s = Settings(_env_file=None, bot_env='test', line_channel_secret='s' * 32,\n"
+        "    line_channel_access_token='t', redis_url=" + repr(REDIS_URL) + ",\n"
+        "    data_dir=Path("
+        + repr(str(tmp_path))
+        + "), knowledge_dir=Path("
+        + repr(str(ROOT / "knowledge"))
+        + "),\n"
+        "    intents_dir=Path(" + repr(str(ROOT / "intents")) + "))\n"
+        "create_app(s)\n"
+        "serve = [m for m in heavy if m in sys.modules]\n"
+        "services = Services.build(s)\n"
+        "services.nlu.parse('อยากเรียนขายของออนไลน์')\n"
+        "worker = [m for m in heavy if m in sys.modules]\n"
+        "print(json.dumps({'serve': serve, 'worker': worker}))\n"
+    )
+    out = run_command([sys.executable, "-c", code], timeout=180, check=True).stdout
+    loaded = json.loads(out.strip().splitlines()[-1])
+    assert loaded == {"serve": [], "worker": []}

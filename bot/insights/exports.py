@@ -13,9 +13,6 @@ import io
 from collections.abc import Callable, Sequence
 from typing import Final
 
-from openpyxl import Workbook  # type: ignore[import-untyped]
-from openpyxl.styles import Font  # type: ignore[import-untyped]
-
 from bot.insights.suppress import Table
 from bot.insights.views import label
 from bot.kb.loader import Knowledge
@@ -77,6 +74,11 @@ def to_csv(tables: Sequence[Table], labels: Knowledge | Labeller) -> bytes:
 
 def to_xlsx(tables: Sequence[Table], labels: Knowledge | Labeller) -> bytes:
     """Every table on its own sheet (named by its id), the legend under it."""
+    # Imported here: openpyxl adds about 14 MB to a process, and only this download uses it
+    # (``bot serve`` answers webhooks all day without it).
+    from openpyxl import Workbook  # type: ignore[import-untyped]
+    from openpyxl.styles import Font  # type: ignore[import-untyped]
+
     book = Workbook()
     book.remove(book.active)
     for table in tables:

@@ -21,7 +21,6 @@ from functools import lru_cache
 from typing import Final
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from bot.kb.places.areas import Province
 
@@ -86,6 +85,10 @@ class TileMap:
 @lru_cache(maxsize=4)
 def _layout(points: tuple[tuple[str, float, float], ...]) -> dict[str, tuple[int, int]]:
     """Grid cell (column, row) of each province code, from (code, lat, lng) triples."""
+    # Imported here: scipy.optimize adds about 50 MB to a process; only the first map of a
+    # console page needs it, never a webhook (``bot serve`` would carry it all day).
+    from scipy.optimize import linear_sum_assignment
+
     top = max(lat for _, lat, _ in points)
     left = min(lng for _, _, lng in points)
     at = np.array(
