@@ -434,11 +434,18 @@ def test_damaged_weight_rows_are_refused(engine: IntentEngine) -> None:
     """A cache file whose weight rows do not add up is refused (and retrained), not served."""
     from bot.nlu.model import LinearModel
 
-    arrays = engine.model.to_arrays()
-    arrays["weight_rows"] = arrays["weight_rows"].copy()
-    arrays["weight_rows"][-1] += 5
-    with pytest.raises(ValueError):
-        LinearModel.from_arrays(arrays)
+    good = engine.model.to_arrays()
+    rows = good["weight_rows"].copy()
+    rows[-1] += 5
+    signed = good["weight_classes"].astype(np.int16)
+    signed[0] = -1
+    for name, damaged in (
+        ("weight_rows", rows),  # the rows end past the stored cells
+        ("weight_classes", signed),  # a class number below zero
+        ("weight_values", good["weight_values"].reshape(-1, 1)),  # the wrong shape
+    ):
+        with pytest.raises(ValueError):
+            LinearModel.from_arrays(dict(good, **{name: damaged}))
 
 
 # -- files, cache, command line --------------------------------------------------------------

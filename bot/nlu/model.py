@@ -165,7 +165,9 @@ class SparseRows:
         """Raise ValueError unless the arrays describe a matrix (a cache file may be damaged)."""
         ends = self.indptr
         if (
-            len(ends) != self.n_rows + 1
+            any(a.ndim != 1 for a in (self.slots, ends, self.columns, self.values))
+            or self.columns.dtype.kind != "u"
+            or len(ends) != self.n_rows + 1
             or ends[0] != 0
             or ends[-1] != len(self.values)
             or len(self.columns) != len(self.values)
