@@ -27,7 +27,7 @@ from bot.storage.merged import MergedWrite, run_together
 from bot.storage.migrate import upgrade
 from bot.storage.queries import GuideCount, record_unanswered
 from tests.conftest import run
-from tests.helpers import text_event, user_id
+from tests.helpers import event_of, text_event, user_id
 
 N = 12
 DAY = dt.date(2026, 12, 6)
@@ -80,6 +80,85 @@ def test_events_recorded_together_each_get_their_own_row_user_and_handoff(
     assert [r.user_pk for r in first] == [pks[u] for u in users]  # each its own user
     assert [r.user_pk for r in again] == [r.user_pk for r in first]
     assert len(set(pks.values())) == N
+
+
+def test_events_recorded_one_at_a_time_get_the_same_rows_users_and_handoffs(
+    settings: Settings,
+) -> None:
+    """Below full load each event is recorded alone (on PostgreSQL in one statement, the
+    user's visit inside it): the same rows, users, hand-off checks and replay rules as
+    events recorded together, and the follow's own upsert is kept."""
+    alice, bob, carol = user_id("alone-a"), user_id("alone-b"), user_id("alone-c")
+    group = dict(text_event("สวัสดีทุกคน", carol), source={"type": "group", "groupId": "C" + "a" * 32})
+    raw = [
+        text_event("สวัสดี", alice),
+        text_event("ขอคุยกับเจ้าหน้าที่", bob),
+        text_event("ดูคอร์ส", carol, mode="standby"),
+        group,
+        event_of("follow", carol),
+        text_event("อีกข้อความ", alice),
+    ]
+    events = [InboundEvent.from_dict(e) for e in raw]
+
+    async def scenario() -> tuple[list[Recorded], list[Recorded], dict[str, Any], list[str]]:
+        db = Database(settings.sqlalchemy_url)
+        store = EventLogStore(db)
+        try:
+            async with db.session() as s, s.begin():
+                s.add(Handoff(line_user_id=bob, until=utcnow() + dt.timedelta(hours=1)))
+            statements: list[str] = []
+            sqlalchemy.event.listen(
+                db.engine.sync_engine, "before_cursor_execute", lambda *a: statements.append(a[2])
+            )
+            first = [await store.record(e, 1) for e in events]
+            async with db.session() as s, s.begin():  # one failed for good, one answered
+                await s.execute(
+                    sqlalchemy.update(EventLog)
+                    .where(EventLog.webhook_event_id == events[0].id)
+                    .values(status="dead")
+                )
+                await s.execute(
+                    sqlalchemy.update(EventLog)
+                    .where(EventLog.webhook_event_id == events[1].id)
+                    .values(status="done")
+                )
+            again = [await store.record(e, 2) for e in events]
+            async with db.session() as s:
+                users = {u.line_user_id: u for u in await s.scalars(select(User))}
+                rows = {r.webhook_event_id: r for r in await s.scalars(select(EventLog))}
+            return first, again, {"users": users, "rows": rows}, statements
+        finally:
+            await db.close()
+
+    first, again, found, statements = run(scenario())
+    users, rows = found["users"], found["rows"]
+    assert set(users) == {alice, bob, carol}  # standby and group events add no visit
+    assert [r.status for r in first] == [
+        "processing",
+        "processing",
+        "standby",
+        "processing",
+        "processing",
+        "processing",
+    ]
+    assert [r.handed_off for r in first] == [False, True, False, False, False, False]
+    assert [r.user_pk for r in first] == [
+        users[alice].id,
+        users[bob].id,
+        None,
+        None,
+        users[carol].id,
+        users[alice].id,
+    ]
+    assert users[carol].follow_changed_at is not None and users[carol].following
+    # A replay: the dead event is worked again, the answered one is not; the same users.
+    assert [r.status for r in again][:2] == ["processing", "done"]
+    assert [r.user_pk for r in again] == [r.user_pk for r in first]
+    assert all(rows[e.id].attempts == 2 for e in events)
+    if settings.sqlalchemy_url.startswith("postgresql"):
+        # one statement per ordinary event (the follow keeps its two)
+        recording = [x for x in statements if not x.startswith(("SELECT", "UPDATE"))]
+        assert len(recording) == 2 * 7, [x[:60] for x in recording]
 
 
 def test_answers_stored_together_keep_their_own_outbox_and_merged_counts_add_up(
@@ -211,6 +290,58 @@ def test_a_bad_write_fails_only_its_own_answer_when_stored_together(settings: Se
     by_id = dict(zip(sorted(f"ev-{i}" for i in range(N)), statuses, strict=True))
     assert by_id["ev-7"] == "processing"  # the retry runs the handler afresh
     assert all(v == "sending" for k, v in by_id.items() if k != "ev-7")
+
+
+def test_answers_sent_together_are_marked_done_and_counted_once_by_way(
+    settings: Settings,
+) -> None:
+    """Twelve answers finished at once, by reply and by push, and then again (a retry that
+    finished the same answers): every row is done with its texts dropped, and each answer
+    is counted once for ``bot quota``; a row no longer ``sending`` is neither changed nor
+    counted (on PostgreSQL the mark and the count are one statement)."""
+
+    async def scenario() -> tuple[dict[str, Any], dict[str, int]]:
+        db = Database(settings.sqlalchemy_url)
+        store = EventLogStore(db)
+        try:
+            async with db.session() as s, s.begin():
+                for i in range(N):
+                    s.add(
+                        EventLog(
+                            webhook_event_id=f"ev-{i}",
+                            chat_id=user_id(i),
+                            event_type="message",
+                            event_ts=1,
+                            # 3 failed for good: it is not the sending try's to finish
+                            status="failed" if i == 3 else "sending",
+                            outbox={"messages": [Text(f"answer {i}").to_line()], "state": None},
+                            attempts=1,
+                        )
+                    )
+            ways = ["push" if i % 3 == 0 else "reply" for i in range(N)]
+            for _ in range(2):  # the second round: a retry finishing what is already done
+                await asyncio.gather(*(store.finish(f"ev-{i}", delivery=ways[i]) for i in range(N)))
+            async with db.session() as s:
+                rows = {r.webhook_event_id: r for r in await s.scalars(select(EventLog))}
+                counts = {
+                    f"{c.kind}:{c.key}": c.count
+                    for c in await s.scalars(select(daily.DailyCount))
+                    if c.kind == daily.DELIVERY
+                }
+            return rows, counts
+        finally:
+            await db.close()
+
+    rows, counts = run(scenario())
+    for i in range(N):
+        row = rows[f"ev-{i}"]
+        if i == 3:
+            assert row.status == "failed" and row.outbox is not None
+            continue
+        assert row.status == "done", i
+        assert row.outbox is None, i
+        assert row.delivery == ("push" if i % 3 == 0 else "reply")
+    assert counts == {"delivery:push": 3, "delivery:reply": 8}
 
 
 def test_merged_kinds_run_in_one_order_whatever_answer_came_first() -> None:
