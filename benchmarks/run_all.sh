@@ -12,6 +12,7 @@ out="benchmarks/results/$(date +%Y-%m-%dT%H%M).txt"
   .venv/bin/python benchmarks/end_to_end.py --db postgres
   .venv/bin/python benchmarks/end_to_end.py --db sqlite
   .venv/bin/python benchmarks/memory.py
+  .venv/bin/python benchmarks/event_log_bench.py
   # Insights at a tenth of national size (~2 min); the full size (1,000,000 people,
   # 10,000,000 moments, ~25 min) is the script's default: see benchmarks/README.md.
   .venv/bin/python benchmarks/insights_bench.py --users 100000 --events 1000000

@@ -146,6 +146,8 @@ class Services:
         queue: EventQueue
         dialogue: DialogueStore
         if redis_client is not None:
+            redis_dialogue = RedisDialogueStore(redis_client, settings.redis_prefix)
+            dialogue = redis_dialogue
             queue = RedisQueue(
                 redis_client,
                 settings.redis_prefix,
@@ -155,8 +157,8 @@ class Services:
                 lock_seconds=settings.event_lock_seconds,
                 handler_timeout=settings.handler_timeout_seconds,
                 concurrency=settings.worker_concurrency,
+                dialogue_keys=redis_dialogue.keys,
             )
-            dialogue = RedisDialogueStore(redis_client, settings.redis_prefix)
         else:
             queue = LocalQueue(
                 db,

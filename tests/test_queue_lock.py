@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import time
 
+from bot.dialogue.state import DialogueState, RedisDialogueStore
 from bot.queue.base import QueuedEvent
 from bot.queue.redis_queue import RedisQueue, connect
 from tests.helpers import text_event, user_id
@@ -85,3 +86,50 @@ async def test_a_dead_holders_chat_comes_free_within_the_lock_life(
         await run
         await queue.close()
     assert done and done[0] < 5.0
+
+
+async def test_each_event_brings_its_chats_dialogue_state_as_the_last_event_left_it(
+    redis_server: str, redis_prefix: str
+) -> None:
+    """The queue reads the chat's dialogue keys in the round trip that hands out each event
+    (one round trip fewer per event): the state the chat's previous event saved, a new chat's
+    nothing, and a timed-out flow's marker, which is reported once."""
+    client = connect(redis_server)
+    store = RedisDialogueStore(client, redis_prefix)
+    queue = RedisQueue(client, redis_prefix, retry_seconds=0.5, dialogue_keys=store.keys)
+    alice, bob = user_id("prefetch-a"), user_id("prefetch-b")
+    await store.save(bob, DialogueState("ask_sector"), ttl=60)
+    await client.delete(store.keys(bob)[0])  # bob's flow has timed out since his last turn
+    events = [text_event(f"ข้อความ {i}", alice, ts=1_700_000_000_000 + i) for i in range(3)]
+    await queue.enqueue([*events, text_event("สวัสดี", bob)])
+    seen: list[tuple[str, bool, DialogueState]] = []
+    all_in = asyncio.Event()
+
+    async def handle(item: QueuedEvent) -> None:
+        state = await store.load(item.chat_id, item.dialogue)
+        seen.append((item.chat_id, item.dialogue is not None, state))
+        if item.chat_id == alice:  # each of alice's turns moves her flow on
+            turn = sum(1 for chat, _, _ in seen if chat == alice)
+            await store.save(alice, DialogueState("ask_sector", {"turn": turn}), ttl=60)
+        if len(seen) == 4:
+            all_in.set()
+
+    stop = asyncio.Event()
+    run = asyncio.create_task(queue.run(handle, _never_dead, stop))
+    try:
+        await asyncio.wait_for(all_in.wait(), 15)
+    finally:
+        stop.set()
+        await run
+    after = await store.load(bob)
+    await queue.close()
+    assert all(prefetched for _, prefetched, _ in seen)
+    assert [state for chat, _, state in seen if chat == alice] == [
+        DialogueState(),
+        DialogueState("ask_sector", {"turn": 1}),
+        DialogueState("ask_sector", {"turn": 2}),
+    ]
+    assert [state for chat, _, state in seen if chat == bob] == [
+        DialogueState(expired_step="ask_sector")
+    ]
+    assert after == DialogueState()  # the time-out is told once

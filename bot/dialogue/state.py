@@ -34,10 +34,17 @@ class DialogueState:
         return json.dumps({"step": self.step, "answers": self.answers}, ensure_ascii=False)
 
 
+#: A user's two keys as read from Redis (raw state, last-step marker), e.g. by the queue in
+#: the round trip that handed out the user's event.
+Prefetched = tuple[str | None, str | None]
+
+
 class DialogueStore(Protocol):
     """Load, save and clear a user's dialogue state."""
 
-    async def load(self, user_id: str) -> DialogueState: ...
+    async def load(self, user_id: str, prefetched: Prefetched | None = None) -> DialogueState:
+        """The state; ``prefetched`` is the stored keys when read already (Redis only)."""
+        ...
 
     async def save(self, user_id: str, state: DialogueState, ttl: int) -> None: ...
 
@@ -51,12 +58,13 @@ class RedisDialogueStore:
         self.redis = client
         self.p = prefix
 
-    def _keys(self, user_id: str) -> tuple[str, str]:
+    def keys(self, user_id: str) -> tuple[str, str]:
+        """The user's state key and last-step marker (the queue reads them with the event)."""
         return f"{self.p}:dlg:{user_id}", f"{self.p}:dlg-last:{user_id}"
 
-    async def load(self, user_id: str) -> DialogueState:
-        key, last_key = self._keys(user_id)
-        raw, last = await self.redis.mget(key, last_key)
+    async def load(self, user_id: str, prefetched: Prefetched | None = None) -> DialogueState:
+        key, last_key = self.keys(user_id)
+        raw, last = prefetched if prefetched is not None else await self.redis.mget(key, last_key)
         if raw:
             data = json.loads(raw)
             return DialogueState(step=data.get("step"), answers=data.get("answers") or {})
@@ -66,7 +74,7 @@ class RedisDialogueStore:
         return DialogueState()
 
     async def save(self, user_id: str, state: DialogueState, ttl: int) -> None:
-        key, last_key = self._keys(user_id)
+        key, last_key = self.keys(user_id)
         if state.step is None:
             await self.clear(user_id)
             return
@@ -76,7 +84,7 @@ class RedisDialogueStore:
         await pipe.execute()
 
     async def clear(self, user_id: str) -> None:
-        await self.redis.delete(*self._keys(user_id))
+        await self.redis.delete(*self.keys(user_id))
 
 
 class MemoryDialogueStore:
@@ -87,7 +95,7 @@ class MemoryDialogueStore:
         self._last: dict[str, tuple[float, str]] = {}
         self._clock = clock
 
-    async def load(self, user_id: str) -> DialogueState:
+    async def load(self, user_id: str, prefetched: Prefetched | None = None) -> DialogueState:
         now = self._clock()
         entry = self._states.get(user_id)
         if entry and entry[0] > now:

@@ -48,7 +48,7 @@ from bot.content.menu import offer_also
 from bot.dialogue.detours import pause_before, settle
 from bot.dialogue.router import Turn
 from bot.dialogue.stamps import open_run, stamp, token
-from bot.dialogue.state import DialogueState
+from bot.dialogue.state import DialogueState, Prefetched
 from bot.insights import capture, links
 from bot.line.client import (
     InvalidReplyToken,
@@ -138,7 +138,7 @@ class Pipeline:
         if row.user_pk is not None and self.s.settings.public_base_url and capture.recorded(event):
             linking = links.current.set(self._link_context(row.user_pk, event.chat_id))
         try:
-            turn = await self._decide(event, row.handed_off)
+            turn = await self._decide(event, row.handed_off, item.dialogue)
         finally:
             if linking is not None:
                 links.current.reset(linking)
@@ -187,13 +187,16 @@ class Pipeline:
         fresh = age < self.s.settings.reply_token_max_age_seconds
         return "reply" if event.reply_token and fresh else "push"
 
-    async def _decide(self, event: InboundEvent, handed_off: bool) -> Turn | None:
-        """Run the router; the loading animation starts if the answer takes a while."""
+    async def _decide(
+        self, event: InboundEvent, handed_off: bool, prefetched: Prefetched | None = None
+    ) -> Turn | None:
+        """Run the router; the loading animation starts if the answer takes a while.
+        ``prefetched``: the chat's dialogue keys as the queue read them with the event."""
         if handed_off:
             log.info("user is with staff; bot stays quiet", extra={"event_id": event.id})
             await handoff_messages.keep(self.s.db, event)  # for staff (the console's inbox)
             return None
-        state = await self.s.dialogue.load(event.chat_id)
+        state = await self.s.dialogue.load(event.chat_id, prefetched)
         nlu = self.s.nlu.parse(event.text) if event.text else None
         turn = Turn(event=event, services=self.s, state=state, nlu=nlu, messenger=self.messenger)
         route, handler = self.s.dispatcher.choose(turn)

@@ -44,6 +44,9 @@ class QueuedEvent:
     timestamp_ms: int
     payload: dict[str, Any]
     attempts: int
+    #: The chat's dialogue state as stored (raw state, last-step marker), read by the queue
+    #: in the round trip that handed out the event (``RedisQueue``); None: not read.
+    dialogue: tuple[str | None, str | None] | None = None
 
 
 Process = Callable[[QueuedEvent], Awaitable[None]]

@@ -36,6 +36,7 @@ import os
 import socket
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -91,7 +92,9 @@ return 0
 
 _HEAD = """
 -- The chat's next event with this try counted, or nothing; an id whose event was deleted
--- (the user erased their data) is skipped.
+-- (the user erased their data) is skipped. With KEYS[4] and KEYS[5] (the chat's dialogue
+-- state and last-step marker), their values come along (false when missing): the worker
+-- needs them next, and this saves it a round trip per event.
 local function head(queue, p)
   while true do
     local ids = redis.call('ZRANGE', queue, 0, 0)
@@ -99,7 +102,12 @@ local function head(queue, p)
     local key = p .. ':ev:' .. ids[1]
     local v = redis.call('HMGET', key, 'payload', 'ts')
     if v[1] then
-      return {ids[1], v[1], v[2], redis.call('HINCRBY', key, 'attempts', 1)}
+      local out = {ids[1], v[1], v[2], redis.call('HINCRBY', key, 'attempts', 1)}
+      if KEYS[5] then
+        local d = redis.call('MGET', KEYS[4], KEYS[5])
+        out[5], out[6] = d[1], d[2]
+      end
+      return out
     end
     redis.call('ZREM', queue, ids[1])
   end
@@ -114,8 +122,9 @@ end
 _TAKE = (
     _HEAD
     + """
--- KEYS: chat queue, chat lock, stream. ARGV: prefix, lock token, lock ms, stream entry,
--- '1' to acknowledge the entry when another worker holds the chat.
+-- KEYS: chat queue, chat lock, stream (and the chat's dialogue keys, see head). ARGV: prefix,
+-- lock token, lock ms, stream entry, '1' to acknowledge the entry when another worker holds
+-- the chat.
 -- Takes the chat and hands out its first event; one round trip.
 if not redis.call('SET', KEYS[2], ARGV[2], 'NX', 'PX', ARGV[3]) then
   if ARGV[5] == '1' then
@@ -134,10 +143,11 @@ return 'done'
 _NEXT = (
     _HEAD
     + """
--- KEYS: chat queue, chat lock, stream. ARGV: prefix, finished event, lock token, lock ms,
--- stream entry. Removes the finished event and hands out the chat's next one (keeping the
--- lock alive); with none left, releases the chat and acknowledges the entry in the same
--- step, so an event queued a moment later finds the chat free. One round trip per event.
+-- KEYS: chat queue, chat lock, stream (and the chat's dialogue keys, see head). ARGV:
+-- prefix, finished event, lock token, lock ms, stream entry. Removes the finished event and
+-- hands out the chat's next one (keeping the lock alive); with none left, releases the chat
+-- and acknowledges the entry in the same step, so an event queued a moment later finds the
+-- chat free. One round trip per event.
 redis.call('ZREM', KEYS[1], ARGV[2])
 redis.call('DEL', ARGV[1] .. ':ev:' .. ARGV[2])
 if redis.call('GET', KEYS[2]) ~= ARGV[3] then return 'lost' end
@@ -166,8 +176,11 @@ class RedisQueue:
         lock_seconds: float = 15.0,
         handler_timeout: float = 25.0,
         concurrency: int = 32,
+        dialogue_keys: Callable[[str], tuple[str, str]] | None = None,
     ) -> None:
         self.redis = client
+        #: A chat's dialogue keys (``RedisDialogueStore.keys``): read with each of its events.
+        self.dialogue_keys = dialogue_keys
         self.p = prefix
         self.dedupe_seconds = dedupe_seconds
         self.max_attempts = max_attempts
@@ -388,6 +401,8 @@ class RedisQueue:
         reclaimed one may belong to a crashed holder: it stays until drained.
         """
         keys = [f"{self.p}:q:{chat}", f"{self.p}:lock:{chat}", self.stream]
+        if self.dialogue_keys is not None:
+            keys += self.dialogue_keys(chat)
         token = uuid.uuid4().hex
         head: Any = await self._take(
             keys=keys, args=[self.p, token, self.lock_ms, msg_id, "1" if fresh else "0"]
@@ -396,8 +411,11 @@ class RedisQueue:
         keeper = asyncio.create_task(self._keep_lock(keys[1], token)) if held else None
         try:
             while held:
-                event_id, payload, ts, attempts = head
-                item = QueuedEvent(event_id, chat, int(ts), json.loads(payload), int(attempts))
+                event_id, payload, ts, attempts = head[:4]
+                dialogue = (head[4], head[5]) if len(head) == 6 else None
+                item = QueuedEvent(
+                    event_id, chat, int(ts), json.loads(payload), int(attempts), dialogue
+                )
                 if not await attempt(item, process, dead, self.max_attempts, self.handler_timeout):
                     return "retry"
                 head = await self._next(
