@@ -33,6 +33,24 @@ N = 12
 DAY = dt.date(2026, 12, 6)
 
 
+async def seed_rows(db: Database, status: Callable[[int], str], with_outbox: bool = False) -> None:
+    """Event-log rows ``ev-0`` … ``ev-{N-1}``, each of its own user, in ``status(i)``."""
+    async with db.session() as s, s.begin():
+        for i in range(N):
+            outbox = {"messages": [Text(f"answer {i}").to_line()], "state": None}
+            s.add(
+                EventLog(
+                    webhook_event_id=f"ev-{i}",
+                    chat_id=user_id(i),
+                    event_type="message",
+                    event_ts=1,
+                    status=status(i),
+                    outbox=outbox if with_outbox else None,
+                    attempts=1,
+                )
+            )
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def settings(make_settings: Callable[..., Settings], request: pytest.FixtureRequest) -> Settings:
     """The bot's settings on each database: a migrated SQLite file, an emptied PostgreSQL."""
@@ -254,18 +272,7 @@ def test_a_bad_write_fails_only_its_own_answer_when_stored_together(settings: Se
         db = Database(settings.sqlalchemy_url)
         store = EventLogStore(db)
         try:
-            async with db.session() as s, s.begin():
-                for i in range(N):
-                    s.add(
-                        EventLog(
-                            webhook_event_id=f"ev-{i}",
-                            chat_id=user_id(i),
-                            event_type="message",
-                            event_ts=1,
-                            status="processing",
-                            attempts=1,
-                        )
-                    )
+            await seed_rows(db, lambda i: "processing")
             outbox = {"messages": [Text("ok").to_line()], "state": None}
             results = await asyncio.gather(
                 *(
@@ -304,20 +311,8 @@ def test_answers_sent_together_are_marked_done_and_counted_once_by_way(
         db = Database(settings.sqlalchemy_url)
         store = EventLogStore(db)
         try:
-            async with db.session() as s, s.begin():
-                for i in range(N):
-                    s.add(
-                        EventLog(
-                            webhook_event_id=f"ev-{i}",
-                            chat_id=user_id(i),
-                            event_type="message",
-                            event_ts=1,
-                            # 3 failed for good: it is not the sending try's to finish
-                            status="failed" if i == 3 else "sending",
-                            outbox={"messages": [Text(f"answer {i}").to_line()], "state": None},
-                            attempts=1,
-                        )
-                    )
+            # 3 failed for good: it is not the sending try's to finish
+            await seed_rows(db, lambda i: "failed" if i == 3 else "sending", with_outbox=True)
             ways = ["push" if i % 3 == 0 else "reply" for i in range(N)]
             for _ in range(2):  # the second round: a retry finishing what is already done
                 await asyncio.gather(*(store.finish(f"ev-{i}", delivery=ways[i]) for i in range(N)))
