@@ -105,9 +105,13 @@ def test_events_recorded_one_at_a_time_get_the_same_rows_users_and_handoffs(
 ) -> None:
     """Below full load each event is recorded alone (on PostgreSQL in one statement, the
     user's visit inside it): the same rows, users, hand-off checks and replay rules as
-    events recorded together, and the follow's own upsert is kept."""
+    events recorded together, and the follow's own upsert is kept. A user who had blocked
+    the bot stays unfollowed by a message (only the visit time moves)."""
     alice, bob, carol = user_id("alone-a"), user_id("alone-b"), user_id("alone-c")
-    group = dict(text_event("สวัสดีทุกคน", carol), source={"type": "group", "groupId": "C" + "a" * 32})
+    dave, erin = user_id("alone-d"), user_id("alone-e")
+    in_group = {"type": "group", "groupId": "C" + "a" * 32, "userId": dave}
+    group = dict(text_event("สวัสดีทุกคน", dave), source=in_group)
+    long_ago = utcnow() - dt.timedelta(days=30)
     raw = [
         text_event("สวัสดี", alice),
         text_event("ขอคุยกับเจ้าหน้าที่", bob),
@@ -115,6 +119,7 @@ def test_events_recorded_one_at_a_time_get_the_same_rows_users_and_handoffs(
         group,
         event_of("follow", carol),
         text_event("อีกข้อความ", alice),
+        text_event("กลับมาแล้ว", erin),
     ]
     events = [InboundEvent.from_dict(e) for e in raw]
 
@@ -124,6 +129,15 @@ def test_events_recorded_one_at_a_time_get_the_same_rows_users_and_handoffs(
         try:
             async with db.session() as s, s.begin():
                 s.add(Handoff(line_user_id=bob, until=utcnow() + dt.timedelta(hours=1)))
+                s.add(
+                    User(
+                        line_user_id=erin,
+                        following=False,
+                        follow_changed_at=long_ago,
+                        first_seen_at=long_ago,
+                        last_seen_at=long_ago,
+                    )
+                )
             statements: list[str] = []
             sqlalchemy.event.listen(
                 db.engine.sync_engine, "before_cursor_execute", lambda *a: statements.append(a[2])
@@ -150,7 +164,7 @@ def test_events_recorded_one_at_a_time_get_the_same_rows_users_and_handoffs(
 
     first, again, found, statements = run(scenario())
     users, rows = found["users"], found["rows"]
-    assert set(users) == {alice, bob, carol}  # standby and group events add no visit
+    assert set(users) == {alice, bob, carol, erin}  # standby and group events add no visit
     assert [r.status for r in first] == [
         "processing",
         "processing",
@@ -158,8 +172,9 @@ def test_events_recorded_one_at_a_time_get_the_same_rows_users_and_handoffs(
         "processing",
         "processing",
         "processing",
+        "processing",
     ]
-    assert [r.handed_off for r in first] == [False, True, False, False, False, False]
+    assert [r.handed_off for r in first] == [False, True, False, False, False, False, False]
     assert [r.user_pk for r in first] == [
         users[alice].id,
         users[bob].id,
@@ -167,7 +182,13 @@ def test_events_recorded_one_at_a_time_get_the_same_rows_users_and_handoffs(
         None,
         users[carol].id,
         users[alice].id,
+        users[erin].id,
     ]
+    returning = users[erin]
+    assert not returning.following
+    assert returning.first_seen_at.timestamp() == pytest.approx(long_ago.timestamp())
+    assert returning.follow_changed_at.timestamp() == pytest.approx(long_ago.timestamp())
+    assert returning.last_seen_at.timestamp() > long_ago.timestamp() + 29 * 86_400
     assert users[carol].follow_changed_at is not None and users[carol].following
     # A replay: the dead event is worked again, the answered one is not; the same users.
     assert [r.status for r in again][:2] == ["processing", "done"]
@@ -176,7 +197,7 @@ def test_events_recorded_one_at_a_time_get_the_same_rows_users_and_handoffs(
     if settings.sqlalchemy_url.startswith("postgresql"):
         # one statement per ordinary event (the follow keeps its two)
         recording = [x for x in statements if not x.startswith(("SELECT", "UPDATE"))]
-        assert len(recording) == 2 * 7, [x[:60] for x in recording]
+        assert len(recording) == 2 * 8, [x[:60] for x in recording]
 
 
 def test_answers_stored_together_keep_their_own_outbox_and_merged_counts_add_up(
@@ -337,6 +358,62 @@ def test_answers_sent_together_are_marked_done_and_counted_once_by_way(
         assert row.outbox is None, i
         assert row.delivery == ("push" if i % 3 == 0 else "reply")
     assert counts == {"delivery:push": 3, "delivery:reply": 8}
+
+
+def test_a_way_whose_count_fails_fails_only_its_own_answers_on_postgresql(
+    make_settings: Callable[..., Settings], pg_url: str
+) -> None:
+    """On PostgreSQL each way (reply, push) is marked done and counted in a statement of its
+    own: when the push statement fails, the replies finished with it are done and counted,
+    and only the pushes fail (their retry finishes them; no reply is retried into a dead
+    letter and an apology)."""
+    settings = make_settings(database_url=pg_url)
+    refuse = sqlalchemy.text(
+        "CREATE FUNCTION refuse_push() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN RAISE EXCEPTION 'push counter refused'; END $$"
+    )
+    trigger = sqlalchemy.text(
+        "CREATE TRIGGER refuse_push BEFORE INSERT ON daily_counts FOR EACH ROW "
+        "WHEN (NEW.key = 'push') EXECUTE FUNCTION refuse_push()"
+    )
+
+    async def scenario() -> tuple[list[BaseException | None], dict[str, str], dict[str, int]]:
+        db = Database(settings.sqlalchemy_url)
+        store = EventLogStore(db)
+        try:
+            await seed_rows(db, lambda i: "sending", with_outbox=True)
+            async with db.engine.begin() as conn:
+                await conn.execute(refuse)
+                await conn.execute(trigger)
+            ways = ["push" if i % 2 else "reply" for i in range(N)]
+            results = await asyncio.gather(
+                *(store.finish(f"ev-{i}", delivery=ways[i]) for i in range(N)),
+                return_exceptions=True,
+            )
+            async with db.session() as s:
+                statuses = {r.webhook_event_id: r.status for r in await s.scalars(select(EventLog))}
+                counts = {
+                    c.key: c.count
+                    for c in await s.scalars(select(daily.DailyCount))
+                    if c.kind == daily.DELIVERY
+                }
+            return list(results), statuses, counts
+        finally:
+            async with db.engine.begin() as conn:
+                await conn.execute(
+                    sqlalchemy.text("DROP TRIGGER IF EXISTS refuse_push ON daily_counts")
+                )
+                await conn.execute(sqlalchemy.text("DROP FUNCTION IF EXISTS refuse_push()"))
+            await db.close()
+
+    results, statuses, counts = run(scenario())
+    # (the first answer is finished alone, before the others gather into one statement per way)
+    assert [r is None for r in results] == [i % 2 == 0 for i in range(N)]
+    assert all("push counter refused" in str(r) for r in results[1::2])
+    assert [statuses[f"ev-{i}"] for i in range(N)] == [
+        "sending" if i % 2 else "done" for i in range(N)
+    ]
+    assert counts == {"reply": N // 2}
 
 
 def test_merged_kinds_run_in_one_order_whatever_answer_came_first() -> None:

@@ -603,13 +603,23 @@ class EventLogStore:
         for event_id, delivery in batch:
             by_way.setdefault(delivery, []).append(event_id)
         if self._finish_counted is not None:
+            # One statement per way, each committed on its own: a failure fails only the
+            # answers of its own statement (the others are done, and must not be retried
+            # into a dead letter and an apology for an answer the user has).
+            failed: dict[str, BaseException] = {}
             async with self._autocommit.connect() as conn:
                 for delivery, ids in sorted(by_way.items()):
-                    await conn.execute(
-                        self._finish_counted,
-                        {"ids": ids, "delivery": delivery, "now": now, "day": day},
-                    )
-            return None
+                    try:
+                        await conn.execute(
+                            self._finish_counted,
+                            {"ids": ids, "delivery": delivery, "now": now, "day": day},
+                        )
+                    except Exception as exc:
+                        failed[delivery] = exc
+                        if len(by_way) == 1:
+                            raise
+                        await conn.rollback()  # the connection is usable for the next way
+            return [failed.get(delivery) for _, delivery in batch] if failed else None
         async with self.db.session() as s, s.begin():
             for delivery, ids in sorted(by_way.items()):
                 result = await s.execute(
