@@ -79,7 +79,7 @@ async def measure(url: str, events: int) -> dict[str, float]:
 
     async def one_event(i: int, cpu: dict[str, float]) -> None:
         user = users[i % len(users)]
-        event = InboundEvent.from_dict(text_event("สวัสดีครับ", user))
+        event = InboundEvent.from_dict(text_event(c.THAI_TEXTS[0], user))
         t0 = time.process_time()
         await store.record(event, 1)
         t1 = time.process_time()
@@ -87,7 +87,7 @@ async def measure(url: str, events: int) -> dict[str, float]:
             daily.TurnCount(day, "greeting", daily.ANSWERED),
             capture.moments(user, [capture.Moment(records.INTENT, "greeting")], day),
         ]
-        outbox = {"messages": [Text("สวัสดีครับ").to_line()], "state": None}
+        outbox = {"messages": [Text(c.THAI_TEXTS[0]).to_line()], "state": None}
         await store.sending(event.id, outbox, "reply", f"key-{i}", writes)
         t2 = time.process_time()
         await store.finish(event.id, delivery="reply")

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -201,6 +202,42 @@ class Recorded:
     handed_off: bool = False
 
 
+#: The columns an event's row is recorded with (``_event_row``, less ``handoff_now``).
+_EVENT_COLUMNS = (
+    "webhook_event_id",
+    "chat_id",
+    "event_type",
+    "event_ts",
+    "status",
+    "attempts",
+    "created_at",
+    "updated_at",
+)
+
+
+def _event_row(item: _Recording, now: dt.datetime) -> dict[str, Any]:
+    """An attempt's event-log values (and the time the hand-off check compares with)."""
+    event = item.event
+    return {
+        "webhook_event_id": event.id,
+        "chat_id": event.chat_id,
+        "event_type": event.type[:32],
+        "event_ts": event.timestamp_ms,
+        "status": "standby" if event.mode == "standby" else "processing",
+        "attempts": item.attempts,
+        "created_at": now,
+        "updated_at": now,
+        "handoff_now": now,
+    }
+
+
+def _visitor(event: InboundEvent) -> str | None:
+    """The user whose visit an event records: a user's own event, not a standby one."""
+    if event.source_type == "user" and event.mode != "standby":
+        return event.user_id
+    return None
+
+
 class EventLogStore:
     """Idempotency records for events, on the bot's database."""
 
@@ -349,17 +386,7 @@ class EventLogStore:
     def _recording_alone(self) -> tuple[Any, Any]:
         """``_record`` for one event with bound values, alone and with the visit's upsert
         as a CTE whose user id the statement returns (PostgreSQL only)."""
-        columns = (
-            "webhook_event_id",
-            "chat_id",
-            "event_type",
-            "event_ts",
-            "status",
-            "attempts",
-            "created_at",
-            "updated_at",
-        )
-        alone = self._record.values({name: bindparam(name) for name in columns})
+        alone = self._record.values({name: bindparam(name) for name in _EVENT_COLUMNS})
         users = postgresql.insert(_USERS).values(
             line_user_id=bindparam("visitor"),
             following=True,
@@ -388,21 +415,8 @@ class EventLogStore:
         event = item.event
         if self._record_alone_stmt is None or event.type in ("follow", "unfollow"):
             return False
-        visitor = event.user_id if event.source_type == "user" else None
-        if event.mode == "standby":
-            visitor = None
-        now = utcnow()
-        params = {
-            "webhook_event_id": event.id,
-            "chat_id": event.chat_id,
-            "event_type": event.type[:32],
-            "event_ts": event.timestamp_ms,
-            "status": "standby" if event.mode == "standby" else "processing",
-            "attempts": item.attempts,
-            "created_at": now,
-            "updated_at": now,
-            "handoff_now": now,
-        }
+        visitor = _visitor(event)
+        params = _event_row(item, utcnow())
         if visitor:
             params["visitor"] = visitor
         stmt = self._record_visit_stmt if visitor else self._record_alone_stmt
@@ -452,28 +466,16 @@ class EventLogStore:
         if len({item.event.id for item in batch}) < len(batch):
             raise ValueError("an event twice in one batch")  # each is recorded on its own
         now = utcnow()
-        events = [
-            {
-                "webhook_event_id": item.event.id,
-                "chat_id": item.event.chat_id,
-                "event_type": item.event.type[:32],
-                "event_ts": item.event.timestamp_ms,
-                "status": "standby" if item.event.mode == "standby" else "processing",
-                "attempts": item.attempts,
-                "created_at": now,
-                "updated_at": now,
-                "handoff_now": now,
-            }
-            for item in batch
-        ]
+        events = [_event_row(item, now) for item in batch]
         visits: dict[str, dict[str, Any]] = {}
         follows: dict[str, dict[str, Any]] = {}
         for item in batch:
             event = item.event
-            if event.user_id and event.source_type == "user" and event.mode != "standby":
+            visitor = _visitor(event)
+            if visitor:
                 follow = event.type in ("follow", "unfollow")
-                (follows if follow else visits)[event.user_id] = {
-                    "line_user_id": event.user_id,
+                (follows if follow else visits)[visitor] = {
+                    "line_user_id": visitor,
                     "following": event.type != "unfollow",
                     "follow_changed_at": now if follow else None,
                     "first_seen_at": now,

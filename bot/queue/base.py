@@ -23,10 +23,13 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.line.events import source_key
 from bot.logs import user_ref
+
+if TYPE_CHECKING:
+    from bot.dialogue.state import Prefetched
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +49,7 @@ class QueuedEvent:
     attempts: int
     #: The chat's dialogue state as stored (raw state, last-step marker), read by the queue
     #: in the round trip that handed out the event (``RedisQueue``); None: not read.
-    dialogue: tuple[str | None, str | None] | None = None
+    dialogue: Prefetched | None = None
 
 
 Process = Callable[[QueuedEvent], Awaitable[None]]
