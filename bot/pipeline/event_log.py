@@ -45,6 +45,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from bot.dialogue.router import Write
 from bot.line.events import InboundEvent
+from bot.pipeline import answer_statement
 from bot.storage.daily import DELIVERY, DailyCount, add, local_day
 from bot.storage.db import Database, DeadLetter, EventLog, Handoff, User, utcnow
 from bot.storage.merged import run_together
@@ -246,6 +247,7 @@ class EventLogStore:
         self._insert = (
             postgresql.insert if db.engine.dialect.name == "postgresql" else sqlite.insert
         )
+        self._postgres = db.engine.dialect.name == "postgresql"
         # Single-statement writes need no BEGIN/COMMIT round trips of their own.
         self._autocommit = db.engine.execution_options(isolation_level="AUTOCOMMIT")
         # Statements are built once with bound parameters: building SQLAlchemy constructs
@@ -532,6 +534,8 @@ class EventLogStore:
         await self._decided.add(Decided(event_id, outbox, delivery, key, writes))
 
     async def _store_one(self, answer: Decided) -> None:
+        if self._postgres and await self._store_alone(answer):
+            return
         changed = await self._run(
             self._sending,
             answer.writes,
@@ -542,6 +546,25 @@ class EventLogStore:
         )
         if not changed:
             raise AlreadyDecided(answer.event_id)
+
+    async def _store_alone(self, answer: Decided) -> bool:
+        """Store one answer whose writes only add rows in one autocommitted statement
+        (``answer_statement``): True when done, False to take the general way."""
+        values = answer_statement.params(answer.writes)
+        if values is None:
+            return False
+        values.update(
+            event_id=answer.event_id,
+            outbox=answer.outbox,
+            delivery=answer.delivery,
+            retry_key=answer.retry_key,
+            now=utcnow(),
+        )
+        async with self._autocommit.connect() as conn:
+            stored = (await conn.execute(answer_statement.STATEMENT, values)).one().stored
+        if not stored:
+            raise AlreadyDecided(answer.event_id)
+        return True
 
     async def _store_together(self, batch: list[Decided]) -> Outcomes:
         """One transaction for several answers: two event-log statements, then every

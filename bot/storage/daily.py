@@ -154,6 +154,11 @@ class TurnCount(MergedWrite):
 
     @classmethod
     async def run_all(cls, s: AsyncSession, changes: Sequence[TurnCount]) -> None:
+        await s.execute(_upsert(s.get_bind().dialect.name), cls.rows(changes))
+
+    @staticmethod
+    def rows(changes: Sequence[TurnCount]) -> list[dict[str, Any]]:
+        """The counter rows these changes add to, summed, in lock order."""
         sums: collections.Counter[tuple[int, dt.date, str]] = collections.Counter()
         for change in changes:
             if change.outcome not in OUTCOMES:
@@ -163,11 +168,10 @@ class TurnCount(MergedWrite):
         # Every route row before every outcome row, each in key order: two transactions
         # never wait for each other's rows crosswise; the outcome rows (four a day, every
         # turn touches one) come last, to hold their locks briefly.
-        rows = [
+        return [
             {"day": day, "kind": (ROUTE, OUTCOME)[order], "key": key, "count": n}
             for (order, day, key), n in sorted(sums.items())
         ]
-        await s.execute(_upsert(s.get_bind().dialect.name), rows)
 
 
 def turn_counter(

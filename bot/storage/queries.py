@@ -168,17 +168,21 @@ class GuideCount(MergedWrite):
 
     @classmethod
     async def run_all(cls, s: AsyncSession, changes: Sequence[GuideCount]) -> None:
+        await s.execute(_guide_upsert(s.get_bind().dialect.name), cls.rows(changes))
+
+    @staticmethod
+    def rows(changes: Sequence[GuideCount]) -> list[dict[str, Any]]:
+        """The guides' day rows these changes add to, summed, in lock order."""
         sums: dict[tuple[str, dt.date], dict[str, int]] = {}
         for change in changes:
             counts = sums.setdefault(
                 (change.guide_id, change.day), dict.fromkeys(GUIDE_COUNTERS, 0)
             )
             counts[change.counter] += 1
-        rows = [  # in key order: two transactions never wait for each other crosswise
+        return [  # in key order: two transactions never wait for each other crosswise
             {"guide_id": guide, "day": day, **counts}
             for (guide, day), counts in sorted(sums.items())
         ]
-        await s.execute(_guide_upsert(s.get_bind().dialect.name), rows)
 
 
 _GUIDE_UPSERTS: dict[str, Any] = {}

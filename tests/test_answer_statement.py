@@ -1,0 +1,245 @@
+"""On PostgreSQL an answer whose writes only add rows (turn and guide counters, insight
+moments) is stored in one statement (``bot.pipeline.answer_statement``). It must leave
+exactly the rows the general way leaves: the same counters, and insight rows that take
+each dimension from the moment, the named province or the person's latest assessment
+alike; nothing at all when another try stored its answer first; and any other write still
+goes the general way, in one transaction with the answer."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import sqlalchemy
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.insights import capture, records
+from bot.insights.records import InsightEvent
+from bot.line.messages import Text
+from bot.pipeline.event_log import AlreadyDecided, EventLogStore
+from bot.settings import Settings
+from bot.storage import daily
+from bot.storage.db import Assessment, Database, EventLog, GuideStat, Unanswered, utcnow
+from bot.storage.queries import GuideCount, record_unanswered
+from tests.conftest import run
+from tests.helpers import user_id
+
+DAY = dt.date(2026, 12, 7)
+WITH_SECTOR, ODD_SECTOR, NO_ASSESSMENT = user_id("fused-a"), user_id("fused-b"), user_id("fused-c")
+USERS = (WITH_SECTOR, ODD_SECTOR, NO_ASSESSMENT)
+
+
+@pytest.fixture
+def settings(make_settings: Callable[..., Settings], pg_url: str) -> Settings:
+    return make_settings(database_url=pg_url)
+
+
+def turn_writes(user: str, i: int) -> list[Any]:
+    """A turn's writes of every kind the one statement takes, with moments whose
+    dimensions come from everywhere a row can take them."""
+    named = "50" if i == 0 else ""  # the first names a province
+    moments = capture.Moments(
+        user,
+        DAY,
+        named,
+        [
+            capture.Moment(records.INTENT, "greeting"),  # every dimension from the profile
+            capture.Moment(records.ASKED, "ขายออนไลน์" * 20),  # key cut to its column
+            capture.Moment(
+                records.ASSESSMENT_FINISHED, "x", province="901234", sector="s" * 40, stage=4
+            ),  # its own dimensions (province cut to 2, sector to 32)
+            capture.Moment(records.ASKED, "", province="", stage=0),  # "" and 0 are kept
+        ],
+    )
+    return [
+        daily.TurnCount(DAY, "courses", daily.ANSWERED),
+        daily.TurnCount(DAY, "greeting" if i else "courses", daily.UNANSWERED),
+        GuideCount("open-shop", "shown", DAY),
+        GuideCount("open-shop" if i else "export", "helpful", DAY),
+        moments,
+    ]
+
+
+async def seed(db: Database, ids: list[str]) -> None:
+    """Two assessments (the later counts) for one person, one with a sector that is not a
+    text for another, none for the third; an event row in ``processing`` for each id."""
+    old = utcnow() - dt.timedelta(days=3)
+    async with db.session() as s, s.begin():
+        s.add(
+            Assessment(
+                line_user_id=WITH_SECTOR,
+                answers={"sector": "crafts"},
+                stage=1,
+                topics=[],
+                province_code="11",
+                created_at=old,
+            )
+        )
+        s.add(
+            Assessment(
+                line_user_id=WITH_SECTOR,
+                answers={"sector": "food"},
+                stage=3,
+                topics=[],
+                province_code="10",
+            )
+        )
+        s.add(
+            Assessment(
+                line_user_id=ODD_SECTOR,
+                answers={"sector": 7},
+                stage=2,
+                topics=[],
+                province_code=None,
+            )
+        )
+        for event_id in ids:
+            s.add(
+                EventLog(
+                    webhook_event_id=event_id,
+                    chat_id="c",
+                    event_type="message",
+                    event_ts=1,
+                    status="processing",
+                    attempts=1,
+                )
+            )
+
+
+async def written(db: Database) -> tuple[list[tuple[Any, ...]], dict[str, int], dict[str, Any]]:
+    """Every insight row (without id and time), counter and guide counter, then empties
+    them for the next round."""
+    async with db.session() as s, s.begin():
+        rows = sorted(
+            (r.day, r.line_user_id, r.kind, r.province, r.sector, r.stage, r.key)
+            for r in await s.scalars(select(InsightEvent))
+        )
+        counts = {f"{c.kind}:{c.key}": c.count for c in await s.scalars(select(daily.DailyCount))}
+        guides = {
+            g.guide_id: (g.shown, g.offered, g.helpful, g.unhelpful)
+            for g in await s.scalars(select(GuideStat))
+        }
+        for table in (InsightEvent, daily.DailyCount, GuideStat):
+            await s.execute(delete(table))
+    return rows, counts, guides
+
+
+def test_one_statement_writes_what_the_general_way_writes(settings: Settings) -> None:
+    async def scenario() -> tuple[Any, Any, list[int], list[int]]:
+        db = Database(settings.sqlalchemy_url)
+        store = EventLogStore(db)
+        statements: list[str] = []
+        sqlalchemy.event.listen(
+            db.engine.sync_engine, "before_cursor_execute", lambda *a: statements.append(a[2])
+        )
+        ids = [f"{way}-{i}" for way in ("one", "general") for i in range(len(USERS))]
+        try:
+            await seed(db, ids)
+            per_answer: dict[str, list[int]] = {"one": [], "general": []}
+            results = {}
+            for way in ("one", "general"):
+                store._postgres = way == "one"  # the general way is SQLite's and batches'
+                for i, user in enumerate(USERS):
+                    before = len(statements)
+                    outbox = {"messages": [Text(f"{way} {i}").to_line()], "state": None}
+                    await store.sending(
+                        f"{way}-{i}", outbox, "reply", f"k-{i}", turn_writes(user, i)
+                    )
+                    per_answer[way].append(len(statements) - before)
+                results[way] = await written(db)
+            async with db.session() as s:
+                stored = {r.webhook_event_id: r for r in await s.scalars(select(EventLog))}
+            assert all(r.status == "sending" for r in stored.values())
+            assert stored["one-2"].outbox["messages"][0]["text"] == "one 2"
+            assert stored["one-2"].retry_key == "k-2" and stored["one-2"].delivery == "reply"
+            return results["one"], results["general"], per_answer["one"], per_answer["general"]
+        finally:
+            await db.close()
+
+    one, general, one_statements, general_statements = run(scenario())
+    assert one_statements == [1, 1, 1]
+    assert all(n >= 4 for n in general_statements)  # update, profile, inserts
+    rows, counts, guides = one
+    assert (rows, counts, guides) == general
+    by_user = {(r[1], r[2], r[6][:5]): r for r in rows}
+    # the latest assessment's dimensions; a named province wins over the person's own
+    assert by_user[(WITH_SECTOR, records.INTENT, "greet")][3:6] == ("50", "food", 3)
+    assert by_user[(ODD_SECTOR, records.INTENT, "greet")][3:6] == ("", "", 2)
+    assert by_user[(NO_ASSESSMENT, records.INTENT, "greet")][3:6] == ("", "", 0)
+    assert by_user[(NO_ASSESSMENT, records.ASSESSMENT_FINISHED, "x")][3:6] == ("90", "s" * 32, 4)
+    assert len(by_user[(WITH_SECTOR, records.ASKED, "ขายออ")][6]) == records.KEY_CHARS
+    assert counts == {
+        "route:courses": 4,
+        "route:greeting": 2,
+        "outcome:answered": 3,
+        "outcome:unanswered": 3,
+    }
+    assert guides == {"open-shop": (3, 0, 2, 0), "export": (0, 0, 1, 0)}
+
+
+def test_an_answer_decided_first_elsewhere_leaves_no_write(settings: Settings) -> None:
+    async def scenario() -> tuple[Any, Any]:
+        db = Database(settings.sqlalchemy_url)
+        store = EventLogStore(db)
+        try:
+            await seed(db, ["late"])
+            async with db.session() as s, s.begin():
+                row = await s.get(EventLog, "late")
+                assert row is not None
+                row.status = "sending"  # the other try stored its answer first
+            outbox = {"messages": [Text("late").to_line()], "state": None}
+            with pytest.raises(AlreadyDecided):
+                await store.sending("late", outbox, "reply", "k", turn_writes(WITH_SECTOR, 0))
+            async with db.session() as s:
+                kept = await s.get(EventLog, "late")
+            return await written(db), kept.outbox if kept else "gone"
+        finally:
+            await db.close()
+
+    left, outbox = run(scenario())
+    assert left == ([], {}, {})
+    assert outbox is None  # the other try's row is untouched
+
+
+def test_a_handlers_own_write_goes_the_general_way_in_the_answers_transaction(
+    settings: Settings,
+) -> None:
+    """A write the statement cannot take (here an unanswered question, and a moment about
+    the last notice) is stored with the counters in one transaction, as before."""
+
+    async def unanswered(s: AsyncSession) -> None:
+        await record_unanswered(s, "คำถามใหม่", None, None)
+
+    async def scenario() -> tuple[list[str], Any, int, int]:
+        db = Database(settings.sqlalchemy_url)
+        store = EventLogStore(db)
+        statements: list[str] = []
+        sqlalchemy.event.listen(
+            db.engine.sync_engine, "before_cursor_execute", lambda *a: statements.append(a[2])
+        )
+        try:
+            await seed(db, ["own", "notice"])
+            outbox = {"messages": [Text("ok").to_line()], "state": None}
+            await store.sending(
+                "own", outbox, "reply", "k", [unanswered, *turn_writes(WITH_SECTOR, 0)]
+            )
+            before = len(statements)
+            notice = capture.Moments(
+                WITH_SECTOR, DAY, "", [capture.Moment(records.INTENT, last_notice=True)]
+            )
+            await store.sending("notice", outbox, "reply", "k", [notice])
+            async with db.session() as s:
+                texts = list(await s.scalars(select(Unanswered.text)))
+            rows, counts, _ = await written(db)
+            return texts, counts, len(statements) - before, len(rows)
+        finally:
+            await db.close()
+
+    texts, counts, notice_statements, insight_rows = run(scenario())
+    assert texts == ["คำถามใหม่"]
+    assert counts["outcome:answered"] == 1
+    assert notice_statements > 1  # the last notice is read the general way
+    assert insight_rows == 4 + 1
