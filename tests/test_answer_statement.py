@@ -29,7 +29,9 @@ from tests.helpers import user_id
 
 DAY = dt.date(2026, 12, 7)
 WITH_SECTOR, ODD_SECTOR, NO_ASSESSMENT = user_id("fused-a"), user_id("fused-b"), user_id("fused-c")
-USERS = (WITH_SECTOR, ODD_SECTOR, NO_ASSESSMENT)
+#: Has a province of their own, and names another in the message.
+NAMES_ANOTHER = user_id("fused-d")
+USERS = (WITH_SECTOR, ODD_SECTOR, NO_ASSESSMENT, NAMES_ANOTHER)
 
 
 @pytest.fixture
@@ -40,7 +42,7 @@ def settings(make_settings: Callable[..., Settings], pg_url: str) -> Settings:
 def turn_writes(user: str, i: int) -> list[Any]:
     """A turn's writes of every kind the one statement takes, with moments whose
     dimensions come from everywhere a row can take them."""
-    named = "50" if i == 0 else ""  # the first names a province
+    named = "50" if user == NAMES_ANOTHER else ""
     moments = capture.Moments(
         user,
         DAY,
@@ -63,9 +65,35 @@ def turn_writes(user: str, i: int) -> list[Any]:
     ]
 
 
+def plain_writes(user: str, i: int) -> list[Any]:
+    """The commonest turn: counted, one moment with no dimension of its own, no guide."""
+    return [
+        daily.TurnCount(DAY, "greeting", daily.ANSWERED),
+        capture.moments(user, [capture.Moment(records.INTENT, "greeting")], DAY),
+    ]
+
+
+def counted_only(user: str, i: int) -> list[Any]:
+    """A turn that records no moment (a group chat, the simulator): only its counters."""
+    return [daily.TurnCount(DAY, "step:ask", daily.DID_YOU_MEAN)]
+
+
+def no_writes(user: str, i: int) -> list[Any]:
+    return []
+
+
+SHAPES: dict[str, Callable[[str, int], list[Any]]] = {
+    "full": turn_writes,
+    "plain": plain_writes,
+    "counted": counted_only,
+    "none": no_writes,
+}
+
+
 async def seed(db: Database, ids: list[str]) -> None:
     """Two assessments (the later counts) for one person, one with a sector that is not a
-    text for another, none for the third; an event row in ``processing`` for each id."""
+    text for another, none for the third, one with no sector for the fourth; an event row
+    in ``processing`` for each id."""
     old = utcnow() - dt.timedelta(days=3)
     async with db.session() as s, s.begin():
         s.add(
@@ -94,6 +122,15 @@ async def seed(db: Database, ids: list[str]) -> None:
                 stage=2,
                 topics=[],
                 province_code=None,
+            )
+        )
+        s.add(
+            Assessment(
+                line_user_id=NAMES_ANOTHER,
+                answers={},
+                stage=5,
+                topics=[],
+                province_code="20",
             )
         )
         for event_id in ids:
@@ -128,56 +165,79 @@ async def written(db: Database) -> tuple[list[tuple[Any, ...]], dict[str, int], 
 
 
 def test_one_statement_writes_what_the_general_way_writes(settings: Settings) -> None:
-    async def scenario() -> tuple[Any, Any, list[int], list[int]]:
+    """Every shape of turn, for people with every kind of profile: the same rows both ways,
+    in one statement per answer."""
+
+    async def scenario() -> tuple[dict[str, Any], dict[str, Any], list[int], list[int]]:
         db = Database(settings.sqlalchemy_url)
         store = EventLogStore(db)
         statements: list[str] = []
         sqlalchemy.event.listen(
             db.engine.sync_engine, "before_cursor_execute", lambda *a: statements.append(a[2])
         )
-        ids = [f"{way}-{i}" for way in ("one", "general") for i in range(len(USERS))]
+        ids = [
+            f"{way}-{shape}-{i}"
+            for way in ("one", "general")
+            for shape in SHAPES
+            for i in range(len(USERS))
+        ]
         try:
             await seed(db, ids)
             per_answer: dict[str, list[int]] = {"one": [], "general": []}
-            results = {}
+            results: dict[str, dict[str, Any]] = {"one": {}, "general": {}}
             for way in ("one", "general"):
                 store._postgres = way == "one"  # the general way is SQLite's and batches'
-                for i, user in enumerate(USERS):
-                    before = len(statements)
-                    outbox = {"messages": [Text(f"{way} {i}").to_line()], "state": None}
-                    await store.sending(
-                        f"{way}-{i}", outbox, "reply", f"k-{i}", turn_writes(user, i)
-                    )
-                    per_answer[way].append(len(statements) - before)
-                results[way] = await written(db)
+                for shape, writes in SHAPES.items():
+                    for i, user in enumerate(USERS):
+                        before = len(statements)
+                        outbox = {"messages": [Text(f"{way} {i}").to_line()], "state": None}
+                        await store.sending(
+                            f"{way}-{shape}-{i}", outbox, "reply", f"k-{i}", writes(user, i)
+                        )
+                        per_answer[way].append(len(statements) - before)
+                    results[way][shape] = await written(db)
             async with db.session() as s:
                 stored = {r.webhook_event_id: r for r in await s.scalars(select(EventLog))}
             assert all(r.status == "sending" for r in stored.values())
-            assert stored["one-2"].outbox["messages"][0]["text"] == "one 2"
-            assert stored["one-2"].retry_key == "k-2" and stored["one-2"].delivery == "reply"
+            one = stored["one-full-2"]
+            assert one.outbox["messages"][0]["text"] == "one 2"
+            assert one.retry_key == "k-2" and one.delivery == "reply"
             return results["one"], results["general"], per_answer["one"], per_answer["general"]
         finally:
             await db.close()
 
     one, general, one_statements, general_statements = run(scenario())
-    assert one_statements == [1, 1, 1]
-    assert all(n >= 4 for n in general_statements)  # update, profile, inserts
-    rows, counts, guides = one
-    assert (rows, counts, guides) == general
+    assert one_statements == [1] * len(SHAPES) * len(USERS)
+    # the general way: the update, the profile, one insert per kind (and BEGIN, COMMIT)
+    assert general_statements[: len(USERS)] == [5] * len(USERS)
+    assert one == general
+    rows, counts, guides = one["full"]
     by_user = {(r[1], r[2], r[6][:5]): r for r in rows}
-    # the latest assessment's dimensions; a named province wins over the person's own
-    assert by_user[(WITH_SECTOR, records.INTENT, "greet")][3:6] == ("50", "food", 3)
+    # the latest assessment's dimensions; a province the message names wins over their own
+    assert by_user[(WITH_SECTOR, records.INTENT, "greet")][3:6] == ("10", "food", 3)
     assert by_user[(ODD_SECTOR, records.INTENT, "greet")][3:6] == ("", "", 2)
     assert by_user[(NO_ASSESSMENT, records.INTENT, "greet")][3:6] == ("", "", 0)
+    assert by_user[(NAMES_ANOTHER, records.INTENT, "greet")][3:6] == ("50", "", 5)
     assert by_user[(NO_ASSESSMENT, records.ASSESSMENT_FINISHED, "x")][3:6] == ("90", "s" * 32, 4)
+    assert by_user[(NAMES_ANOTHER, records.ASKED, "")][3:6] == ("", "", 0)  # its own "" and 0
     assert len(by_user[(WITH_SECTOR, records.ASKED, "ขายออ")][6]) == records.KEY_CHARS
     assert counts == {
-        "route:courses": 4,
-        "route:greeting": 2,
-        "outcome:answered": 3,
-        "outcome:unanswered": 3,
+        "route:courses": 5,
+        "route:greeting": 3,
+        "outcome:answered": 4,
+        "outcome:unanswered": 4,
     }
-    assert guides == {"open-shop": (3, 0, 2, 0), "export": (0, 0, 1, 0)}
+    assert guides == {"open-shop": (4, 0, 3, 0), "export": (0, 0, 1, 0)}
+    plain_rows, plain_counts, plain_guides = one["plain"]
+    assert sorted(r[3:6] for r in plain_rows) == [
+        ("", "", 0),
+        ("", "", 2),
+        ("10", "food", 3),
+        ("20", "", 5),
+    ]
+    assert plain_counts == {"route:greeting": 4, "outcome:answered": 4} and plain_guides == {}
+    assert one["counted"] == ([], {"route:step:ask": 4, "outcome:did_you_mean": 4}, {})
+    assert one["none"] == ([], {}, {})
 
 
 def test_an_answer_decided_first_elsewhere_leaves_no_write(settings: Settings) -> None:

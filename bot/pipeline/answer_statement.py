@@ -33,9 +33,6 @@ from bot.insights.records import KEY_CHARS
 from bot.storage.daily import TurnCount
 from bot.storage.queries import GUIDE_COUNTERS, GuideCount
 
-#: The kinds this statement writes; a turn with any other write goes the general way.
-FUSED_KINDS = (Moments, TurnCount, GuideCount)
-
 _GUIDE_SUMS = ", ".join(f"{c} = guide_stats.{c} + excluded.{c}" for c in GUIDE_COUNTERS)
 _GUIDE_ARRAYS = ", ".join(f"CAST(:g_{c} AS integer[])" for c in GUIDE_COUNTERS)
 
@@ -100,6 +97,8 @@ def params(writes: Sequence[Write]) -> dict[str, Any] | None:
     turns: list[TurnCount] = []
     guides: list[GuideCount] = []
     for change in writes:
+        if type(change) not in (Moments, TurnCount, GuideCount):
+            return None  # (exactly these kinds: a subclass may write something else)
         if isinstance(change, Moments):
             if change.cancelled or not change.items:
                 continue
@@ -110,8 +109,6 @@ def params(writes: Sequence[Write]) -> dict[str, Any] | None:
             turns.append(change)
         elif isinstance(change, GuideCount):
             guides.append(change)
-        else:
-            return None
     if len(moments) > 1:  # (a turn's moments are one change: a second is unusual)
         return None
     found = moments[0] if moments else None
