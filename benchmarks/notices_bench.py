@@ -13,6 +13,10 @@ process) and a fresh PostgreSQL schema:
   posted with no database and no rate limit by a separate process, just before and just
   after the run (the better of the two); ``notices.bare_sdk_calls_per_s`` is the same
   through the SDK's request models (how notices were sent before), for comparison;
+- ``notices.cores_while_sending.<party>`` and ``notices.cpu_ms_per_call.<party>``: the CPU
+  that ``bot notify``, the fake LINE API (this process), PostgreSQL and the whole machine
+  (``machine_busy``) used from the first call to the last, as cores and per call: where
+  the machine's two cores went while the calls went out;
 - ``notices.delivery_rows`` and ``notices.delivery_inserts``: rows logged per statement;
 - every subscriber that matched got exactly one delivery (checked on the fake's records).
 
@@ -24,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import bisect
 import datetime as dt
 import json
 import math
@@ -31,6 +36,7 @@ import random
 import shutil
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections import Counter, defaultdict
@@ -218,17 +224,9 @@ async def run(args: argparse.Namespace, url: str, fake: FakeLine, folder: Path) 
         NOTIFY_CONCURRENCY=str(args.concurrency),
         KB_WATCH="false",
     )
-    done = await asyncio.to_thread(
-        subprocess.run,
-        [str(c.BOT), "notify", "--json"],
-        env=env,
-        cwd=c.ROOT,
-        capture_output=True,
-        timeout=900,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(done.stderr.decode()[-2000:])
-    report = SimpleNamespace(**json.loads(done.stdout))
+    out, sampler = await asyncio.to_thread(notify_sampled, env)
+    report = SimpleNamespace(**json.loads(out))
+    sent_at = [rec.at for rec in fake.calls("multicast", status=None)]
 
     got: Counter[str] = Counter()
     for rec in fake.calls("multicast"):
@@ -256,6 +254,14 @@ async def run(args: argparse.Namespace, url: str, fake: FakeLine, folder: Path) 
     c.emit("notices.bare_sdk_calls_per_s", max(b["sdk"] for b in bare))
     c.emit("notices.bare_prepared_vs_sdk", best / max(b["sdk"] for b in bare))
     c.emit("notices.rate_ratio_vs_bare", rate / min(best, args.rate))
+    if len(sent_at) > 1:
+        # Who used the machine while the calls went out (first to last call at the fake).
+        window = max(sent_at) - min(sent_at)
+        used = sampler.between(min(sent_at), max(sent_at))
+        c.emit("notices.send_window_s", window)
+        for party, seconds in used.items():
+            c.emit(f"notices.cores_while_sending.{party}", seconds / window)
+            c.emit(f"notices.cpu_ms_per_call.{party}", seconds / len(sent_at) * 1000)
     c.emit("notices.delivery_rows", report.delivery_rows)
     c.emit("notices.delivery_inserts", report.delivery_inserts)
     c.emit(
@@ -277,6 +283,79 @@ async def run(args: argparse.Namespace, url: str, fake: FakeLine, folder: Path) 
         set(got) == expected and all(n == 1 for n in got.values()),
         "every matched subscriber got exactly one notice",
     )
+
+
+def notify_sampled(env: dict[str, str]) -> tuple[bytes, CpuSampler]:
+    """``bot notify --json`` in its own process, its CPU (and the others') sampled."""
+    notify = subprocess.Popen(
+        [str(c.BOT), "notify", "--json"],
+        env=env,
+        cwd=c.ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    sampler = CpuSampler(notify.pid)
+    sampler.start()
+    try:
+        out, err = notify.communicate(timeout=900)
+    finally:
+        sampler.stop()
+    if notify.returncode != 0:
+        raise RuntimeError(err.decode()[-2000:])
+    return out, sampler
+
+
+class CpuSampler:
+    """CPU seconds used so far, every 50 ms, by ``bot notify``, by this process (the fake
+    LINE API's thread; the main thread only waits), by every PostgreSQL process, and by
+    the whole machine, so the send window's share of each can be read off afterwards."""
+
+    PARTIES = ("notify", "fake_line", "postgres", "machine_busy")
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.samples: list[tuple[float, ...]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="cpu-sampler", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def _run(self) -> None:
+        last_notify = 0.0
+        while not self._stop.is_set():
+            notify = c.cpu_seconds(self.pid)
+            last_notify = notify if notify is not None else last_notify
+            self.samples.append(
+                (
+                    time.monotonic(),
+                    last_notify,
+                    time.process_time(),
+                    c.cpu_of_commands(["postgres"]),
+                    c.machine_cpu()[0],
+                )
+            )
+            self._stop.wait(0.05)
+
+    def between(self, start: float, end: float) -> dict[str, float]:
+        """CPU seconds each party used from ``start`` to ``end`` (interpolated)."""
+        times = [s[0] for s in self.samples]
+
+        def at(when: float, i: int) -> float:
+            k = bisect.bisect_left(times, when)
+            if k <= 0:
+                return self.samples[0][i]
+            if k >= len(times):
+                return self.samples[-1][i]
+            (t0, *a), (t1, *b) = self.samples[k - 1], self.samples[k]
+            share = (when - t0) / (t1 - t0) if t1 > t0 else 0.0
+            return a[i - 1] + (b[i - 1] - a[i - 1]) * share
+
+        return {party: at(end, i) - at(start, i) for i, party in enumerate(self.PARTIES, start=1)}
 
 
 async def bare_rate(fake: FakeLine, folder: Path, concurrency: int) -> dict[str, float]:
