@@ -14,17 +14,23 @@ case) on a fresh PostgreSQL database, and on a SQLite file, and prints per event
 - ``event_log.<db>.statements_per_event`` (SQLAlchemy's cursor executions),
   ``transactions_per_event`` (BEGIN .. COMMIT blocks and autocommitted statements) and
   ``round_trips_per_event`` (statements, plus a BEGIN and a COMMIT per transaction block);
+- ``server_cpu_us_per_event``: PostgreSQL's own CPU for those events (its backends);
+- ``batch_of_<B>.sending_cpu_us_per_answer`` and ``.statements_per_answer``: storing ``--batch``
+  answers decided at once (a busy worker's case: one waits while the others share the next
+  commit), per answer;
 - the baseline, measured in the same run on the same engine: ``bare_round_trip_us``, the
   CPU of one autocommitted ``SELECT 1``, and the ratio ``cpu_in_round_trips``
   (cpu per event / one bare round trip): a machine-independent figure to compare commits.
 
-Usage: ``.venv/bin/python benchmarks/event_log_bench.py [--events N]``. For a before and
-after, run it from a worktree of the older commit too (``PYTHONPATH=<worktree>``).
+Usage: ``.venv/bin/python benchmarks/event_log_bench.py [--events N] [--batch B]``. For a
+before and after, copy it into a worktree of the older commit and run it there: it imports
+the tree it sits in.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import statistics
 import sys
 import tempfile
@@ -36,13 +42,20 @@ import _common as c
 c.ensure_root_on_path()
 
 
+def server_cpu(dbname: str | None) -> float:
+    """CPU seconds the PostgreSQL backends serving ``dbname`` have used (0 for SQLite)."""
+    if dbname is None:
+        return 0.0
+    return sum(c.cpu_seconds(pid) or 0.0 for pid in c.pg_backend_pids(dbname))
+
+
 def settings_for(url: str) -> Any:
     from bot.settings import Settings
 
     return Settings(_env_file=None, database_url=url, bot_env="test")
 
 
-async def measure(url: str, events: int) -> dict[str, float]:
+async def measure(url: str, events: int, batch: int, dbname: str | None = None) -> dict[str, float]:
     import sqlalchemy
     from sqlalchemy import text
 
@@ -110,9 +123,43 @@ async def measure(url: str, events: int) -> dict[str, float]:
             bares.append((time.process_time() - t0) / events)
         cpu = {"record": 0.0, "sending": 0.0, "finish": 0.0}
         before = dict(tally)
+        server_before = server_cpu(dbname)
         for i in range(events):
             await one_event(100 + i, cpu)
         counted = {k: (v - before[k]) / events for k, v in tally.items()}
+        server_s = server_cpu(dbname) - server_before
+        # Answers decided at once (a busy worker): ``batch`` stored while one is under way.
+        batch_cpu, batch_statements, rounds = 0.0, 0, max(1, events // batch)
+        for r in range(rounds):
+            base = 100_000 + r * batch
+            events_now = [
+                InboundEvent.from_dict(text_event(c.THAI_TEXTS[0], users[k % len(users)]))
+                for k in range(batch)
+            ]
+            for event in events_now:
+                await store.record(event, 1)
+            t0, statements_then = time.process_time(), tally["statements"]
+            await asyncio.gather(
+                *(
+                    store.sending(
+                        event.id,
+                        {"messages": [Text(c.THAI_TEXTS[0]).to_line()], "state": None},
+                        "reply",
+                        f"key-{base + k}",
+                        [
+                            daily.TurnCount(day, "greeting", daily.ANSWERED),
+                            capture.moments(
+                                event.user_id or "", [capture.Moment(records.INTENT, "x")], day
+                            ),
+                        ],
+                    )
+                    for k, event in enumerate(events_now)
+                )
+            )
+            batch_cpu += time.process_time() - t0
+            batch_statements += tally["statements"] - statements_then
+            for event in events_now:
+                await store.finish(event.id, delivery="reply")
         t0 = time.process_time()
         for _ in range(events):
             await one_round_trip()
@@ -133,6 +180,10 @@ async def measure(url: str, events: int) -> dict[str, float]:
         "bare_round_trip_us": bare_s * 1e6,
         "bare_round_trip_spread": statistics.pstdev(bares) / bare_s,
         "cpu_in_round_trips": total / bare_s,
+        # PostgreSQL's own CPU for the same events (its backends for this database)
+        **({"server_cpu_us_per_event": server_s / events * 1e6} if dbname else {}),
+        f"batch_of_{batch}.sending_cpu_us_per_answer": batch_cpu / (rounds * batch) * 1e6,
+        f"batch_of_{batch}.statements_per_answer": batch_statements / (rounds * batch),
     }
     return out
 
@@ -140,20 +191,21 @@ async def measure(url: str, events: int) -> dict[str, float]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=1000)
+    parser.add_argument("--batch", type=int, default=8, help="answers decided at once")
     args = parser.parse_args()
     import uvloop
 
     from bot.storage.migrate import upgrade
 
-    with c.pg_database("eventlog") as (url, _name):
+    with c.pg_database("eventlog") as (url, name):
         upgrade(settings_for(url))
-        figures = uvloop.run(measure(url, args.events))
+        figures = uvloop.run(measure(url, args.events, args.batch, name))
         for key, value in figures.items():
             c.emit(f"event_log.postgresql.{key}", round(value, 3))
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{tmp}/bench.db"
         upgrade(settings_for(url))
-        figures = uvloop.run(measure(url, args.events))
+        figures = uvloop.run(measure(url, args.events, args.batch))
         for key, value in figures.items():
             c.emit(f"event_log.sqlite.{key}", round(value, 3))
     return 0

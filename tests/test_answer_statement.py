@@ -7,6 +7,7 @@ goes the general way, in one transaction with the answer."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import Callable
 from typing import Any
@@ -238,6 +239,57 @@ def test_one_statement_writes_what_the_general_way_writes(settings: Settings) ->
     assert plain_counts == {"route:greeting": 4, "outcome:answered": 4} and plain_guides == {}
     assert one["counted"] == ([], {"route:step:ask": 4, "outcome:did_you_mean": 4}, {})
     assert one["none"] == ([], {}, {})
+
+
+def test_answers_decided_at_once_share_one_statement_and_write_the_same(
+    settings: Settings,
+) -> None:
+    """Under load the answers decided while one was being stored go together: every
+    shape for every person in one statement after the first, the same rows as one by one;
+    an answer another try stored first is refused alone and writes nothing."""
+
+    async def scenario() -> tuple[dict[str, Any], dict[str, Any], int, list[Any]]:
+        db = Database(settings.sqlalchemy_url)
+        store = EventLogStore(db)
+        statements: list[str] = []
+        sqlalchemy.event.listen(
+            db.engine.sync_engine, "before_cursor_execute", lambda *a: statements.append(a[2])
+        )
+        answers = [(shape, i, user) for shape in SHAPES for i, user in enumerate(USERS)]
+        ids = [f"{way}-{s}-{i}" for way in ("together", "alone") for s, i, _ in answers]
+        try:
+            await seed(db, [*ids, "taken"])
+            async with db.session() as s, s.begin():
+                row = await s.get(EventLog, "taken")
+                assert row is not None
+                row.status = "sending"  # another try stored its answer first
+            results: dict[str, Any] = {}
+            outbox = {"messages": [Text("ok").to_line()], "state": None}
+            before = len(statements)
+            outcomes = await asyncio.gather(
+                *(
+                    store.sending(f"together-{s}-{i}", outbox, "reply", "k", SHAPES[s](user, i))
+                    for s, i, user in answers
+                ),
+                store.sending("taken", outbox, "reply", "k", turn_writes(WITH_SECTOR, 0)),
+                return_exceptions=True,
+            )
+            together_statements = len(statements) - before
+            results["together"] = await written(db)
+            for s, i, user in answers:
+                await store.sending(f"alone-{s}-{i}", outbox, "reply", "k", SHAPES[s](user, i))
+            results["alone"] = await written(db)
+            return results["together"], results["alone"], together_statements, outcomes
+        finally:
+            await db.close()
+
+    together, alone, statements, outcomes = run(scenario())
+    assert statements <= 2  # the first answer alone, the others in one statement
+    assert [type(o).__name__ for o in outcomes] == ["NoneType"] * (len(outcomes) - 1) + [
+        "AlreadyDecided"
+    ]
+    assert together == alone
+    assert together[1]["outcome:answered"] == 2 * len(USERS)  # the refused one is not counted
 
 
 def test_an_answer_decided_first_elsewhere_leaves_no_write(settings: Settings) -> None:

@@ -6,10 +6,11 @@ the decided answer before it is sent, and mark it done. The last two are
 group-committed: answers decided (or finished) while the previous transaction
 of that step was committing share the next one, so under load a transaction
 carries many events. Upserts (``INSERT ... ON CONFLICT ... RETURNING``, on
-PostgreSQL and SQLite alike) replace read-modify-write round trips. On PostgreSQL an
-event recorded alone, and answers marked done, take one autocommitted statement each (the
-user's visit, and the delivery count, ride in it as a CTE): 8 round trips per event below
-full load where BEGIN and COMMIT around each step made 14.
+PostgreSQL and SQLite alike) replace read-modify-write round trips. On PostgreSQL each
+step is one autocommitted statement in the usual case: an event recorded alone (the user's
+visit rides in it as a CTE), answers whose writes only add rows (``answer_statement``),
+and answers marked done (with the delivery count): 3 round trips per event below full
+load, where BEGIN and COMMIT around each step and a statement per write made 14.
 
 The database changes a handler decided on (``Turn.write``) commit in the
 transaction that stores the answer: a worker dying before that commit leaves
@@ -534,8 +535,12 @@ class EventLogStore:
         await self._decided.add(Decided(event_id, outbox, delivery, key, writes))
 
     async def _store_one(self, answer: Decided) -> None:
-        if self._postgres and await self._store_alone(answer):
-            return
+        if self._postgres:
+            fused = await self._store_fused([answer])
+            if fused is not None:
+                if fused[0] is not None:
+                    raise fused[0]
+                return
         changed = await self._run(
             self._sending,
             answer.writes,
@@ -547,24 +552,17 @@ class EventLogStore:
         if not changed:
             raise AlreadyDecided(answer.event_id)
 
-    async def _store_alone(self, answer: Decided) -> bool:
-        """Store one answer whose writes only add rows in one autocommitted statement
-        (``answer_statement``): True when done, False to take the general way."""
-        values = answer_statement.params(answer.writes)
+    async def _store_fused(self, batch: list[Decided]) -> list[BaseException | None] | None:
+        """Store answers whose writes only add rows in one autocommitted statement
+        (``answer_statement``, PostgreSQL): each answer's outcome, or None to take the
+        general way."""
+        values = answer_statement.params(batch)
         if values is None:
-            return False
-        values.update(
-            event_id=answer.event_id,
-            outbox=answer.outbox,
-            delivery=answer.delivery,
-            retry_key=answer.retry_key,
-            now=utcnow(),
-        )
+            return None
         async with self._autocommit.connect() as conn:
-            stored = (await conn.execute(answer_statement.STATEMENT, values)).one().stored
-        if not stored:
-            raise AlreadyDecided(answer.event_id)
-        return True
+            rows = await conn.execute(answer_statement.STATEMENT, {**values, "now": utcnow()})
+            stored = {row.event_id for row in rows}
+        return [None if a.event_id in stored else AlreadyDecided(a.event_id) for a in batch]
 
     async def _store_together(self, batch: list[Decided]) -> Outcomes:
         """One transaction for several answers: two event-log statements, then every
@@ -573,6 +571,10 @@ class EventLogStore:
             # Two tries of one event (a lost lock): one by one, the row's status check
             # refuses the later one.
             raise ValueError("an event twice in one batch")
+        if self._postgres:
+            fused = await self._store_fused(batch)
+            if fused is not None:
+                return fused
         async with self.db.session() as s, s.begin():
             claimed = await s.execute(
                 self._claim, {"ids": [a.event_id for a in batch], "now": utcnow()}
