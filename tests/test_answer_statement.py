@@ -187,7 +187,7 @@ def test_one_statement_writes_what_the_general_way_writes(settings: Settings) ->
             per_answer: dict[str, list[int]] = {"one": [], "general": []}
             results: dict[str, dict[str, Any]] = {"one": {}, "general": {}}
             for way in ("one", "general"):
-                store._postgres = way == "one"  # the general way is SQLite's and batches'
+                store._postgres = way == "one"  # (off: the general way, as on SQLite)
                 for shape, writes in SHAPES.items():
                     for i, user in enumerate(USERS):
                         before = len(statements)
@@ -245,51 +245,126 @@ def test_answers_decided_at_once_share_one_statement_and_write_the_same(
     settings: Settings,
 ) -> None:
     """Under load the answers decided while one was being stored go together: every
-    shape for every person in one statement after the first, the same rows as one by one;
-    an answer another try stored first is refused alone and writes nothing."""
+    shape for every person in one statement after the first, each answer with its own
+    outbox, the same rows as the general way's shared transaction; an answer another try
+    stored first is refused alone and writes nothing."""
+    answers = [(shape, i, user) for shape in SHAPES for i, user in enumerate(USERS)]
 
-    async def scenario() -> tuple[dict[str, Any], dict[str, Any], int, list[Any]]:
+    def outbox(event_id: str) -> dict[str, Any]:
+        return {"messages": [Text(f"answer of {event_id}").to_line()], "state": None}
+
+    async def together(store: EventLogStore, way: str) -> list[Any]:
+        return await asyncio.gather(
+            *(
+                store.sending(
+                    f"{way}-{s}-{i}",
+                    outbox(f"{way}-{s}-{i}"),
+                    "reply",
+                    f"k-{i}",
+                    SHAPES[s](user, i),
+                )
+                for s, i, user in answers
+            ),
+            store.sending(f"{way}-taken", outbox("x"), "reply", "k", turn_writes(WITH_SECTOR, 0)),
+            return_exceptions=True,
+        )
+
+    async def scenario() -> tuple[dict[str, Any], dict[str, int], dict[str, list[Any]], Any]:
         db = Database(settings.sqlalchemy_url)
         store = EventLogStore(db)
         statements: list[str] = []
         sqlalchemy.event.listen(
             db.engine.sync_engine, "before_cursor_execute", lambda *a: statements.append(a[2])
         )
-        answers = [(shape, i, user) for shape in SHAPES for i, user in enumerate(USERS)]
-        ids = [f"{way}-{s}-{i}" for way in ("together", "alone") for s, i, _ in answers]
+        ways = ("one", "general")
+        ids = [f"{way}-{s}-{i}" for way in ways for s, i, _ in answers]
         try:
-            await seed(db, [*ids, "taken"])
+            await seed(db, [*ids, *(f"{way}-taken" for way in ways)])
             async with db.session() as s, s.begin():
-                row = await s.get(EventLog, "taken")
-                assert row is not None
-                row.status = "sending"  # another try stored its answer first
+                for way in ways:
+                    row = await s.get(EventLog, f"{way}-taken")
+                    assert row is not None
+                    row.status = "sending"  # another try stored its answer first
             results: dict[str, Any] = {}
-            outbox = {"messages": [Text("ok").to_line()], "state": None}
-            before = len(statements)
-            outcomes = await asyncio.gather(
-                *(
-                    store.sending(f"together-{s}-{i}", outbox, "reply", "k", SHAPES[s](user, i))
-                    for s, i, user in answers
-                ),
-                store.sending("taken", outbox, "reply", "k", turn_writes(WITH_SECTOR, 0)),
-                return_exceptions=True,
-            )
-            together_statements = len(statements) - before
-            results["together"] = await written(db)
-            for s, i, user in answers:
-                await store.sending(f"alone-{s}-{i}", outbox, "reply", "k", SHAPES[s](user, i))
-            results["alone"] = await written(db)
-            return results["together"], results["alone"], together_statements, outcomes
+            counted: dict[str, int] = {}
+            outcomes: dict[str, list[Any]] = {}
+            for way in ways:
+                store._postgres = way == "one"  # (off: the general way, as on SQLite)
+                before = len(statements)
+                outcomes[way] = await together(store, way)
+                counted[way] = len(statements) - before
+                results[way] = await written(db)
+            async with db.session() as s:
+                texts = {
+                    r.webhook_event_id: r.outbox["messages"][0]["text"]
+                    for r in await s.scalars(select(EventLog))
+                    if r.outbox is not None and r.status == "sending"
+                }
+            return results, counted, outcomes, texts
         finally:
             await db.close()
 
-    together, alone, statements, outcomes = run(scenario())
-    assert statements <= 2  # the first answer alone, the others in one statement
-    assert [type(o).__name__ for o in outcomes] == ["NoneType"] * (len(outcomes) - 1) + [
-        "AlreadyDecided"
-    ]
-    assert together == alone
-    assert together[1]["outcome:answered"] == 2 * len(USERS)  # the refused one is not counted
+    results, statements, outcomes, texts = run(scenario())
+    assert statements["one"] <= 2  # the first answer alone, the others in one statement
+    assert statements["general"] > 4  # BEGIN, the claim, outboxes, profiles, one per kind
+    for way in ("one", "general"):
+        names = [type(o).__name__ for o in outcomes[way]]
+        assert names == ["NoneType"] * len(answers) + ["AlreadyDecided"]
+    assert results["one"] == results["general"]
+    assert results["one"][1]["outcome:answered"] == 2 * len(USERS)  # the refused one is not
+    stored = {k: v for k, v in texts.items() if k.startswith("one-")}
+    assert stored == {f"one-{s}-{i}": f"answer of one-{s}-{i}" for s, i, _ in answers}
+
+
+def test_an_answer_the_one_statement_cannot_take_sends_its_batch_the_general_way(
+    settings: Settings,
+) -> None:
+    """A handler's own write among answers decided at once sends the whole batch the
+    general way, and a NUL character in an answer (``json_to_recordset`` cannot decode
+    one) sends that answer: every answer and write is stored all the same."""
+
+    async def unanswered(s: AsyncSession) -> None:
+        await record_unanswered(s, "คำถามใหม่", None, None)
+
+    async def scenario() -> tuple[list[Any], list[str], dict[str, int], str]:
+        db = Database(settings.sqlalchemy_url)
+        store = EventLogStore(db)
+        ids = [f"mixed-{i}" for i in range(6)]
+        try:
+            await seed(db, [*ids, "nul"])
+            ok = {"messages": [Text("ok").to_line()], "state": None}
+            outcomes = await asyncio.gather(
+                *(
+                    store.sending(
+                        event_id,
+                        ok,
+                        "reply",
+                        "k",
+                        [
+                            *plain_writes(USERS[i % len(USERS)], i),
+                            *([unanswered] if i == 2 else []),
+                        ],
+                    )
+                    for i, event_id in enumerate(ids)
+                ),
+                return_exceptions=True,
+            )
+            odd = {"messages": [Text("before\x00after").to_line()], "state": None}
+            await store.sending("nul", odd, "reply", "k", plain_writes(WITH_SECTOR, 0))
+            async with db.session() as s:
+                texts = list(await s.scalars(select(Unanswered.text)))
+                kept = await s.get(EventLog, "nul")
+                odd_text = kept.outbox["messages"][0]["text"] if kept and kept.outbox else ""
+            _rows, counts, _ = await written(db)
+            return list(outcomes), texts, counts, odd_text
+        finally:
+            await db.close()
+
+    outcomes, texts, counts, odd_text = run(scenario())
+    assert outcomes == [None] * 6
+    assert texts == ["คำถามใหม่"]
+    assert counts == {"route:greeting": 7, "outcome:answered": 7}
+    assert odd_text == "before\x00after"
 
 
 def test_an_answer_decided_first_elsewhere_leaves_no_write(settings: Settings) -> None:

@@ -19,8 +19,8 @@ them (code-point order: ``COLLATE "C"``), the order ``bot.storage.merged.run_tog
 takes them in a transaction of the general way, so the two never wait for each other
 crosswise.
 
-Anything else (a handler's own write, a moment about the last notice) goes the general
-way: ``params`` returns None for it.
+Anything else (a handler's own write, a moment about the last notice, a NUL character in
+an answer) goes the general way: ``params`` returns None for it.
 """
 
 from __future__ import annotations
@@ -39,6 +39,8 @@ from bot.storage.queries import GUIDE_COUNTERS, GuideCount
 if TYPE_CHECKING:
     from bot.pipeline.event_log import Decided
 
+#: How ``json.dumps`` writes a NUL character (a text the bot made could hold one).
+NUL_ESCAPE = "\\u0000"
 _COUNTERS = ", ".join(GUIDE_COUNTERS)
 _SUMS = ", ".join(f"sum(g.{c})" for c in GUIDE_COUNTERS)
 _ADDED = ", ".join(f"{c} = guide_stats.{c} + excluded.{c}" for c in GUIDE_COUNTERS)
@@ -157,7 +159,9 @@ def params(answers: Sequence[Decided]) -> dict[str, str] | None:
         guides.extend(
             {**row, "event_id": event_id, "day": str(row["day"])} for row in GuideCount.rows(guided)
         )
-    return {
+    # Event rows are locked in id order, the order the general way's claim takes them in.
+    stored.sort(key=lambda row: row["event_id"])
+    documents = {
         name: json.dumps(rows, ensure_ascii=False)
         for name, rows in (
             ("answers", stored),
@@ -166,3 +170,6 @@ def params(answers: Sequence[Decided]) -> dict[str, str] | None:
             ("guides", guides),
         )
     }
+    if any(NUL_ESCAPE in document for document in documents.values()):
+        return None  # json_to_recordset cannot decode a NUL; a json parameter keeps it
+    return documents
