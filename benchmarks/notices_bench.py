@@ -13,6 +13,9 @@ process) and a fresh PostgreSQL schema:
   posted with no database and no rate limit by a separate process, just before and just
   after the run (the better of the two); ``notices.bare_sdk_calls_per_s`` is the same
   through the SDK's request models (how notices were sent before), for comparison;
+- ``notices.calls_per_s_first_to_last``: the calls alone, from the first to the last
+  call the fake received (``calls_per_s`` is over the whole send step, which ends when
+  the last calls' deliveries are recorded);
 - ``notices.cores_while_sending.<party>`` and ``notices.cpu_ms_per_call.<party>``: the CPU
   that ``bot notify``, the fake LINE API (this process), PostgreSQL and the whole machine
   (``machine_busy``) used from the first call to the last, as cores and per call: where
@@ -259,6 +262,9 @@ async def run(args: argparse.Namespace, url: str, fake: FakeLine, folder: Path) 
         window = max(sent_at) - min(sent_at)
         used = sampler.between(min(sent_at), max(sent_at))
         c.emit("notices.send_window_s", window)
+        # The calls alone, first to last; ``calls_per_s`` also counts the time after the
+        # last call that recording its deliveries took.
+        c.emit("notices.calls_per_s_first_to_last", (len(sent_at) - 1) / window)
         for party, seconds in used.items():
             c.emit(f"notices.cores_while_sending.{party}", seconds / window)
             c.emit(f"notices.cpu_ms_per_call.{party}", seconds / len(sent_at) * 1000)
