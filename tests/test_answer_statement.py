@@ -96,44 +96,20 @@ async def seed(db: Database, ids: list[str]) -> None:
     text for another, none for the third, one with no sector for the fourth; an event row
     in ``processing`` for each id."""
     old = utcnow() - dt.timedelta(days=3)
+    profiles: list[tuple[str, dict[str, Any], int, str | None, dt.datetime | None]] = [
+        (WITH_SECTOR, {"sector": "crafts"}, 1, "11", old),
+        (WITH_SECTOR, {"sector": "food"}, 3, "10", None),
+        (ODD_SECTOR, {"sector": 7}, 2, None, None),
+        (NAMES_ANOTHER, {}, 5, "20", None),
+    ]
     async with db.session() as s, s.begin():
-        s.add(
-            Assessment(
-                line_user_id=WITH_SECTOR,
-                answers={"sector": "crafts"},
-                stage=1,
-                topics=[],
-                province_code="11",
-                created_at=old,
+        for user, answers, stage, province, at in profiles:
+            assessment = Assessment(
+                line_user_id=user, answers=answers, stage=stage, topics=[], province_code=province
             )
-        )
-        s.add(
-            Assessment(
-                line_user_id=WITH_SECTOR,
-                answers={"sector": "food"},
-                stage=3,
-                topics=[],
-                province_code="10",
-            )
-        )
-        s.add(
-            Assessment(
-                line_user_id=ODD_SECTOR,
-                answers={"sector": 7},
-                stage=2,
-                topics=[],
-                province_code=None,
-            )
-        )
-        s.add(
-            Assessment(
-                line_user_id=NAMES_ANOTHER,
-                answers={},
-                stage=5,
-                topics=[],
-                province_code="20",
-            )
-        )
+            if at is not None:
+                assessment.created_at = at
+            s.add(assessment)
         for event_id in ids:
             s.add(
                 EventLog(
