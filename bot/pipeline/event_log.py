@@ -245,10 +245,8 @@ class EventLogStore:
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        self._insert = (
-            postgresql.insert if db.engine.dialect.name == "postgresql" else sqlite.insert
-        )
         self._postgres = db.engine.dialect.name == "postgresql"
+        self._insert = postgresql.insert if self._postgres else sqlite.insert
         # Single-statement writes need no BEGIN/COMMIT round trips of their own.
         self._autocommit = db.engine.execution_options(isolation_level="AUTOCOMMIT")
         # Statements are built once with bound parameters: building SQLAlchemy constructs
@@ -288,7 +286,7 @@ class EventLogStore:
         # its user's visit and the hand-off check in one autocommitted statement (see
         # ``_record_alone``).
         alone: tuple[Any, Any] = (None, None)
-        if db.engine.dialect.name == "postgresql":
+        if self._postgres:
             alone = self._recording_alone()
         self._record_alone_stmt, self._record_visit_stmt = alone
         users = self._insert(_USERS)
@@ -371,9 +369,7 @@ class EventLogStore:
         # upsert): one round trip instead of BEGIN, UPDATE, upsert, COMMIT. Each such round
         # trip costs the worker ~0.1 ms of CPU (``benchmarks/event_log_bench.py``). SQLite
         # has no data-modifying CTEs and keeps the transaction.
-        self._finish_counted = (
-            self._sent_and_counted() if db.engine.dialect.name == "postgresql" else None
-        )
+        self._finish_counted = self._sent_and_counted() if self._postgres else None
         self._finish = (
             update(_LOG)
             .where(where)
@@ -565,8 +561,10 @@ class EventLogStore:
         return [None if a.event_id in stored else AlreadyDecided(a.event_id) for a in batch]
 
     async def _store_together(self, batch: list[Decided]) -> Outcomes:
-        """One transaction for several answers: two event-log statements, then every
-        answer's writes (``run_together``: one statement per merged kind)."""
+        """Several answers at once: on PostgreSQL, when their writes only add rows, one
+        statement (``answer_statement``); otherwise one transaction of two event-log
+        statements, then every answer's writes (``run_together``: one statement per merged
+        kind)."""
         if len({a.event_id for a in batch}) < len(batch):
             # Two tries of one event (a lost lock): one by one, the row's status check
             # refuses the later one.
