@@ -13,6 +13,9 @@ a lateral join into their insight rows, and each kind's rows arrive as one JSON 
 the worker ~0.1 ms more per answer), every row tagged with its answer's event id: one
 autocommitted round trip for one answer or many.
 
+PostgreSQL runs every data-modifying CTE to completion whether or not the main query reads
+it, so the statement returns only the answers stored.
+
 Locks: the turn counters' rows are written before the guide counters' (the guide CTE
 reads the turn CTE's result first), each kind's rows in the order its ``rows`` sorts
 them (code-point order: ``COLLATE "C"``), the order ``bot.storage.merged.run_together``
@@ -77,7 +80,6 @@ WITH sent AS (
         ORDER BY created_at DESC, id DESC
         LIMIT 1
     ) p ON true
-    RETURNING 1
 ), turns AS (
     INSERT INTO daily_counts (day, kind, key, count)
     SELECT t.day, t.kind, t.key, sum(t.count)
@@ -98,11 +100,8 @@ WITH sent AS (
     GROUP BY g.guide_id, g.day
     ORDER BY g.guide_id COLLATE "C", g.day
     ON CONFLICT (guide_id, day) DO UPDATE SET {_ADDED}
-    RETURNING 1
 )
-SELECT sent.event_id, (SELECT count(*) FROM moments) AS moments,
-       (SELECT count(*) FROM guides) AS guides
-FROM sent
+SELECT event_id FROM sent
 """
 )
 
