@@ -656,7 +656,8 @@ class EventLogStore:
         return None
 
     async def hold(self, event_id: str) -> None:
-        """Keep the decided answer for its "ดูผลลัพธ์" tap (``bot.pipeline.held``)."""
+        """Keep the decided answer for its "see the result" tap (reply key
+        ``help.button_result``; ``bot.pipeline.held``)."""
         async with self._autocommit.connect() as conn:
             await conn.execute(self._hold, {"event_id": event_id, "now": utcnow()})
 
