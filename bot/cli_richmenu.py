@@ -56,7 +56,8 @@ def _with_line(
     prefix: str = "bot richmenu",
 ) -> T:
     """Run ``work`` with a LINE client from the settings; a LINE error exits with 1."""
-    from bot.line.client import LineClient, LineError, RetryPolicy
+    from bot.line.calls import LineError, RetryPolicy
+    from bot.line.client import LineClient
 
     async def main() -> T:
         client = LineClient(

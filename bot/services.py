@@ -229,7 +229,8 @@ class Services:
     def line_client(self) -> LineClient:
         """The LINE API client (created on first use, closed with the services)."""
         if self.line is None:
-            from bot.line.client import LineClient, RetryPolicy
+            from bot.line.calls import RetryPolicy
+            from bot.line.client import LineClient
 
             st = self.settings
             self.line = LineClient(

@@ -15,7 +15,8 @@ from bot.kb.store import watch
 from bot.services import Services
 
 if TYPE_CHECKING:  # imported by the worker loops only: `bot serve` in Redis mode runs none
-    from bot.line.client import LineClient, Messenger
+    from bot.line.calls import Messenger
+    from bot.line.client import LineClient
     from bot.pipeline.process import Pipeline
 
 log = logging.getLogger(__name__)

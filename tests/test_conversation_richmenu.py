@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session
 
 from bot import cli
 from bot.kb.loader import Knowledge, load_replies
-from bot.line.client import LineClient, RetryPolicy
+from bot.line.calls import RetryPolicy
+from bot.line.client import LineClient
 from bot.line.messages import LABEL_MAX, fit, postback_data
 from bot.richmenu import deploy
 from bot.richmenu.users import after_assessment

@@ -7,7 +7,8 @@ import asyncio
 
 import pytest
 
-from bot.line.client import LineClient, RetryPolicy, TransientLineError
+from bot.line.calls import RetryPolicy, TransientLineError
+from bot.line.client import LineClient
 from bot.line.messages import Text
 from tests.fakeline import FakeLine
 from tests.helpers import user_id

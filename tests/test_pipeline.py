@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.dialogue.state import DialogueState
-from bot.line.client import InvalidReplyToken, TransientLineError
+from bot.line.calls import InvalidReplyToken, TransientLineError
 from bot.line.messages import Message, Text
 from bot.pipeline.event_log import AlreadyDecided, EventLogStore
 from bot.pipeline.process import Pipeline

@@ -20,7 +20,8 @@ import pytest
 
 from bot.cli import main
 from bot.kb.loader import Knowledge
-from bot.line.client import LineClient, PermanentLineError, RetryPolicy
+from bot.line.calls import PermanentLineError, RetryPolicy
+from bot.line.client import LineClient
 from bot.richmenu.definitions import request_body
 from bot.richmenu.deploy import NAME_PREFIX, parse_name
 from tests.fakeline import FakeLine

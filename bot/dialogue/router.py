@@ -36,12 +36,12 @@ from bot.dialogue.stamps import STALE, is_stale
 from bot.dialogue.state import DialogueState
 from bot.dialogue.steps import Step, StepGroup
 from bot.kb.guides import GUIDE_PREFIX
-from bot.line.client import LineError, Messenger
+from bot.line.calls import LineError, Messenger
 from bot.line.events import InboundEvent
 from bot.line.messages import Action, Message, Text, parse_postback
-from bot.nlu import Parse
 
 if TYPE_CHECKING:
+    from bot.nlu import Parse
     from bot.services import Services
 
 log = logging.getLogger(__name__)

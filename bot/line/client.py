@@ -15,11 +15,9 @@ import asyncio
 import json
 import logging
 import os
-import random
 import urllib.request
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import aiohttp
 from linebot.v3.messaging import (
@@ -35,82 +33,22 @@ from linebot.v3.messaging import (
 )
 from linebot.v3.messaging.exceptions import ApiException
 
+from bot.line.calls import (
+    InvalidReplyToken,
+    PermanentLineError,
+    RetryPolicy,
+    TransientLineError,
+)
 from bot.line.messages import MAX_MESSAGES, Message
 
 if TYPE_CHECKING:
-    from bot.settings import Settings
+    pass
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 #: LINE's data host (rich menu images, message contents); see ``LINE_API_DATA_URL``.
 LINE_DATA_API = "https://api-data.line.me"
-
-
-class LineError(Exception):
-    """LINE did not accept a call."""
-
-    def __init__(self, kind: str, status: int | None, detail: str = "") -> None:
-        super().__init__(f"LINE {kind} failed: status={status} {detail}".strip())
-        self.kind = kind
-        self.status = status
-        self.detail = detail
-
-
-class PermanentLineError(LineError):
-    """A 4xx other than 429: retrying the same request cannot help."""
-
-
-class InvalidReplyToken(PermanentLineError):
-    """The reply token was used already or has expired: fall back to push."""
-
-
-class TransientLineError(LineError):
-    """5xx, 429 or timeouts persisted through every attempt: try again later.
-
-    ``may_have_reached``: False only when no attempt can have reached LINE (every one was
-    refused before a request went out), so the call surely had no effect."""
-
-    may_have_reached: bool = True
-
-
-class Messenger(Protocol):
-    """What the pipeline needs from a channel to the user (LINE, or the terminal chat)."""
-
-    async def reply(self, reply_token: str, messages: Sequence[Message]) -> None: ...
-
-    async def push(self, to: str, messages: Sequence[Message], retry_key: str) -> bool: ...
-
-    async def show_loading(self, chat_id: str, seconds: int = 20) -> None: ...
-
-    async def profile(self, user_id: str) -> dict[str, Any]: ...
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How hard to try one LINE call before giving up for now."""
-
-    attempts: int = 4
-    timeout: float = 5.0
-    backoff: float = 0.5
-    max_backoff: float = 8.0
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> RetryPolicy:
-        """The policy the settings ask for (``LINE_MAX_ATTEMPTS``, ``LINE_TIMEOUT_SECONDS``,
-        ``LINE_BACKOFF_SECONDS``): one place for every LINE client the bot builds."""
-        return cls(
-            attempts=settings.line_max_attempts,
-            timeout=settings.line_timeout_seconds,
-            backoff=settings.line_backoff_seconds,
-        )
-
-    def delay(self, attempt: int, retry_after: float | None = None) -> float:
-        """Exponential backoff with jitter; a server's Retry-After wins."""
-        if retry_after is not None:
-            return min(retry_after, self.max_backoff * 4)
-        base: float = min(self.backoff * (2**attempt), self.max_backoff)
-        return base * (0.75 + random.random() * 0.5)
 
 
 def _retry_after(exc: ApiException) -> float | None:

@@ -44,7 +44,7 @@ from bot.insights import capture, records
 from bot.insights.records import InsightEvent
 from bot.kb.queries import availability
 from bot.kb.schemas import Course
-from bot.line.client import LineError, PermanentLineError, RetryPolicy
+from bot.line.calls import LineError, PermanentLineError, RetryPolicy
 from bot.notices.bulk import Product, insert_products
 from bot.notices.message import digest_messages
 from bot.notices.quiet import QuietHours

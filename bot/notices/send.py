@@ -23,12 +23,7 @@ from typing import Any, Literal, Protocol
 
 import aiohttp
 
-from bot.line.client import (
-    LineError,
-    PermanentLineError,
-    RetryPolicy,
-    TransientLineError,
-)
+from bot.line.calls import LineError, PermanentLineError, RetryPolicy, TransientLineError
 from bot.line.messages import MAX_MESSAGES
 
 #: LINE's maximum recipients per multicast call.

@@ -50,7 +50,7 @@ from bot.dialogue.router import Turn
 from bot.dialogue.stamps import open_run, stamp, token
 from bot.dialogue.state import DialogueState, Prefetched
 from bot.insights import capture, links
-from bot.line.client import (
+from bot.line.calls import (
     InvalidReplyToken,
     LineError,
     Messenger,

@@ -15,13 +15,16 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from sqlalchemy import or_, select
 
 from bot.kb.loader import Knowledge
-from bot.line.client import LineClient, PermanentLineError
+from bot.line.calls import PermanentLineError
 from bot.storage.db import Assessment, Database, User
+
+if TYPE_CHECKING:
+    from bot.line.client import LineClient
 
 log = logging.getLogger(__name__)
 

@@ -30,7 +30,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from bot.line.client import LineError, PermanentLineError
+from bot.line.calls import LineError, PermanentLineError
 from bot.line.events import InboundEvent
 from bot.line.messages import Message, Text
 from bot.logs import user_ref

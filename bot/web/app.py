@@ -41,7 +41,7 @@ from bot.web import admin, go, insights_api
 from bot.workers import start_background
 
 if TYPE_CHECKING:
-    from bot.line.client import Messenger
+    from bot.line.calls import Messenger
 
 #: Where LINE posts webhooks.
 WEBHOOK_PATH = "/callback"

@@ -19,7 +19,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from bot.console.auth import CanHandoff, SignedIn
 from bot.console.web import page
-from bot.line.client import LineError
+from bot.line.calls import LineError
 from bot.logs import user_ref
 from bot.services import Services
 from bot.storage import accounts, handoff, handoff_messages

@@ -23,7 +23,7 @@ from sqlalchemy import func, select
 
 from bot.console.auth import CanNotify, CanView, SignedIn
 from bot.console.web import page
-from bot.line.client import LineError
+from bot.line.calls import LineError
 from bot.notices.message import digest_messages
 from bot.notices.runner import NoticeRunner, RunReport
 from bot.services import Services
