@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from bot.content.replies import REPLY_NAMESPACES
+from bot.kb import reply_usage
 from bot.kb.loader import REPLIES_DIR, validate_replies
 from bot.kb.reply_usage import CodeScan, scan_code
 from tests.helpers import ROOT, run_bot
@@ -349,3 +350,36 @@ def test_keys_followed_into_helpers_of_other_modules(tmp_path: Path) -> None:
         f"{folder / 'replies.yaml'}:3: cards.note_check: placeholder {{agenc}} is not supplied"
         " by the code (it supplies: {agency})"
     ]
+
+
+# -- where the code is read --------------------------------------------------------------------
+
+
+def test_the_code_is_read_in_a_child_process_with_the_same_answer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The scan's syntax trees (~60 MB) stay out of the serving process; what comes back is
+    exactly what reading the code here finds, and with no child to run it is read here."""
+    root = tmp_path / "code"
+    shutil.copytree(ROOT / "bot", root / "bot")
+    shutil.copytree(ROOT / "handlers", root / "handlers")
+    here = reply_usage._scan(root)
+    assert len(here.uses) >= 300 and here.built
+
+    reply_usage.start_scan(root)  # as a knowledge load does, before its parsing
+    with monkeypatch.context() as m:  # from the child: reading here would fail
+        m.setattr(reply_usage, "_scan", lambda _root: pytest.fail("read in this process"))
+        assert scan_code(root) == here
+    assert root not in reply_usage._running
+
+    other = tmp_path / "other"
+    shutil.copytree(root, other)
+
+    def no_child(_root: Path) -> None:
+        raise OSError("no fork here")
+
+    monkeypatch.setattr(reply_usage, "_spawn", no_child)
+    reply_usage.start_scan(other)  # refused quietly: scan_code reads the code itself
+    with caplog.at_level("WARNING", logger="bot.kb.reply_usage"):
+        assert scan_code(other) == here
+    assert "reading them here" in caplog.text

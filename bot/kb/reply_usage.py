@@ -27,11 +27,17 @@ validation problem naming the Python file and line, so a new one cannot slip thr
 from __future__ import annotations
 
 import ast
+import gc
+import json
+import logging
 import re
+import subprocess
+import sys
+import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from functools import lru_cache
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from bot.content.replies import REPLY_NAMESPACES
 
@@ -52,6 +58,11 @@ _FILE_SUFFIXES = {
     "db",
     "html",
 }
+log = logging.getLogger(__name__)
+
+#: Seconds the child process that reads the code may take (about 2 s on a 2-core machine).
+SCAN_TIMEOUT_SECONDS = 120.0
+
 _KEY = re.compile(r"[a-z_][a-z0-9_]*(\.[a-z0-9_]+)+")
 _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.Module)
 
@@ -529,9 +540,96 @@ def _sources(root: Path) -> Iterator[Path]:
         yield from sorted((root / package).rglob("*.py"))
 
 
-@lru_cache(maxsize=4)
+#: Scans done in this process, by code root (a few: tests read copies of the code).
+_scans: dict[Path, CodeScan] = {}
+_SCANS_KEPT = 8
+#: Children started by ``start_scan`` and not yet read.
+_running: dict[Path, subprocess.Popen[bytes]] = {}
+_lock = threading.Lock()
+
+
+def start_scan(root: Path) -> None:
+    """Start reading the code now, in its child process, unless that is done or under way:
+    a knowledge load calls this first, so its parsing of the files overlaps the scan."""
+    with _lock:
+        if root in _scans or root in _running:
+            return
+        try:
+            _running[root] = _spawn(root)
+        except OSError as exc:  # scan_code reads the code here instead
+            log.warning("could not start reading the code", extra={"error": type(exc).__name__})
+
+
 def scan_code(root: Path) -> CodeScan:
-    """Every reply use and every run-time-built key under ``root``'s ``bot/`` and ``handlers/``."""
+    """Every reply use and every run-time-built key under ``root``'s ``bot/`` and ``handlers/``
+    (read once per process and root).
+
+    Read in a child process (``python -m bot.kb.reply_usage ROOT``, JSON back). Why: the
+    syntax trees of the whole code are about 60 MB of objects tied in cycles, while the
+    answer is a few hundred entries. Read here, they raised every process's peak memory by
+    that much at start-up and left its heap fragmented for good (``bot serve`` kept ~30 MB it
+    did not use). When no child can run, the code is read here as before.
+    """
+    with _lock:
+        found = _scans.get(root)
+        if found is None:
+            found = _scan_in_child_or_here(root, _running.pop(root, None))
+            if len(_scans) >= _SCANS_KEPT:
+                _scans.pop(next(iter(_scans)))
+            _scans[root] = found
+        return found
+
+
+def _spawn(root: Path) -> subprocess.Popen[bytes]:
+    package_home = str(Path(__file__).resolve().parents[2])  # holds the ``bot`` package
+    return subprocess.Popen(
+        [sys.executable, "-m", "bot.kb.reply_usage", str(root)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=package_home,
+    )
+
+
+def _scan_in_child_or_here(root: Path, child: subprocess.Popen[bytes] | None) -> CodeScan:
+    try:
+        child = child or _spawn(root)
+        try:
+            out, err = child.communicate(timeout=SCAN_TIMEOUT_SECONDS)
+        finally:
+            if child.poll() is None:  # timed out (or interrupted): no child left behind
+                child.kill()
+                child.communicate()
+        if child.returncode != 0:
+            raise subprocess.CalledProcessError(child.returncode, child.args, out, err)
+        return _from_json(json.loads(out))
+    except (OSError, subprocess.SubprocessError, ValueError, KeyError, TypeError) as exc:
+        log.warning(
+            "reading the code's reply keys in a child process failed; reading them here",
+            extra={"error": type(exc).__name__},
+        )
+        return _scan(root)
+
+
+def _to_json(scan: CodeScan) -> dict[str, Any]:
+    return {
+        "uses": [
+            [u.key, sorted(u.params), u.open_params, u.where, u.params_known] for u in scan.uses
+        ],
+        "built": [asdict(b) for b in scan.built],
+        "files": scan.files,
+    }
+
+
+def _from_json(data: dict[str, Any]) -> CodeScan:
+    uses = tuple(
+        ReplyUse(str(key), frozenset(map(str, params)), bool(open_), str(where), bool(known))
+        for key, params, open_, where, known in data["uses"]
+    )
+    built = tuple(BuiltKey(**b) for b in data["built"])
+    return CodeScan(uses, built, int(data["files"]))
+
+
+def _scan(root: Path) -> CodeScan:
     modules: list[tuple[ast.Module, str, str]] = []
     for path in _sources(root):
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
@@ -560,3 +658,8 @@ def reply_uses(root: Path) -> tuple[ReplyUse, ...]:
 def code_root() -> Path:
     """The folder holding the ``bot`` and ``handlers`` packages (a checkout or site-packages)."""
     return Path(__file__).resolve().parent.parent.parent
+
+
+if __name__ == "__main__":  # the child process of ``scan_code``
+    gc.disable()  # the trees stay alive until the end: collections would only walk them
+    json.dump(_to_json(_scan(Path(sys.argv[1]))), sys.stdout, ensure_ascii=False)
