@@ -20,8 +20,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Final
 
-import numpy as np
-
 from bot.kb.places.areas import Province
 
 #: Size of a grid cell in degrees of latitude and longitude (about 77 km): small enough that
@@ -85,8 +83,10 @@ class TileMap:
 @lru_cache(maxsize=4)
 def _layout(points: tuple[tuple[str, float, float], ...]) -> dict[str, tuple[int, int]]:
     """Grid cell (column, row) of each province code, from (code, lat, lng) triples."""
-    # Imported here: scipy.optimize adds about 50 MB to a process; only the first map of a
-    # console page needs it, never a webhook (``bot serve`` would carry it all day).
+    # Imported here: scipy.optimize adds about 50 MB to a process and NumPy about 11 MB; only
+    # the first map of a console page needs them, never a webhook (``bot serve`` would carry
+    # them all day).
+    import numpy as np
     from scipy.optimize import linear_sum_assignment
 
     top = max(lat for _, lat, _ in points)

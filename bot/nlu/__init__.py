@@ -14,17 +14,42 @@ code the name may mean (2 digits: province, 4: district, 6: subdistrict): ask th
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from bot.nlu.data import REQUIRED_INTENTS, Example, IntentFileError, read_intents
-from bot.nlu.engine import (
-    OUT_OF_SCOPE,
-    Candidate,
-    IntentEngine,
-    Parse,
-    build_engine,
-    engine_from_examples,
-)
 from bot.nlu.entities import Entity
 from bot.nlu.text import Tokeniser, normalise
+
+if TYPE_CHECKING:
+    from bot.nlu.engine import (
+        OUT_OF_SCOPE,
+        Candidate,
+        IntentEngine,
+        Parse,
+        build_engine,
+        engine_from_examples,
+    )
+
+#: Names of ``bot.nlu.engine``, imported on first use. Why: the engine brings NumPy (~11 MB),
+#: and ``bot serve`` in Redis mode needs the text tools (``normalise``, the tokeniser) for
+#: its knowledge, but never classifies unless an operator opens the inbox or the simulator.
+_ENGINE = {
+    "OUT_OF_SCOPE",
+    "Candidate",
+    "IntentEngine",
+    "Parse",
+    "build_engine",
+    "engine_from_examples",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _ENGINE:
+        from bot.nlu import engine
+
+        return getattr(engine, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "OUT_OF_SCOPE",
