@@ -62,7 +62,7 @@ def test_serving_processes_leave_console_only_libraries_unloaded(tmp_path: Path)
     training run needs: SciPy's optimiser (the insights map, about 50 MB of memory), openpyxl
     (the Excel download, about 14 MB) and scikit-learn (training, about 75 MB). ``bot serve``,
     started and serving its knowledge, also leaves out what only sending or classifying
-    needs: the LINE SDK (about 30 MB) and NumPy (about 11 MB)."""
+    needs: the LINE SDK (about 30 MB), aiohttp (about 10 MB) and NumPy (about 11 MB)."""
     code = (
         "import asyncio, json, sys\n"
         "from pathlib import Path\n"
@@ -81,7 +81,7 @@ def test_serving_processes_leave_console_only_libraries_unloaded(tmp_path: Path)
         "app = create_app(s)\n"
         "async def started():\n"
         "    async with app.router.lifespan_context(app):\n"
-        "        return [m for m in heavy + ('linebot', 'numpy') if m in sys.modules]\n"
+        "        return [m for m in heavy + ('linebot', 'aiohttp', 'numpy') if m in sys.modules]\n"
         "serve = asyncio.run(started())\n"
         "services = Services.build(s)\n"
         "services.nlu.parse('อยากเรียนขายของออนไลน์')\n"

@@ -3,9 +3,9 @@ channel to the user: without the LINE SDK.
 
 Why a module of its own: importing the SDK (``linebot.v3``, 331 modules with its pydantic v1
 models and ``requests``) costs a process about 30 MB. The console pages, the notice runner and
-the pipeline name these errors and this policy, but only ``bot.line.client`` sends; so
-``bot serve`` in Redis mode (webhooks and the console, no worker) never loads the SDK until an
-operator sends something from the console.
+the pipeline name these errors and this policy, but only ``bot.line.client`` calls LINE; so
+``bot serve`` in Redis mode (webhooks and the console, no worker) loads the SDK only when a
+console page first calls LINE (the dashboard's quota, a notice run, the simulator).
 """
 
 from __future__ import annotations

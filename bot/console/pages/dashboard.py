@@ -20,7 +20,6 @@ from fastapi.responses import HTMLResponse, Response
 from bot.console import charts
 from bot.console.auth import CanView
 from bot.console.web import page
-from bot.notices.runner import NoticeRunner
 from bot.services import Services
 from bot.storage import daily
 
@@ -58,6 +57,10 @@ async def quota(request: Request) -> Quota:
     if cached is not None and now - cached[0] < QUOTA_CACHE_SECONDS:
         return cached[1]
     services = _services(request)
+    # imported here: the runner brings aiohttp and the LINE SDK, which `bot serve` in Redis
+    # mode otherwise never loads
+    from bot.notices.runner import NoticeRunner
+
     try:
         runner = NoticeRunner(services, services.line_client())
         found = Quota(True, await asyncio.wait_for(runner._quota_left(), QUOTA_WAIT_SECONDS))

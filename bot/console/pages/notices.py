@@ -15,7 +15,7 @@ import hashlib
 import json
 import logging
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -25,10 +25,12 @@ from bot.console.auth import CanNotify, CanView, SignedIn
 from bot.console.web import page
 from bot.line.calls import LineError
 from bot.notices.message import digest_messages
-from bot.notices.runner import NoticeRunner, RunReport
 from bot.services import Services
 from bot.storage import accounts
 from bot.storage.db import NoticeBatch, NoticeRun, utcnow
+
+if TYPE_CHECKING:
+    from bot.notices.runner import RunReport
 
 router = APIRouter(prefix="/console")
 log = logging.getLogger(__name__)
@@ -99,6 +101,8 @@ async def _pending(services: Services) -> int:
 
 async def preview(services: Services) -> Preview:
     """A dry run of the next notice run, with the quota and what is still pending."""
+    from bot.notices.runner import NoticeRunner  # aiohttp and the SDK: see the dashboard
+
     runner = NoticeRunner(services, services.line_client())
     report = await runner.run(dry_run=True, trigger="console")
     kb = services.knowledge
@@ -204,6 +208,8 @@ async def send(
         return _confirm_page(request, who, shown, 400, problem="unconfirmed")
     if expect != shown.fingerprint:
         return _confirm_page(request, who, shown, 409, problem="changed")
+    from bot.notices.runner import NoticeRunner
+
     runner = NoticeRunner(services, services.line_client())
     report = await runner.run(trigger="console")
     counts = {
