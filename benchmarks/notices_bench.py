@@ -53,7 +53,8 @@ import yaml
 c.ensure_root_on_path()
 from sqlalchemy import create_engine, insert  # noqa: E402
 
-from bot.line.client import LineClient, RetryPolicy  # noqa: E402
+from bot.line.calls import RetryPolicy  # noqa: E402
+from bot.line.client import LineClient  # noqa: E402
 from bot.line.messages import Message  # noqa: E402
 from bot.notices.message import digest_messages  # noqa: E402
 from bot.notices.runner import NoticeRunner  # noqa: E402

@@ -383,3 +383,70 @@ def test_the_code_is_read_in_a_child_process_with_the_same_answer(
     with caplog.at_level("WARNING", logger="bot.kb.reply_usage"):
         assert scan_code(other) == here
     assert "reading them here" in caplog.text
+
+
+def _copy_code(to: Path) -> Path:
+    shutil.copytree(ROOT / "bot", to / "bot")
+    shutil.copytree(ROOT / "handlers", to / "handlers")
+    return to
+
+
+@pytest.mark.parametrize(
+    "child",
+    [
+        "import sys; sys.stderr.write('boom'); sys.exit(3)",  # the child fails
+        "print('not json')",  # or answers nonsense
+        "import time; time.sleep(30)",  # or hangs past the time-out
+    ],
+    ids=["exits-3", "bad-json", "hangs"],
+)
+def test_a_failing_child_means_reading_the_code_here(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    child: str,
+) -> None:
+    import subprocess
+    import sys
+
+    root = _copy_code(tmp_path / "code")
+    here = reply_usage._scan(root)
+    started: list[subprocess.Popen[bytes]] = []
+
+    def spawn(_root: Path) -> subprocess.Popen[bytes]:
+        started.append(subprocess.Popen([sys.executable, "-c", child], stdout=subprocess.PIPE))
+        return started[-1]
+
+    monkeypatch.setattr(reply_usage, "_spawn", spawn)
+    monkeypatch.setattr(reply_usage, "SCAN_TIMEOUT_SECONDS", 3.0)
+    with caplog.at_level("WARNING", logger="bot.kb.reply_usage"):
+        assert scan_code(root) == here
+    assert "reading them here" in caplog.text
+    assert started and started[0].poll() is not None  # no child left running
+
+
+def test_a_relative_root_is_read_from_where_the_caller_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = _copy_code(tmp_path / "code")
+    monkeypatch.chdir(tmp_path)
+    scan = scan_code(Path("code"))
+    assert scan.files == reply_usage._scan(root).files > 100
+    assert scan_code(root) is scan  # one answer per folder, however it was named
+
+
+def test_a_load_that_stops_early_leaves_no_child_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.kb import loader
+
+    root = _copy_code(tmp_path / "code").resolve()
+
+    def broken(*_args: object) -> None:
+        raise RuntimeError("the load stopped")
+
+    monkeypatch.setattr(loader, "_load", broken)
+    with pytest.raises(RuntimeError):
+        loader.load_knowledge(SHIPPED, root)
+    assert root not in reply_usage._running  # the started child was read ...
+    assert scan_code(root).files > 100  # ... and its answer kept

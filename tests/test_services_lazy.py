@@ -88,6 +88,8 @@ def test_serving_processes_leave_console_only_libraries_unloaded(tmp_path: Path)
         "worker = [m for m in heavy if m in sys.modules]\n"
         "print(json.dumps({'serve': serve, 'worker': worker}))\n"
     )
-    out = run_command([sys.executable, "-c", code], timeout=180, check=True).stdout
-    loaded = json.loads(out.strip().splitlines()[-1])
+    done = run_command([sys.executable, "-c", code], timeout=180, check=True)
+    loaded = json.loads(done.stdout.strip().splitlines()[-1])
     assert loaded == {"serve": [], "worker": []}
+    # and the code's reply keys were read in the child, not here (see test_reply_keys)
+    assert "reading them here" not in done.stdout + done.stderr

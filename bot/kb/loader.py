@@ -26,7 +26,7 @@ from bot.kb.assessment_schema import AssessmentDef, load_assessment
 from bot.kb.geo import GeoIndex
 from bot.kb.guides import GuideSet, read_guides
 from bot.kb.places import Gazetteer
-from bot.kb.reply_usage import code_root, scan_code, start_scan
+from bot.kb.reply_usage import code_root, scan_code, settle_scan, start_scan
 from bot.kb.richmenus import check_richmenus
 from bot.kb.schemas import (
     CENTRE_COLUMNS,
@@ -503,7 +503,8 @@ def load_knowledge(folder: Path, root: Path | None = None, also: Sequence[Path] 
     The cyclic garbage collector is paused meanwhile: parsing creates hundreds of
     thousands of objects that all stay alive, and collections that walk them
     repeatedly cost more than the parsing itself. Nothing here makes cycles (the code's
-    syntax trees, which do, are read in a child process started first: ``start_scan``).
+    syntax trees, which do, are read in a child process started first, ``start_scan``, unless
+    no child can run).
 
     ``also`` are folders whose files count in the version without being knowledge
     (the intent phrases), so an edit there too moves every process to a new version.
@@ -516,6 +517,7 @@ def load_knowledge(folder: Path, root: Path | None = None, also: Sequence[Path] 
     finally:
         if was_enabled:
             gc.enable()
+        settle_scan(root or code_root())  # a load that stopped early read no answer
 
 
 def _load(folder: Path, root: Path | None, also: Sequence[Path]) -> LoadResult:

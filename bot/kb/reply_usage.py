@@ -61,7 +61,7 @@ _FILE_SUFFIXES = {
 log = logging.getLogger(__name__)
 
 #: Seconds the child process that reads the code may take (about 2 s on a 2-core machine).
-SCAN_TIMEOUT_SECONDS = 120.0
+SCAN_TIMEOUT_SECONDS = 60.0
 
 _KEY = re.compile(r"[a-z_][a-z0-9_]*(\.[a-z0-9_]+)+")
 _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.Module)
@@ -545,19 +545,34 @@ _scans: dict[Path, CodeScan] = {}
 _SCANS_KEPT = 8
 #: Children started by ``start_scan`` and not yet read.
 _running: dict[Path, subprocess.Popen[bytes]] = {}
+#: ``_lock`` guards the dicts; each root's own lock is held while its scan is under way, so a
+#: second caller waits for that one answer and callers for other roots do not wait.
 _lock = threading.Lock()
+_root_locks: dict[Path, threading.Lock] = {}
 
 
 def start_scan(root: Path) -> None:
     """Start reading the code now, in its child process, unless that is done or under way:
-    a knowledge load calls this first, so its parsing of the files overlaps the scan."""
+    a knowledge load calls this first, so its parsing of the files overlaps the scan (and
+    ``settle_scan`` last)."""
+    root = root.resolve()
     with _lock:
         if root in _scans or root in _running:
             return
         try:
             _running[root] = _spawn(root)
-        except OSError as exc:  # scan_code reads the code here instead
+        except (OSError, ValueError, TypeError) as exc:  # scan_code reads the code here instead
             log.warning("could not start reading the code", extra={"error": type(exc).__name__})
+
+
+def settle_scan(root: Path) -> None:
+    """Read the answer of a child ``start_scan`` started if nothing asked for it (a load that
+    stopped early): no child is left behind, blocked on a full pipe or as a zombie."""
+    root = root.resolve()
+    with _lock:
+        started = root in _running
+    if started:
+        scan_code(root)
 
 
 def scan_code(root: Path) -> CodeScan:
@@ -568,22 +583,35 @@ def scan_code(root: Path) -> CodeScan:
     syntax trees of the whole code are about 60 MB of objects tied in cycles, while the
     answer is a few hundred entries. Read here, they raised every process's peak memory by
     that much at start-up and left its heap fragmented for good (``bot serve`` kept ~30 MB it
-    did not use). When no child can run, the code is read here as before.
+    did not use). When no child can run, the code is read here as before (and a warning
+    says so).
     """
+    root = root.resolve()
     with _lock:
         found = _scans.get(root)
+        if found is not None:
+            return found
+        mine = _root_locks.setdefault(root, threading.Lock())
+    with mine:
+        with _lock:
+            found = _scans.get(root)  # scanned while this caller waited for the root
+            child = _running.pop(root, None)
         if found is None:
-            found = _scan_in_child_or_here(root, _running.pop(root, None))
-            if len(_scans) >= _SCANS_KEPT:
+            found = _scan_in_child_or_here(root, child)
+        with _lock:
+            if root not in _scans and len(_scans) >= _SCANS_KEPT:
                 _scans.pop(next(iter(_scans)))
             _scans[root] = found
         return found
 
 
 def _spawn(root: Path) -> subprocess.Popen[bytes]:
+    if not sys.executable:  # an embedding host: no interpreter to start
+        raise OSError("no Python interpreter to run the child")
     package_home = str(Path(__file__).resolve().parents[2])  # holds the ``bot`` package
     return subprocess.Popen(
         [sys.executable, "-m", "bot.kb.reply_usage", str(root)],
+        stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         cwd=package_home,
@@ -601,11 +629,16 @@ def _scan_in_child_or_here(root: Path, child: subprocess.Popen[bytes] | None) ->
                 child.communicate()
         if child.returncode != 0:
             raise subprocess.CalledProcessError(child.returncode, child.args, out, err)
-        return _from_json(json.loads(out))
+        return _from_json(json.loads(out.decode("utf-8")))
     except (OSError, subprocess.SubprocessError, ValueError, KeyError, TypeError) as exc:
+        detail = getattr(exc, "stderr", None) or b""
         log.warning(
             "reading the code's reply keys in a child process failed; reading them here",
-            extra={"error": type(exc).__name__},
+            extra={
+                "error": type(exc).__name__,
+                "status": getattr(exc, "returncode", None),
+                "detail": detail.decode("utf-8", "replace")[-500:],
+            },
         )
         return _scan(root)
 
@@ -662,4 +695,5 @@ def code_root() -> Path:
 
 if __name__ == "__main__":  # the child process of ``scan_code``
     gc.disable()  # the trees stay alive until the end: collections would only walk them
-    json.dump(_to_json(_scan(Path(sys.argv[1]))), sys.stdout, ensure_ascii=False)
+    answer = json.dumps(_to_json(_scan(Path(sys.argv[1]))), ensure_ascii=False)
+    sys.stdout.buffer.write(answer.encode("utf-8"))  # whatever the locale's encoding

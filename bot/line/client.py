@@ -17,7 +17,7 @@ import logging
 import os
 import urllib.request
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import aiohttp
 from linebot.v3.messaging import (
@@ -40,9 +40,6 @@ from bot.line.calls import (
     TransientLineError,
 )
 from bot.line.messages import MAX_MESSAGES, Message
-
-if TYPE_CHECKING:
-    pass
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

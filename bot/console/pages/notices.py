@@ -101,7 +101,7 @@ async def _pending(services: Services) -> int:
 
 async def preview(services: Services) -> Preview:
     """A dry run of the next notice run, with the quota and what is still pending."""
-    from bot.notices.runner import NoticeRunner  # aiohttp and the SDK: see the dashboard
+    from bot.notices.runner import NoticeRunner  # aiohttp: see the dashboard
 
     runner = NoticeRunner(services, services.line_client())
     report = await runner.run(dry_run=True, trigger="console")
