@@ -30,21 +30,13 @@ if TYPE_CHECKING:
         engine_from_examples,
     )
 
-#: Names of ``bot.nlu.engine``, imported on first use. Why: the engine brings NumPy (~11 MB),
-#: and ``bot serve`` in Redis mode needs the text tools (``normalise``, the tokeniser) for
-#: its knowledge, but never classifies unless an operator opens the inbox or the simulator.
-_ENGINE = {
-    "OUT_OF_SCOPE",
-    "Candidate",
-    "IntentEngine",
-    "Parse",
-    "build_engine",
-    "engine_from_examples",
-}
-
 
 def __getattr__(name: str) -> Any:
-    if name in _ENGINE:
+    """The names of ``bot.nlu.engine`` (those of ``__all__`` not imported above), imported on
+    first use. Why: the engine brings NumPy (~11 MB), and ``bot serve`` in Redis mode needs
+    the text tools (``normalise``, the tokeniser) for its knowledge, but never classifies
+    unless an operator opens the inbox or the simulator."""
+    if name in __all__:
         from bot.nlu import engine
 
         return getattr(engine, name)
