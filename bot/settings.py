@@ -89,7 +89,8 @@ class Settings(BaseSettings):
     reply_token_max_age_seconds: float = Field(default=50.0, gt=0)
     loading_after_seconds: float = Field(default=0.8, ge=0)
     #: An answer still not ready when the reply token is this old is offered by a
-    #: "ดูผลลัพธ์" quick reply (its tap brings a fresh token) instead of a paid push later.
+    #: ``help.button_result`` quick reply (its tap brings a fresh token) instead of a paid push
+    #: later.
     reply_later_after_seconds: float = Field(default=40.0, gt=0)
     line_timeout_seconds: float = Field(default=5.0, gt=0)
     line_max_attempts: int = Field(default=4, ge=1)

@@ -84,7 +84,7 @@ class Turn:
     #: The user's own rich menu to set with the answer: an alias from ``richmenus.yaml``, or
     #: "" for the default again (``bot.richmenu.users``); None leaves it as it is.
     menu: str | None = None
-    #: The answer was late: the user was offered "ดูผลลัพธ์" and it waits for that tap.
+    #: The answer was late: the user was offered ``help.button_result`` and it waits for that tap.
     held: bool = False
 
     @property

@@ -1,9 +1,9 @@
-"""Answers held for a tap: "ดูผลลัพธ์" instead of a paid push when an answer is late.
+"""Answers held for a tap: ``help.button_result`` instead of a paid push when an answer is late.
 
 A reply token lives about a minute. When a handler is still working as the token gets old
 (``REPLY_LATER_AFTER_SECONDS``), the pipeline answers at once with a short "ready soon" text
-and a "ดูผลลัพธ์" quick reply (``later_offer``), and when the answer is ready it is stored in
-the event's row, status ``held``, instead of pushed. The tap is a postback
+and a ``help.button_result`` quick reply (``later_offer``), and when the answer is ready it is
+stored in the event's row, status ``held``, instead of pushed. The tap is a postback
 ``action=later&e=<event id>`` with a fresh reply token: its handler (``handlers.help``) sends
 the held messages as its own reply and marks the row done in that answer's transaction, so a
 held answer goes out once. Held answers nobody asked for are pruned with the event log.
@@ -21,7 +21,7 @@ from bot.content.replies import Replies
 from bot.line.messages import PostbackAction, Text, postback_data
 from bot.storage.db import EventLog
 
-#: Postback action of the "ดูผลลัพธ์" button; ``e`` is the event whose answer waits.
+#: Postback action of the ``help.button_result`` button; ``e`` is the event whose answer waits.
 LATER = "later"
 #: Event-log status of an answer waiting for its tap, and the delivery it gets when taken.
 HELD = "held"

@@ -22,7 +22,7 @@ Delivery: the reply token while it is fresh (younger than
 ``REPLY_TOKEN_MAX_AGE_SECONDS``); else, or when LINE rejects the token, a
 push with an ``X-Line-Retry-Key`` derived from the event id, so LINE itself
 drops a repeated push (409). An answer still being prepared when the token
-gets old (``REPLY_LATER_AFTER_SECONDS``) is offered by a "ดูผลลัพธ์" quick
+gets old (``REPLY_LATER_AFTER_SECONDS``) is offered by a ``help.button_result`` quick
 reply instead and held for that tap (``bot.pipeline.held``): no paid push.
 An in-doubt reply (the process died while LINE was being called: a mark in Redis
 is set just before the call) whose token LINE now reports as used counts as sent;
@@ -80,13 +80,13 @@ _RETRY_NS = uuid.UUID("6f1c4a52-3b0e-4d8e-9a57-2f5d0c9b7e11")
 TEST_CRASH_AFTER_HANDLER = "BOT_TEST_CRASH_AFTER_HANDLER"
 
 
-#: Seconds before the reply token's age limit that an offer of "ดูผลลัพธ์" must be sent by,
-#: and the least a handler is waited for before its answer is offered for later.
+#: Seconds before the reply token's age limit that an offer of ``help.button_result`` must be
+#: sent by, and the least a handler is waited for before its answer is offered for later.
 OFFER_MARGIN_SECONDS = 2.0
 OWN_MOMENT_SECONDS = 1.0
 #: How long the mark "this event's reply was called" is kept: longer than any retry waits.
 CALLED_MARK_SECONDS = 3600
-#: How long a held answer waits for its "ดูผลลัพธ์" tap.
+#: How long a held answer waits for its ``help.button_result`` tap.
 HELD_KEEP_SECONDS = 24 * 3600
 
 
@@ -168,7 +168,7 @@ class Pipeline:
             await self.log.finish(event.id)
             return
         if turn.held and not turn.forget:
-            outbox["held"] = True  # offered "ดูผลลัพธ์": the answer waits for that tap
+            outbox["held"] = True  # offered ``help.button_result``: the answer waits for that tap
         # (an erasure's confirmation is never held: its row is anonymised, so no tap finds it)
         plan = ("held" if outbox.get("held") else self._plan(event)) if messages else None
         await self.log.sending(event.id, outbox, plan, retry_key(event.id), turn.writes)
@@ -245,7 +245,7 @@ class Pipeline:
         self, event: InboundEvent, task: asyncio.Future[None], started: float
     ) -> bool:
         """Wait for the answer until the reply token gets old; then, instead of a paid push
-        later, reply now with "ดูผลลัพธ์" (True: the answer will wait for that tap). The
+        later, reply now with ``help.button_result`` (True: the answer will wait for that tap). The
         offer also comes before this try would be cut off (``HANDLER_TIMEOUT_SECONDS``)."""
         if not (event.reply_token and event.one_to_one and event.user_id):
             return False
@@ -305,7 +305,7 @@ class Pipeline:
         if in_doubt == "reply" and not await self._reply_was_called(event.id):
             in_doubt = None  # the earlier try stopped before calling LINE: nothing was sent
         delivery = "held" if outbox.get("held") else in_doubt or self._plan(event)
-        if delivery == "held":  # the user was offered "ดูผลลัพธ์": the answer waits for it
+        if delivery == "held":  # offered ``help.button_result``: the answer waits for its tap
             await self._set_menu(event, outbox)
             await self.log.hold(event.id)
             return

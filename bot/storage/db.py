@@ -58,7 +58,7 @@ class EventLog(Base):
     ``status`` moves ``processing`` → ``sending`` (a reply is about to leave,
     with its retry key stored first) → ``done``; or ends as ``standby``,
     ``failed`` (LINE refused the answer permanently) or ``dead``; or waits as ``held``
-    (a late answer kept for its "ดูผลลัพธ์" tap, ``bot.pipeline.held``).
+    (a late answer kept for its ``help.button_result`` tap, ``bot.pipeline.held``).
     """
 
     __tablename__ = "event_log"
