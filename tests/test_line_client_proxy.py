@@ -1,5 +1,5 @@
 """A deployment behind an HTTP proxy still reaches LINE through it, although the client
-skips the SDK's per-request proxy and .netrc look-ups when the environment names neither."""
+skips the per-request proxy and .netrc look-ups when the environment names neither."""
 
 from __future__ import annotations
 

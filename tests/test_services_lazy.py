@@ -62,7 +62,8 @@ def test_serving_processes_leave_console_only_libraries_unloaded(tmp_path: Path)
     training run needs: SciPy's optimiser (the insights map, about 50 MB of memory), openpyxl
     (the Excel download, about 14 MB) and scikit-learn (training, about 75 MB). ``bot serve``,
     started and serving its knowledge, also leaves out what only sending or classifying
-    needs: the LINE SDK (about 30 MB), aiohttp (about 10 MB) and NumPy (about 11 MB)."""
+    needs: aiohttp (about 10 MB) and NumPy (about 11 MB). Neither loads the LINE SDK (about
+34 MB): only rich menus need it (``test_line_client``)."""
     code = (
         "import asyncio, json, sys\n"
         "from pathlib import Path\n"
@@ -85,7 +86,8 @@ def test_serving_processes_leave_console_only_libraries_unloaded(tmp_path: Path)
         "serve = asyncio.run(started())\n"
         "services = Services.build(s)\n"
         "services.nlu.parse('อยากเรียนขายของออนไลน์')\n"
-        "worker = [m for m in heavy if m in sys.modules]\n"
+        "services.line_client()\n"
+        "worker = [m for m in heavy + ('linebot',) if m in sys.modules]\n"
         "print(json.dumps({'serve': serve, 'worker': worker}))\n"
     )
     done = run_command([sys.executable, "-c", code], timeout=180, check=True)

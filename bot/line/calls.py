@@ -1,11 +1,11 @@
 """What a LINE call can end in, how hard to try one, and what the pipeline needs from a
 channel to the user: without the LINE SDK.
 
-Why a module of its own: importing the SDK (``linebot.v3``, 331 modules with its pydantic v1
-models and ``requests``) costs a process about 30 MB. The console pages, the notice runner and
-the pipeline name these errors and this policy, but only ``bot.line.client`` calls LINE; so
-``bot serve`` in Redis mode (webhooks and the console, no worker) loads the SDK only when a
-console page first calls LINE (the dashboard's quota, a notice run, the simulator).
+Why a module of its own: the console pages, the notice runner and the pipeline name these
+errors and this policy, but only ``bot.line.client`` calls LINE, and it brings aiohttp (about
+10 MB); so ``bot serve`` in Redis mode (webhooks and the console, no worker) loads aiohttp only
+when a console page first calls LINE (the dashboard's quota, a notice run, the simulator). The
+LINE SDK itself (``linebot.v3``, about 34 MB) is loaded only for rich menus (``bot.line.client``).
 """
 
 from __future__ import annotations

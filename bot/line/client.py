@@ -1,4 +1,4 @@
-"""The only module that imports the LINE SDK (``linebot.v3``).
+"""The LINE Messaging API client: the only module that imports the LINE SDK (``linebot.v3``).
 
 Everything else speaks the bot's own types (``bot.line.messages``), so SDK
 upgrades stay contained here. Every call has a timeout; 5xx answers and
@@ -6,7 +6,12 @@ timeouts are retried with exponential backoff, 429 backs off (honouring
 ``Retry-After``), and any other 4xx is raised at once as a permanent error.
 The hosts are configurable (``LINE_API_BASE_URL``, and ``LINE_API_DATA_URL`` for the
 data host that takes rich menu images) so tests and benchmarks reach a local fake LINE
-API through the real SDK.
+API.
+
+The calls a worker makes (reply, push, multicast, the loading animation, a profile, the
+quota before a notice run) are LINE's JSON over ``bot.line.http``; the SDK, whose import is
+about 34 MB of a process, is imported on the first rich menu call (``bot richmenu``), so a
+worker and ``bot serve`` never load it.
 """
 
 from __future__ import annotations
@@ -14,24 +19,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
-import urllib.request
+import urllib.parse
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import aiohttp
-from linebot.v3.messaging import (
-    AsyncApiClient,
-    AsyncMessagingApi,
-    AsyncMessagingApiBlob,
-    Configuration,
-    CreateRichMenuAliasRequest,
-    RichMenuBulkLinkRequest,
-    RichMenuRequest,
-    ShowLoadingAnimationRequest,
-    UpdateRichMenuAliasRequest,
-)
-from linebot.v3.messaging.exceptions import ApiException
 
 from bot.line.calls import (
     InvalidReplyToken,
@@ -39,7 +31,18 @@ from bot.line.calls import (
     RetryPolicy,
     TransientLineError,
 )
+from bot.line.http import (
+    LineHttp,
+    LineStatus,
+    detail,
+    dumps,
+    environment_names_a_proxy,
+    seconds,
+)
 from bot.line.messages import MAX_MESSAGES, Message
+
+if TYPE_CHECKING:
+    from linebot.v3.messaging import AsyncApiClient, AsyncMessagingApi, AsyncMessagingApiBlob
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -48,54 +51,24 @@ T = TypeVar("T")
 LINE_DATA_API = "https://api-data.line.me"
 
 
-def _retry_after(exc: ApiException) -> float | None:
-    headers = exc.headers or {}
-    value = None
-    for k, v in dict(headers).items():
-        if str(k).lower() == "retry-after":
-            value = str(v)
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
-
-
-def _error_message(exc: ApiException) -> str:
-    body = exc.body
-    if isinstance(body, bytes):
-        body = body.decode("utf-8", "replace")
-    try:
-        parsed = json.loads(body) if isinstance(body, str) else {}
-    except json.JSONDecodeError:
-        return str(body)[:200]
-    return str(parsed.get("message", ""))[:200] if isinstance(parsed, dict) else ""
-
-
 def _payload(messages: Sequence[Message]) -> list[dict[str, Any]]:
     if not 1 <= len(messages) <= MAX_MESSAGES:
         raise ValueError(f"LINE takes 1 to {MAX_MESSAGES} messages per call, got {len(messages)}")
     return [m.to_line() for m in messages]
 
 
-def _no_env_lookups(client: AsyncApiClient) -> None:
-    """Stop the SDK's HTTP session looking for proxies and a ``.netrc`` on every request,
-    unless the environment names one.
+async def _sdk(call: Awaitable[T]) -> T:
+    """An SDK call, its refusals as :class:`LineStatus` (what ``LineClient._call`` reads)."""
+    from linebot.v3.messaging.exceptions import ApiException
 
-    Why: the SDK opens its aiohttp session with ``trust_env=True``, which makes every call
-    hand two look-ups (proxy variables, ``~/.netrc``) to a thread; under load those thread
-    hops were a measurable share of a worker's CPU (py-spy) and contend for the GIL. A
-    deployment that sets ``HTTPS_PROXY`` (or ``NETRC``, or has a ``~/.netrc``) keeps them.
-    """
-    if (
-        urllib.request.getproxies()
-        or os.environ.get("NETRC")
-        # (os.path.expanduser: no home directory, as for a container's bare uid, is no .netrc)
-        or os.path.exists(os.path.expanduser("~/.netrc"))
-    ):
-        return
-    session = getattr(client.rest_client, "pool_manager", None)
-    if isinstance(session, aiohttp.ClientSession) and hasattr(session, "_trust_env"):
-        session._trust_env = False
+    try:
+        return await call
+    except ApiException as exc:
+        retry_after = None
+        for k, v in dict(exc.headers or {}).items():
+            if str(k).lower() == "retry-after":
+                retry_after = seconds(str(v))
+        raise LineStatus(int(exc.status or 0), detail(exc.body), retry_after) from None
 
 
 class LineClient:
@@ -108,27 +81,50 @@ class LineClient:
         policy: RetryPolicy,
         data_url: str = LINE_DATA_API,
     ) -> None:
-        config = Configuration(host=base_url.rstrip("/"), access_token=access_token)
-        self._client = AsyncApiClient(config)
-        _no_env_lookups(self._client)
-        self._host = config.host
-        self._api = AsyncMessagingApi(self._client)
-        # The data host has its own Configuration: the SDK's blob API sends to its host.
-        self._data_config = Configuration(host=data_url.rstrip("/"), access_token=access_token)
-        self._data_client: AsyncApiClient | None = None
+        self._host = base_url.rstrip("/")
+        self._data_host = data_url.rstrip("/")
+        self._token = access_token
+        self._http = LineHttp(self._host, access_token)
+        self._clients: list[AsyncApiClient] = []
+        self._sdk_api: AsyncMessagingApi | None = None
+        self._sdk_blob: AsyncMessagingApiBlob | None = None
         self.policy = policy
 
     async def close(self) -> None:
         """Release the HTTP connection pools."""
-        await self._client.close()
-        if self._data_client is not None:
-            await self._data_client.close()
+        await self._http.close()
+        for client in self._clients:
+            await client.close()
+        self._clients.clear()
+        self._sdk_api = self._sdk_blob = None
+
+    def _sdk_client(self, host: str) -> AsyncApiClient:
+        from linebot.v3.messaging import AsyncApiClient, Configuration
+
+        client = AsyncApiClient(Configuration(host=host, access_token=self._token))
+        session = getattr(client.rest_client, "pool_manager", None)
+        if isinstance(session, aiohttp.ClientSession) and hasattr(session, "_trust_env"):
+            # the SDK opens its session with trust_env=True: the same rule as ours
+            session._trust_env = environment_names_a_proxy()
+        self._clients.append(client)
+        return client
+
+    @property
+    def _api(self) -> AsyncMessagingApi:
+        """The SDK's API for operator calls (imported and opened on first use)."""
+        if self._sdk_api is None:
+            from linebot.v3.messaging import AsyncMessagingApi
+
+            self._sdk_api = AsyncMessagingApi(self._sdk_client(self._host))
+        return self._sdk_api
 
     def _blob(self) -> AsyncMessagingApiBlob:
         """The data host's API (its connection pool opened on first use)."""
-        if self._data_client is None:
-            self._data_client = AsyncApiClient(self._data_config)
-        return AsyncMessagingApiBlob(self._data_client)
+        if self._sdk_blob is None:
+            from linebot.v3.messaging import AsyncMessagingApiBlob
+
+            self._sdk_blob = AsyncMessagingApiBlob(self._sdk_client(self._data_host))
+        return self._sdk_blob
 
     async def _call(
         self,
@@ -148,26 +144,25 @@ class LineClient:
             retry_after: float | None = None
             try:
                 return await asyncio.wait_for(make(), policy.timeout)
-            except ApiException as exc:
-                status = int(exc.status or 0)
-                detail = _error_message(exc)
+            except LineStatus as exc:
+                status, why = exc.status, exc.detail
                 if on_status is not None:
-                    handled = on_status(status, detail)
+                    handled = on_status(status, why)
                     if handled is not None:
                         return handled
                 if status == 429:
-                    retry_after = _retry_after(exc)
-                    last = TransientLineError(kind, status, detail)
+                    retry_after = exc.retry_after
+                    last = TransientLineError(kind, status, why)
                 elif status >= 500 or status == 0:
-                    last = TransientLineError(kind, status, detail)
-                elif kind == "reply" and status == 400 and "reply token" in detail.lower():
-                    raise InvalidReplyToken(kind, status, detail) from None
+                    last = TransientLineError(kind, status, why)
+                elif kind == "reply" and status == 400 and "reply token" in why.lower():
+                    raise InvalidReplyToken(kind, status, why) from None
                 else:
                     log.warning(
                         "LINE rejected a call",
-                        extra={"kind": kind, "status": status, "detail": detail},
+                        extra={"kind": kind, "status": status, "detail": why},
                     )
-                    raise PermanentLineError(kind, status, detail) from None
+                    raise PermanentLineError(kind, status, why) from None
             except (TimeoutError, aiohttp.ClientError, OSError) as exc:
                 last = TransientLineError(kind, None, type(exc).__name__)
             if on_transient is not None:
@@ -188,8 +183,7 @@ class LineClient:
         raise last
 
     async def _post(self, path: str, body: dict[str, Any], retry_key: str | None = None) -> None:
-        """POST a body that is already LINE's JSON through the SDK's own HTTP client (its
-        host, token, User-Agent and errors) without the SDK's request models.
+        """POST a body that is already LINE's JSON, without the SDK's request models.
 
         Why: the messages are LINE JSON from the start (``Message.to_line``, the stored
         outbox); building SDK models from them and serialising those back cost about a
@@ -197,13 +191,7 @@ class LineClient:
         rules are kept by ``bot.line.messages`` and checked in tests by the fake LINE API
         against the OpenAPI spec.
         """
-        headers = dict(self._client.default_headers)
-        headers["Content-Type"] = "application/json"
-        if retry_key is not None:
-            headers["X-Line-Retry-Key"] = retry_key
-        await self._client.rest_client.request(
-            "POST", self._host + path, headers=headers, body=body
-        )
+        await self._http.call("POST", path, dumps(body), retry_key)
 
     async def reply(self, reply_token: str, messages: Sequence[Message]) -> None:
         """Answer with a reply token (free of charge; single use, valid about a minute).
@@ -262,28 +250,30 @@ class LineClient:
     async def show_loading(self, chat_id: str, seconds: int = 20) -> None:
         """Show the typing animation in a one-to-one chat (5-60 s, multiples of 5)."""
         seconds = max(5, min(60, 5 * round(seconds / 5)))
-        request = ShowLoadingAnimationRequest(chatId=chat_id, loadingSeconds=seconds)
+        body = dumps({"chatId": chat_id, "loadingSeconds": seconds})
 
         async def send() -> None:
-            await self._api.show_loading_animation(request)
+            await self._http.call("POST", "/v2/bot/chat/loading/start", body)
 
         await self._call("loading", send)
 
     async def profile(self, user_id: str) -> dict[str, Any]:
-        """The user's display name and language, as LINE reports them."""
+        """The user's display name and language, as LINE reports them (LINE's JSON:
+        ``displayName``, ``language``, ...)."""
+        path = "/v2/bot/profile/" + urllib.parse.quote(user_id, safe="")
 
-        async def get() -> dict[str, Any]:
-            result = await self._api.get_profile(user_id)
-            return dict(result.to_dict())
+        return await self._call("profile", lambda: self._get(path))
 
-        return await self._call("profile", get)
+    async def _get(self, path: str) -> dict[str, Any]:
+        found = json.loads(await self._http.call("GET", path))
+        return found if isinstance(found, dict) else {}
 
     async def quota(self) -> int | None:
         """This month's message quota (None when unlimited)."""
 
         async def get() -> int | None:
-            result = await self._api.get_message_quota()
-            return None if result.type == "none" else int(result.value)
+            found = await self._get("/v2/bot/message/quota")
+            return None if found.get("type") == "none" else int(found["value"])
 
         return await self._call("quota", get)
 
@@ -291,8 +281,7 @@ class LineClient:
         """Messages counted against the quota so far this month."""
 
         async def get() -> int:
-            result = await self._api.get_message_quota_consumption()
-            return int(result.total_usage)
+            return int((await self._get("/v2/bot/message/quota/consumption"))["totalUsage"])
 
         return await self._call("quota_consumption", get)
 
@@ -302,10 +291,12 @@ class LineClient:
 
     async def validate_rich_menu(self, body: dict[str, Any]) -> None:
         """Ask LINE whether a rich menu object is valid (PermanentLineError if not)."""
+        from linebot.v3.messaging import RichMenuRequest
+
         request = RichMenuRequest.from_dict(body)
 
         async def send() -> None:
-            await self._api.validate_rich_menu_object(request)
+            await _sdk(self._api.validate_rich_menu_object(request))
 
         await self._call("richmenu_validate", send)
 
@@ -315,10 +306,12 @@ class LineClient:
         Not idempotent: a retried timeout may leave an extra menu on LINE, which
         ``bot richmenu deploy`` deletes later (it owns every menu with its name prefix).
         """
+        from linebot.v3.messaging import RichMenuRequest
+
         request = RichMenuRequest.from_dict(body)
 
         async def send() -> str:
-            result = await self._api.create_rich_menu(request)
+            result = await _sdk(self._api.create_rich_menu(request))
             return str(result.rich_menu_id)
 
         return await self._call("richmenu_create", send)
@@ -329,8 +322,10 @@ class LineClient:
         """Upload a menu's image to the data host (once per menu: LINE refuses a second)."""
 
         async def send() -> None:
-            await self._blob().set_rich_menu_image(
-                rich_menu_id, image, _headers={"Content-Type": content_type}
+            await _sdk(
+                self._blob().set_rich_menu_image(
+                    rich_menu_id, image, _headers={"Content-Type": content_type}
+                )
             )
 
         await self._call("richmenu_image", send)
@@ -339,7 +334,7 @@ class LineClient:
         """Show this menu to every user without a menu of their own (it needs its image)."""
 
         async def send() -> None:
-            await self._api.set_default_rich_menu(rich_menu_id)
+            await _sdk(self._api.set_default_rich_menu(rich_menu_id))
 
         await self._call("richmenu_default", send)
 
@@ -347,7 +342,7 @@ class LineClient:
         """The default rich menu's id, or None when there is none (LINE answers 404)."""
 
         async def get() -> str | None:
-            result = await self._api.get_default_rich_menu_id()
+            result = await _sdk(self._api.get_default_rich_menu_id())
             return str(result.rich_menu_id)
 
         return (
@@ -359,7 +354,7 @@ class LineClient:
         """Every rich menu of the channel (LINE's ``RichMenuResponse`` JSON)."""
 
         async def get() -> list[dict[str, Any]]:
-            result = await self._api.get_rich_menu_list()
+            result = await _sdk(self._api.get_rich_menu_list())
             return [m.to_dict() for m in result.richmenus]
 
         return await self._call("richmenu_list", get)
@@ -368,25 +363,29 @@ class LineClient:
         """Delete a rich menu (users who had it see the default again)."""
 
         async def send() -> None:
-            await self._api.delete_rich_menu(rich_menu_id)
+            await _sdk(self._api.delete_rich_menu(rich_menu_id))
 
         await self._call("richmenu_delete", send)
 
     async def create_rich_menu_alias(self, alias_id: str, rich_menu_id: str) -> None:
         """Point a new alias (1-32 of ``[a-z0-9_-]``) at a menu that has its image."""
+        from linebot.v3.messaging import CreateRichMenuAliasRequest
+
         request = CreateRichMenuAliasRequest(richMenuAliasId=alias_id, richMenuId=rich_menu_id)
 
         async def send() -> None:
-            await self._api.create_rich_menu_alias(request)
+            await _sdk(self._api.create_rich_menu_alias(request))
 
         await self._call("richmenu_alias_create", send)
 
     async def update_rich_menu_alias(self, alias_id: str, rich_menu_id: str) -> None:
         """Point an existing alias at another menu."""
+        from linebot.v3.messaging import UpdateRichMenuAliasRequest
+
         request = UpdateRichMenuAliasRequest(richMenuId=rich_menu_id)
 
         async def send() -> None:
-            await self._api.update_rich_menu_alias(alias_id, request)
+            await _sdk(self._api.update_rich_menu_alias(alias_id, request))
 
         await self._call("richmenu_alias_update", send)
 
@@ -394,7 +393,7 @@ class LineClient:
         """Every alias of the channel and the menu it points at."""
 
         async def get() -> dict[str, str]:
-            result = await self._api.get_rich_menu_alias_list()
+            result = await _sdk(self._api.get_rich_menu_alias_list())
             return {str(a.rich_menu_alias_id): str(a.rich_menu_id) for a in result.aliases}
 
         return await self._call("richmenu_alias_list", get)
@@ -403,7 +402,7 @@ class LineClient:
         """The menu an alias points at; None when there is no such alias (LINE: 404)."""
 
         async def get() -> str | None:
-            result = await self._api.get_rich_menu_alias(alias_id)
+            result = await _sdk(self._api.get_rich_menu_alias(alias_id))
             return str(result.rich_menu_id)
 
         found = await self._call("richmenu_alias_get", get, lambda s, _d: "" if s == 404 else None)
@@ -413,16 +412,18 @@ class LineClient:
         """Show this user ``rich_menu_id`` instead of the default (linking again is harmless)."""
 
         async def send() -> None:
-            await self._api.link_rich_menu_id_to_user(user_id, rich_menu_id)
+            await _sdk(self._api.link_rich_menu_id_to_user(user_id, rich_menu_id))
 
         await self._call("richmenu_user_link", send)
 
     async def link_rich_menu_to_users(self, user_ids: Sequence[str], rich_menu_id: str) -> None:
         """Link one menu to up to 500 users at once (LINE applies it shortly after: 202)."""
+        from linebot.v3.messaging import RichMenuBulkLinkRequest
+
         request = RichMenuBulkLinkRequest(richMenuId=rich_menu_id, userIds=list(user_ids))
 
         async def send() -> None:
-            await self._api.link_rich_menu_id_to_users(request)
+            await _sdk(self._api.link_rich_menu_id_to_users(request))
 
         await self._call("richmenu_bulk_link", send)
 
@@ -430,7 +431,7 @@ class LineClient:
         """Back to the default menu for this user (harmless when nothing is linked)."""
 
         async def send() -> bool:
-            await self._api.unlink_rich_menu_id_from_user(user_id)
+            await _sdk(self._api.unlink_rich_menu_id_from_user(user_id))
             return True
 
         await self._call("richmenu_user_unlink", send, lambda s, _d: True if s == 404 else None)
@@ -439,6 +440,6 @@ class LineClient:
         """Delete an alias (the menu stays)."""
 
         async def send() -> None:
-            await self._api.delete_rich_menu_alias(alias_id)
+            await _sdk(self._api.delete_rich_menu_alias(alias_id))
 
         await self._call("richmenu_alias_delete", send)

@@ -16,7 +16,6 @@ sender (not only the one that got it).
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Sequence
 from typing import Any, Literal, Protocol
@@ -24,6 +23,7 @@ from typing import Any, Literal, Protocol
 import aiohttp
 
 from bot.line.calls import LineError, PermanentLineError, RetryPolicy, TransientLineError
+from bot.line.http import LineHttp, LineStatus, dumps
 from bot.line.messages import MAX_MESSAGES
 
 #: LINE's maximum recipients per multicast call.
@@ -56,7 +56,7 @@ def messages_json(messages: Sequence[dict[str, Any]]) -> bytes:
     """A digest's messages as LINE JSON, serialised once for all its batches."""
     if not 1 <= len(messages) <= MAX_MESSAGES:
         raise ValueError(f"LINE takes 1 to {MAX_MESSAGES} messages per call, got {len(messages)}")
-    return _dumps(list(messages))
+    return dumps(list(messages))
 
 
 def body(recipients: Sequence[str], messages: bytes) -> tuple[Kind, bytes]:
@@ -64,12 +64,8 @@ def body(recipients: Sequence[str], messages: bytes) -> tuple[Kind, bytes]:
     if not 1 <= len(recipients) <= MULTICAST_MAX:
         raise ValueError(f"a batch holds 1 to {MULTICAST_MAX} users, got {len(recipients)}")
     kind: Kind = "push" if len(recipients) == 1 else "multicast"
-    to = _dumps(recipients[0] if kind == "push" else list(recipients))
+    to = dumps(recipients[0] if kind == "push" else list(recipients))
     return kind, b'{"to":' + to + b',"messages":' + messages + b"}"
-
-
-def _dumps(value: Any) -> bytes:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 class Transport(Protocol):
@@ -81,7 +77,7 @@ class Transport(Protocol):
 
 
 class LineTransport:
-    """Prepared notice calls over one keep-alive connection pool."""
+    """Prepared notice calls over one keep-alive connection pool (``bot.line.http``)."""
 
     def __init__(
         self,
@@ -91,71 +87,37 @@ class LineTransport:
         limiter: RateLimiter,
         connections: int,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
         self.policy = policy
         self.limiter = limiter
-        self._headers = {
-            "Authorization": f"Bearer {access_token}",
-            "Content-Type": "application/json",
-        }
-        self._connections = connections
-        self._session: aiohttp.ClientSession | None = None
-
-    def _open(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self._connections),
-                timeout=aiohttp.ClientTimeout(total=self.policy.timeout),
-            )
-        return self._session
+        self._http = LineHttp(
+            base_url, access_token, connections=connections, timeout=policy.timeout
+        )
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._http.close()
 
     async def send(self, kind: Kind, body: bytes, retry_key: str) -> bool:
-        session = self._open()
-        url = self.base_url + PATHS[kind]
-        headers = {**self._headers, "X-Line-Retry-Key": retry_key}
+        path = PATHS[kind]
         policy = self.policy
         last: LineError | None = None
         for attempt in range(policy.attempts):
             await self.limiter.wait()
             backoff = True
             try:
-                async with session.post(url, data=body, headers=headers) as resp:
-                    status = resp.status
-                    if 200 <= status < 300:
-                        return True
-                    if status == 409:  # this retry key was accepted before: sent once
-                        return False
-                    detail = _detail(await resp.read())
-                    if status == 429:  # the limiter holds back every sender, this one too
-                        retry_after = _seconds(resp.headers.get("Retry-After"))
-                        self.limiter.pause(policy.delay(attempt, retry_after))
-                        backoff = False
-                    elif status < 500:
-                        raise PermanentLineError(kind, status, detail)
-                    last = TransientLineError(kind, status, detail)
+                await self._http.call("POST", path, body, retry_key)
+                return True
+            except LineStatus as exc:
+                if exc.status == 409:  # this retry key was accepted before: sent once
+                    return False
+                if exc.status == 429:  # the limiter holds back every sender, this one too
+                    self.limiter.pause(policy.delay(attempt, exc.retry_after))
+                    backoff = False
+                elif exc.status < 500:
+                    raise PermanentLineError(kind, exc.status, exc.detail) from None
+                last = TransientLineError(kind, exc.status, exc.detail)
             except (TimeoutError, aiohttp.ClientError, OSError) as exc:
                 last = TransientLineError(kind, None, type(exc).__name__)
             if backoff and attempt + 1 < policy.attempts:
                 await asyncio.sleep(policy.delay(attempt))
         assert last is not None
         raise last
-
-
-def _detail(raw: bytes) -> str:
-    try:
-        parsed = json.loads(raw)
-    except ValueError:
-        return raw[:200].decode("utf-8", "replace")
-    return str(parsed.get("message", ""))[:200] if isinstance(parsed, dict) else ""
-
-
-def _seconds(value: str | None) -> float | None:
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None

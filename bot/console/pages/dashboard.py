@@ -57,8 +57,8 @@ async def quota(request: Request) -> Quota:
     if cached is not None and now - cached[0] < QUOTA_CACHE_SECONDS:
         return cached[1]
     services = _services(request)
-    # imported here: the runner brings aiohttp (and ``line_client()`` the LINE SDK), which
-    # `bot serve` in Redis mode loads only once an operator opens the dashboard
+    # imported here: the runner brings aiohttp (~10 MB), which `bot serve` in Redis mode
+    # loads only once an operator opens the dashboard
     from bot.notices.runner import NoticeRunner
 
     try:

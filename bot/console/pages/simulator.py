@@ -22,6 +22,7 @@ from bot.console.auth import CanView
 from bot.console.web import page
 from bot.insights.capture import SIMULATOR_MARK
 from bot.line.messages import Message
+from bot.pipeline.process import Pipeline
 from bot.queue.base import QueuedEvent
 from bot.services import Services
 
@@ -107,10 +108,6 @@ async def send(
     event = _event(user, message, postback)
     captured = Captured()
     await services.ready()
-    # imported here: the pipeline brings the LINE SDK (~30 MB), which `bot serve` in Redis
-    # mode otherwise never loads
-    from bot.pipeline.process import Pipeline
-
     pipeline = Pipeline(services, captured)
     await pipeline.process(QueuedEvent(event["webhookEventId"], user, event["timestamp"], event, 1))
     return page(
