@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import pickle
 import sys
 from pathlib import Path
 from typing import Any
@@ -23,7 +25,7 @@ from bot.nlu import (
 )
 from bot.nlu import engine as engine_module
 from bot.nlu.text import Spelling, SpellingRule, Tokeniser
-from tests.helpers import ROOT, run_command
+from tests.helpers import ROOT, environment, run_command
 
 #: Phrasings written for these tests; none is an example in intents/ (checked below).
 UNSEEN = {
@@ -403,13 +405,52 @@ def test_a_serving_process_that_trains_keeps_no_scikit_learn(tmp_path: Path) -> 
     assert served["parse"] == here.parse("สวัสดีจ้า").to_dict()
 
 
+def test_feature_index_finds_every_name_and_only_them(engine: IntentEngine) -> None:
+    """The served vocabulary (hashes and a blob, not a dict) answers as a dict of its names
+    would, and a copy pickled by a process with another hash salt (a model trained in a
+    child) still finds them."""
+    from bot.nlu.model import FeatureIndex, features
+
+    index = engine.model.vocab
+    names = list(index)
+    assert len(names) == len(index) > 10_000
+    as_dict = {name: row for row, name in enumerate(names)}
+    feats = list(dict.fromkeys(features(engine.words("อยากเรียนไลฟ์สดขายของ ส่งออกญี่ปุ่น")[1])))
+    unknown = ["w:ไม่มีคำนี้แน่นอน", "s:qqqq", "", "b:^ zzz"]
+    asked = feats + unknown + names[:50] + names[-50:]
+    expected = [as_dict.get(f, -1) for f in asked]
+    assert index.rows(asked, len(asked)).tolist() == expected
+    assert any(row >= 0 for row in expected[: len(feats)]) and expected[len(feats)] == -1
+    code = (
+        "import base64, pickle, sys\n"
+        "from bot.nlu.model import FeatureIndex\n"
+        "names = sys.stdin.read().split('\\n')\n"
+        "print(base64.b64encode(pickle.dumps(FeatureIndex.of(names))).decode())\n"
+    )
+    small = names[:2000]
+    done = run_command(
+        [sys.executable, "-c", code],
+        stdin="\n".join(small),
+        env=environment(PYTHONHASHSEED="12345"),
+        check=True,
+    )
+    again = pickle.loads(base64.b64decode(done.stdout))
+    assert isinstance(again, FeatureIndex)
+    assert again.rows(small + unknown, len(small) + 4).tolist() == list(range(2000)) + [-1] * 4
+
+
 def test_model_round_trips_through_arrays(engine: IntentEngine) -> None:
     from bot.nlu.model import LinearModel, features
 
     model = engine.model
-    again = LinearModel.from_arrays(model.to_arrays())
+    arrays = model.to_arrays()
+    again = LinearModel.from_arrays(arrays)
     feats = features(engine.words("อยากเรียนไลฟ์สดขายของ")[1])
     assert (again.scores(feats) == model.scores(feats)).all()
+    # a cache file of the earlier format (the names as one NumPy string array) still loads
+    names = np.array(list(model.vocab), dtype=np.str_)
+    older = {k: v for k, v in arrays.items() if not k.startswith("vocab_")} | {"vocab": names}
+    assert (LinearModel.from_arrays(older).scores(feats) == model.scores(feats)).all()
     assert again.temperature == model.temperature
 
 
@@ -443,6 +484,8 @@ def test_damaged_weight_rows_are_refused(engine: IntentEngine) -> None:
         ("weight_rows", rows),  # the rows end past the stored cells
         ("weight_classes", signed),  # a class number below zero
         ("weight_values", good["weight_values"].reshape(-1, 1)),  # the wrong shape
+        ("vocab_ends", good["vocab_ends"][:-1]),  # the names end before their bytes do
+        ("vocab_ends", good["vocab_ends"][::-1]),  # offsets out of order
     ):
         with pytest.raises(ValueError):
             LinearModel.from_arrays(dict(good, **{name: damaged}))
