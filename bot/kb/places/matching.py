@@ -61,6 +61,7 @@ class NameMatcher:
         scan_lengths: Mapping[str, tuple[int, ...]],
         fuzzy: FuzzyIndex,
         words: frozenset[str],
+        more_words: frozenset[str] = frozenset(),
     ) -> None:
         self._areas = areas
         self._names = names
@@ -68,6 +69,7 @@ class NameMatcher:
         self._scan_lengths = scan_lengths
         self._fuzzy_index = fuzzy
         self._words = words
+        self._more_words = more_words - words
         self._match_of: dict[tuple[Level, str], PlaceMatch] = {}  # filled on first use
 
     def resolve(self, text: str) -> PlaceResult:
@@ -247,7 +249,7 @@ class NameMatcher:
         # Longer names win over the shorter ones they overlap; a name with no prefix must also
         # be a word of its own in the sentence (checked last: it is the costly test).
         found.sort(key=lambda f: (-(f[1] - f[0]), f[0]))
-        words = Segmenter(s, self._words)
+        words = Segmenter(s, self._words, self._more_words)
         taken: list[_Found] = []
         for start, end, entries, prefix, cued in found:
             if any(start < t[1] and t[0] < end for t in taken):

@@ -25,12 +25,14 @@ class Segmenter:
     places, while "หาดใหญ่" in "มาหาดใหญ่" still is (มา|หาดใหญ่ beats มาหา|ด|ใหญ่).
     """
 
-    __slots__ = ("_back", "_ends", "_fore", "n", "s", "words")
+    __slots__ = ("_back", "_ends", "_fore", "more", "n", "s", "words")
 
-    def __init__(self, s: str, words: frozenset[str]):
+    def __init__(self, s: str, words: frozenset[str], more: frozenset[str] = frozenset()):
         self.s = s
         self.n = len(s)
+        #: The dictionary and a few words more, apart (``words`` is PyThaiNLP's shared set).
         self.words = words
+        self.more = more
         self._ends: list[list[int]] = []
         self._fore: list[int] = []
         self._back: list[int] = []
@@ -38,9 +40,13 @@ class Segmenter:
     def _costs(self) -> tuple[list[list[int]], list[int], list[int]]:
         """Where dictionary words starting at each letter end; best costs before/after each."""
         if not self._ends:
-            s, n, words, longest = self.s, self.n, self.words, _LONGEST_WORD
+            s, n, words, more, longest = self.s, self.n, self.words, self.more, _LONGEST_WORD
             ends = [
-                [k for k in range(i + 1, min(n, i + longest) + 1) if s[i:k] in words]
+                [
+                    k
+                    for k in range(i + 1, min(n, i + longest) + 1)
+                    if (w := s[i:k]) in words or w in more
+                ]
                 for i in range(n)
             ]
             fore = [0] + [1 << 20] * n
