@@ -59,11 +59,11 @@ def test_first_use_builds_the_engine_without_stalling_the_loop(
 
 def test_serving_processes_leave_console_only_libraries_unloaded(tmp_path: Path) -> None:
     """``bot serve`` (Redis mode) and ``bot worker`` never load what only a console page or a
-    training run needs: SciPy's optimiser (the insights map, about 50 MB of memory), openpyxl
-    (the Excel download, about 14 MB) and scikit-learn (training, about 75 MB). ``bot serve``,
-    started and serving its knowledge, also leaves out what only sending or classifying
-    needs: aiohttp (about 10 MB) and NumPy (about 11 MB). Neither loads the LINE SDK (about
-34 MB): only rich menus need it (``test_line_client``)."""
+        training run needs: SciPy's optimiser (the insights map, about 50 MB of memory), openpyxl
+        (the Excel download, about 14 MB) and scikit-learn (training, about 75 MB). ``bot serve``,
+        started and serving its knowledge, also leaves out what only sending or classifying
+        needs: aiohttp (about 10 MB) and NumPy (about 11 MB). Neither loads the LINE SDK (about
+    34 MB): only rich menus need it (``test_line_client``)."""
     code = (
         "import asyncio, json, sys\n"
         "from pathlib import Path\n"

@@ -9,9 +9,9 @@ data host that takes rich menu images) so tests and benchmarks reach a local fak
 API.
 
 The calls a worker makes (reply, push, multicast, the loading animation, a profile, the
-quota before a notice run) are LINE's JSON over ``bot.line.http``; the SDK, whose import is
-about 34 MB of a process, is imported on the first rich menu call (``bot richmenu``), so a
-worker and ``bot serve`` never load it.
+quota before a notice run, linking and unlinking one user's rich menu) are LINE's JSON over
+``bot.line.http``; the SDK, whose import is about 34 MB of a process, is imported on the first
+call that deploys rich menus (``bot richmenu``), so a worker and ``bot serve`` never load it.
 """
 
 from __future__ import annotations
@@ -55,6 +55,11 @@ def _payload(messages: Sequence[Message]) -> list[dict[str, Any]]:
     if not 1 <= len(messages) <= MAX_MESSAGES:
         raise ValueError(f"LINE takes 1 to {MAX_MESSAGES} messages per call, got {len(messages)}")
     return [m.to_line() for m in messages]
+
+
+def _quoted(segment: str) -> str:
+    """One path segment, every reserved character escaped (as the SDK does)."""
+    return urllib.parse.quote(segment, safe="")
 
 
 async def _sdk(call: Awaitable[T]) -> T:
@@ -260,7 +265,7 @@ class LineClient:
     async def profile(self, user_id: str) -> dict[str, Any]:
         """The user's display name and language, as LINE reports them (LINE's JSON:
         ``displayName``, ``language``, ...)."""
-        path = "/v2/bot/profile/" + urllib.parse.quote(user_id, safe="")
+        path = "/v2/bot/profile/" + _quoted(user_id)
 
         return await self._call("profile", lambda: self._get(path))
 
@@ -399,20 +404,23 @@ class LineClient:
         return await self._call("richmenu_alias_list", get)
 
     async def rich_menu_of_alias(self, alias_id: str) -> str | None:
-        """The menu an alias points at; None when there is no such alias (LINE: 404)."""
+        """The menu an alias points at; None when there is no such alias (LINE: 404).
+        (Without the SDK: a worker asks this when it links a user's menu.)"""
+        path = "/v2/bot/richmenu/alias/" + _quoted(alias_id)
 
         async def get() -> str | None:
-            result = await _sdk(self._api.get_rich_menu_alias(alias_id))
-            return str(result.rich_menu_id)
+            return str((await self._get(path))["richMenuId"])
 
         found = await self._call("richmenu_alias_get", get, lambda s, _d: "" if s == 404 else None)
         return found or None
 
     async def link_rich_menu(self, user_id: str, rich_menu_id: str) -> None:
-        """Show this user ``rich_menu_id`` instead of the default (linking again is harmless)."""
+        """Show this user ``rich_menu_id`` instead of the default (linking again is harmless).
+        (Without the SDK: a worker links a user's menu after the assessment.)"""
+        path = f"/v2/bot/user/{_quoted(user_id)}/richmenu/{_quoted(rich_menu_id)}"
 
         async def send() -> None:
-            await _sdk(self._api.link_rich_menu_id_to_user(user_id, rich_menu_id))
+            await self._http.call("POST", path)
 
         await self._call("richmenu_user_link", send)
 
@@ -428,10 +436,12 @@ class LineClient:
         await self._call("richmenu_bulk_link", send)
 
     async def unlink_rich_menu(self, user_id: str) -> None:
-        """Back to the default menu for this user (harmless when nothing is linked)."""
+        """Back to the default menu for this user (harmless when nothing is linked).
+        (Without the SDK: a worker unlinks when a user's data is erased.)"""
+        path = f"/v2/bot/user/{_quoted(user_id)}/richmenu"
 
         async def send() -> bool:
-            await _sdk(self._api.unlink_rich_menu_id_from_user(user_id))
+            await self._http.call("DELETE", path)
             return True
 
         await self._call("richmenu_user_unlink", send, lambda s, _d: True if s == 404 else None)

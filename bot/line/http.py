@@ -14,7 +14,6 @@ about it; the retry rules live in ``LineClient._call`` and the notice sender.
 from __future__ import annotations
 
 import json
-import os
 import urllib.request
 from typing import Any
 
@@ -32,8 +31,14 @@ class LineStatus(Exception):
 
 
 def dumps(value: Any) -> bytes:
-    """LINE JSON as compact UTF-8 (Thai text is 3 bytes a character, not a 6-byte escape)."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+    """LINE JSON as compact UTF-8 (Thai text is 3 bytes a character, not a 6-byte escape).
+    Text that is not valid Unicode (a lone surrogate) goes as JSON escapes, as the SDK sent
+    it, rather than failing the call."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        return json.dumps(value, separators=(",", ":")).encode()
 
 
 def detail(raw: bytes | str | None) -> str:
@@ -57,20 +62,16 @@ def seconds(value: str | None) -> float | None:
 
 
 def environment_names_a_proxy() -> bool:
-    """Does the environment name a proxy or a ``.netrc``? Only then does the session look
-    them up (``trust_env``).
+    """Does the environment name a proxy? Only then does a session read the environment
+    (``trust_env``).
 
     Why: with ``trust_env`` aiohttp hands two look-ups (proxy variables, ``~/.netrc``) to a
     thread on every request; under load those thread hops were a measurable share of a
     worker's CPU (py-spy) and contend for the GIL. A deployment that sets ``HTTPS_PROXY``
-    (or ``NETRC``, or has a ``~/.netrc``) keeps them.
+    keeps its proxy. A ``.netrc`` never matters: LINE takes a Bearer token, and a netrc login
+    for LINE's host would make aiohttp refuse the call (two Authorization headers).
     """
-    return bool(
-        urllib.request.getproxies()
-        or os.environ.get("NETRC")
-        # (os.path.expanduser: no home directory, as for a container's bare uid, is no .netrc)
-        or os.path.exists(os.path.expanduser("~/.netrc"))
-    )
+    return bool(urllib.request.getproxies())
 
 
 class LineHttp:

@@ -159,6 +159,7 @@ class SparseRows:
     def from_dense(cls, matrix: npt.NDArray[Any]) -> SparseRows:
         """Split a (rows x columns) matrix: rows with more than two thirds of their cells
         non-zero stay dense, the rest keep their non-zero cells."""
+        matrix = np.asarray(matrix, dtype=np.float16)  # a weight that rounds to 0 is no cell
         filled = (matrix != 0).sum(axis=1)
         keep_dense = filled > max(1, (2 * matrix.shape[1]) // 3)
         slots = np.full(matrix.shape[0], -1, dtype=np.int32)
@@ -169,10 +170,10 @@ class SparseRows:
         small = np.uint8 if matrix.shape[1] <= 256 else np.uint16
         return cls(
             slots=slots,
-            dense=np.ascontiguousarray(matrix[keep_dense], dtype=np.float16),
+            dense=np.ascontiguousarray(matrix[keep_dense]),
             indptr=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
             columns=columns.astype(small),
-            values=rest[rows, columns].astype(np.float16),
+            values=rest[rows, columns],
             n_columns=int(matrix.shape[1]),
         )
 
