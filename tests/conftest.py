@@ -52,9 +52,15 @@ def fake_line_server() -> Iterator[FakeLine]:
 
 @pytest.fixture
 def fake_line(fake_line_server: FakeLine) -> Iterator[FakeLine]:
-    """The fake LINE API, emptied for this test; the test fails if LINE would reject a call."""
+    """The fake LINE API, emptied for this test; the test fails if LINE would reject a call.
+    A quota limit or profiles a test sets are taken back after it (``reset`` keeps them), so
+    no later test meets them."""
+    limit, profiles = fake_line_server.quota_limit, dict(fake_line_server.profiles)
     fake_line_server.reset()
     yield fake_line_server
+    fake_line_server.quota_limit = limit
+    fake_line_server.profiles.clear()
+    fake_line_server.profiles.update(profiles)
     assert fake_line_server.errors == [], f"requests LINE would reject: {fake_line_server.errors}"
 
 
