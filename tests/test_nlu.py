@@ -447,10 +447,6 @@ def test_model_round_trips_through_arrays(engine: IntentEngine) -> None:
     again = LinearModel.from_arrays(arrays)
     feats = features(engine.words("อยากเรียนไลฟ์สดขายของ")[1])
     assert (again.scores(feats) == model.scores(feats)).all()
-    # a cache file of the earlier format (the names as one NumPy string array) still loads
-    names = np.array(list(model.vocab), dtype=np.str_)
-    older = {k: v for k, v in arrays.items() if not k.startswith("vocab_")} | {"vocab": names}
-    assert (LinearModel.from_arrays(older).scores(feats) == model.scores(feats)).all()
     assert again.temperature == model.temperature
 
 

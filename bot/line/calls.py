@@ -5,7 +5,8 @@ Why a module of its own: the console pages, the notice runner and the pipeline n
 errors and this policy, but only ``bot.line.client`` calls LINE, and it brings aiohttp (about
 10 MB); so ``bot serve`` in Redis mode (webhooks and the console, no worker) loads aiohttp only
 when a console page first calls LINE (the dashboard's quota, a notice run, the simulator). The
-LINE SDK itself (``linebot.v3``, about 34 MB) is loaded only for rich menus (``bot.line.client``).
+LINE SDK itself (``linebot.v3``, about 34 MB) is loaded only to deploy rich menus
+(``bot richmenu``, through ``bot.line.client``).
 """
 
 from __future__ import annotations

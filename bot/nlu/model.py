@@ -278,11 +278,6 @@ class FeatureIndex:
     def __len__(self) -> int:
         return len(self._ends)
 
-    def name(self, row: int) -> str:
-        """The name of feature ``row``."""
-        start = int(self._ends[row - 1]) if row else 0
-        return self._blob[start : int(self._ends[row])].decode()
-
     def __iter__(self) -> Iterator[str]:
         """The names in row order."""
         blob, start = self._blob, 0
@@ -302,14 +297,6 @@ class FeatureIndex:
         at[at == len(self._hashes)] = 0
         found = self._hashes[at] == wanted
         return np.where(found, self._rows[at], -1).astype(np.intp)
-
-    def get(self, name: str, default: int = -1) -> int:
-        """The row of ``name``, else ``default``."""
-        row = int(self.rows((name,), 1)[0])
-        return row if row >= 0 else default
-
-    def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and self.get(name) >= 0
 
 
 @dataclass(frozen=True, eq=False)
@@ -382,10 +369,7 @@ class LinearModel:
 
     @classmethod
     def from_arrays(cls, arrays: Any) -> LinearModel:
-        if "vocab_utf8" in arrays:
-            vocab = FeatureIndex(arrays["vocab_utf8"].tobytes(), arrays["vocab_ends"])
-        else:  # a cache file written before the names were kept as UTF-8
-            vocab = FeatureIndex.of([str(x) for x in arrays["vocab"].tolist()])
+        vocab = FeatureIndex(arrays["vocab_utf8"].tobytes(), arrays["vocab_ends"])
         classes = tuple(str(x) for x in arrays["classes"].tolist())
         weights = SparseRows(
             np.asarray(arrays["weight_slots"], dtype=np.int32),
