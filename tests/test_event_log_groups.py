@@ -492,3 +492,116 @@ def test_two_tries_of_one_event_decided_at_once_store_one_answer(settings: Setti
     assert counts == {"greeting": 1, "answered": 1}
     stored = 1 if results[0] is None else 2
     assert outbox["messages"][0]["text"] == f"try {stored}"
+
+
+def _delivery_counts(rows: Sequence[daily.DailyCount]) -> dict[str, int]:
+    return {c.key: c.count for c in rows if c.kind == daily.DELIVERY}
+
+
+def test_answers_finished_meanwhile_are_marked_done_by_the_next_events_record(
+    make_settings: Callable[..., Settings], pg_url: str
+) -> None:
+    """PostgreSQL, below full load: answers that finish are marked done and counted by the
+    statement recording the next event, not by a transaction of their own; each ``finish``
+    returns once its row is done, each answer is counted once, and a retry's finish of the
+    same answers changes and counts nothing."""
+    settings = make_settings(database_url=pg_url)
+    newcomer = InboundEvent.from_dict(text_event("สวัสดี", user_id("next")))
+
+    async def scenario() -> tuple[list[str], dict[str, EventLog], dict[str, int], Recorded]:
+        db = Database(settings.sqlalchemy_url)
+        store = EventLogStore(db)
+        statements: list[str] = []
+        try:
+            await seed_rows(db, lambda i: "sending", with_outbox=True)
+            sqlalchemy.event.listen(
+                db.engine.sync_engine, "before_cursor_execute", lambda *a: statements.append(a[2])
+            )
+            ways = ["push" if i % 4 == 0 else "reply" for i in range(N)]
+            finishing = [
+                asyncio.ensure_future(store.finish(f"ev-{i}", delivery=ways[i])) for i in range(N)
+            ]
+            await asyncio.sleep(0)  # they wait for a carrier
+            recorded = await store.record(newcomer, 1)
+            await asyncio.gather(*finishing)
+            await asyncio.gather(*(store.finish(f"ev-{i}", delivery=ways[i]) for i in range(N)))
+            async with db.session() as s:
+                rows = {r.webhook_event_id: r for r in await s.scalars(select(EventLog))}
+                counts = _delivery_counts(list(await s.scalars(select(daily.DailyCount))))
+            return statements, rows, counts, recorded
+        finally:
+            await db.close()
+
+    statements, rows, counts, recorded = run(scenario())
+    first_round = statements[:1]  # the record, carrying all twelve
+    assert len([s for s in statements if "INSERT INTO event_log" in s]) == 1
+    assert "marked AS" in first_round[0] and "INSERT INTO event_log" in first_round[0]
+    assert recorded.status == "processing" and recorded.user_pk is not None
+    for i in range(N):
+        row = rows[f"ev-{i}"]
+        assert (row.status, row.outbox, row.delivery) == (
+            "done",
+            None,
+            "push" if i % 4 == 0 else "reply",
+        ), i
+    assert counts == {"push": 3, "reply": 9}  # the retry's round counted nothing again
+
+
+def test_done_marks_commit_on_their_own_when_no_event_comes_or_the_carrier_fails(
+    make_settings: Callable[..., Settings], pg_url: str
+) -> None:
+    """PostgreSQL: with no next event an answer's mark commits on its own after the short
+    wait; when the statement carrying marks fails (here the next event's own row is
+    refused), the marks are handed back and still commit, counted once, while only that
+    event's recording fails."""
+    settings = make_settings(database_url=pg_url)
+    refused_chat = user_id("refused")
+    refuse = sqlalchemy.text(
+        "CREATE FUNCTION refuse_event() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN RAISE EXCEPTION 'event refused'; END $$"
+    )
+    trigger = sqlalchemy.text(
+        "CREATE TRIGGER refuse_event BEFORE INSERT ON event_log FOR EACH ROW "
+        f"WHEN (NEW.chat_id = '{refused_chat}') EXECUTE FUNCTION refuse_event()"
+    )
+    refused = InboundEvent.from_dict(text_event("สวัสดี", refused_chat))
+
+    async def scenario() -> tuple[str, BaseException | None, dict[str, str], dict[str, int]]:
+        db = Database(settings.sqlalchemy_url)
+        store = EventLogStore(db)
+        try:
+            await seed_rows(db, lambda i: "sending", with_outbox=True)
+            async with db.engine.begin() as conn:
+                await conn.execute(refuse)
+                await conn.execute(trigger)
+            await store.finish("ev-0", delivery="reply")  # nobody carries it: it commits alone
+            async with db.session() as s:
+                alone = (await s.get(EventLog, "ev-0") or EventLog()).status
+            finishing = [
+                asyncio.ensure_future(store.finish(f"ev-{i}", delivery="reply"))
+                for i in range(1, N)
+            ]
+            await asyncio.sleep(0)
+            failed: BaseException | None = None
+            try:
+                await store.record(refused, 1)
+            except Exception as exc:
+                failed = exc
+            await asyncio.gather(*finishing)
+            async with db.session() as s:
+                statuses = {r.webhook_event_id: r.status for r in await s.scalars(select(EventLog))}
+                counts = _delivery_counts(list(await s.scalars(select(daily.DailyCount))))
+            return alone, failed, statuses, counts
+        finally:
+            async with db.engine.begin() as conn:
+                await conn.execute(
+                    sqlalchemy.text("DROP TRIGGER IF EXISTS refuse_event ON event_log")
+                )
+                await conn.execute(sqlalchemy.text("DROP FUNCTION IF EXISTS refuse_event()"))
+            await db.close()
+
+    alone, failed, statuses, counts = run(scenario())
+    assert alone == "done"
+    assert failed is not None and "event refused" in str(failed)
+    assert all(statuses[f"ev-{i}"] == "done" for i in range(N))
+    assert counts == {"reply": N}

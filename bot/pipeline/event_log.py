@@ -10,7 +10,9 @@ PostgreSQL and SQLite alike) replace read-modify-write round trips. On PostgreSQ
 step is one autocommitted statement in the usual case: an event recorded alone (the user's
 visit rides in it as a CTE), answers whose writes only add rows (``answer_statement``),
 and answers marked done (with the delivery count): 3 round trips per event below full
-load, where BEGIN and COMMIT around each step and a statement per write made 14.
+load, where BEGIN and COMMIT around each step and a statement per write made 14. The
+"done" marks wait a moment (``DONE_LINGER_SECONDS``) for the next event's record, which
+carries them as CTEs: below full load most events then cost 2 transactions, not 3.
 
 The database changes a handler decided on (``Turn.write``) commit in the
 transaction that stores the answer: a worker dying before that commit leaves
@@ -25,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import datetime as dt
+import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -35,6 +38,8 @@ from sqlalchemy import (
     Table,
     bindparam,
     case,
+    cast,
+    column,
     func,
     literal,
     literal_column,
@@ -43,6 +48,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.types import JSON
 
 from bot.dialogue.router import Write
 from bot.line.events import InboundEvent
@@ -59,6 +65,10 @@ Outcomes = Sequence[BaseException | None] | None
 #: Most rows one group commit marks done, and the longest one may take.
 MAX_GROUP = 500
 COMMIT_SECONDS = 10.0
+#: PostgreSQL: how long an answer's "done" mark waits for the next event's record statement
+#: to carry it (``EventLogStore._record_alone``) before it is committed on its own. At 50
+#: events/s per worker nine in ten ride along; the chat's next event waits at most this long.
+DONE_LINGER_SECONDS = 0.05
 
 
 class AlreadyDecided(RuntimeError):
@@ -82,7 +92,11 @@ class GroupCommit(Generic[T]):
 
     ``drop_cancelled``: an item whose caller gave up (its ``add`` was cancelled, e.g. by the
     handler time-out) before its batch began is left out, so nothing is stored for a try
-    that no longer runs (the retry decides afresh)."""
+    that no longer runs (the retry decides afresh).
+
+    ``linger``: a batch that starts while nothing else is committing waits this long first,
+    and another statement may meanwhile carry its items (``take``); below full load the
+    items then cost no transaction of their own."""
 
     def __init__(
         self,
@@ -90,12 +104,41 @@ class GroupCommit(Generic[T]):
         alone: Callable[[T], Awaitable[None]] | None = None,
         *,
         drop_cancelled: bool = False,
+        linger: float = 0.0,
     ) -> None:
         self.together = together
         self.alone = alone
         self.drop_cancelled = drop_cancelled
+        self.linger = linger
         self._waiting: collections.deque[tuple[T, asyncio.Future[None]]] = collections.deque()
         self._task: asyncio.Task[None] | None = None
+
+    def take(self, limit: int = MAX_GROUP) -> list[tuple[T, asyncio.Future[None]]]:
+        """Hand up to ``limit`` waiting items to a statement that carries them: its caller
+        settles their futures (``settle``), or gives them back (``give_back``) if it fails."""
+        taken: list[tuple[T, asyncio.Future[None]]] = []
+        while self._waiting and len(taken) < limit:
+            item, future = self._waiting.popleft()
+            if not (self.drop_cancelled and future.done()):
+                taken.append((item, future))
+        return taken
+
+    def give_back(self, items: list[tuple[T, asyncio.Future[None]]]) -> None:
+        """Items a failed carrier took: they commit on their own, as if never taken (the
+        carrier's failure may be its own, not theirs)."""
+        if not items:
+            return
+        self._waiting.extendleft(reversed(items))
+        loop = asyncio.get_running_loop()
+        if self._task is None or self._task.done() or self._task.get_loop() is not loop:
+            self._task = loop.create_task(self._flush(linger=False))
+
+    @staticmethod
+    def settle(items: list[tuple[T, asyncio.Future[None]]]) -> None:
+        """The carrier committed: the items it took are done."""
+        for _, future in items:
+            if not future.done():
+                future.set_result(None)
 
     async def add(self, item: T) -> None:
         loop = asyncio.get_running_loop()
@@ -105,7 +148,9 @@ class GroupCommit(Generic[T]):
             self._task = loop.create_task(self._flush())
         await future
 
-    async def _flush(self) -> None:
+    async def _flush(self, linger: bool = True) -> None:
+        if linger and self.linger > 0:
+            await asyncio.sleep(self.linger)  # another statement may carry them meanwhile
         while self._waiting:
             batch: list[tuple[T, asyncio.Future[None]]] = []
             while self._waiting and len(batch) < MAX_GROUP:
@@ -286,9 +331,14 @@ class EventLogStore:
         # its user's visit and the hand-off check in one autocommitted statement (see
         # ``_record_alone``).
         alone: tuple[Any, Any] = (None, None)
+        carrying: tuple[Any, Any] = (None, None)
         if self._postgres:
             alone = self._recording_alone()
+            marked = self._marked_done()
+            carrying = (alone[0].add_cte(*marked), alone[1].add_cte(*marked))
         self._record_alone_stmt, self._record_visit_stmt = alone
+        # The same, also marking done the answers finished meanwhile (see ``_record_alone``).
+        self._record_carrying, self._record_visit_carrying = carrying
         users = self._insert(_USERS)
         self._visit = users.on_conflict_do_update(
             index_elements=[_USERS.c.line_user_id],
@@ -363,7 +413,9 @@ class EventLogStore:
                 updated_at=bindparam("now"),
             )
         )
-        self._done: GroupCommit[tuple[str, str]] = GroupCommit(self._mark_sent)
+        self._done: GroupCommit[tuple[str, str]] = GroupCommit(
+            self._mark_sent, linger=DONE_LINGER_SECONDS if self._postgres else 0.0
+        )
         # PostgreSQL: the rows leave ``sending`` and the delivery counter counts those that
         # did, in one autocommitted statement (the UPDATE as a CTE feeding the counter's
         # upsert): one round trip instead of BEGIN, UPDATE, upsert, COMMIT. Each such round
@@ -384,13 +436,16 @@ class EventLogStore:
 
     def _recording_alone(self) -> tuple[Any, Any]:
         """``_record`` for one event with bound values, alone and with the visit's upsert
-        as a CTE whose user id the statement returns (PostgreSQL only)."""
-        alone = self._record.values({name: bindparam(name) for name in _EVENT_COLUMNS})
+        as a CTE whose user id the statement returns (PostgreSQL only).
+
+        Its parameters are named ``e_<column>``: SQLAlchemy sets every column named like a
+        parameter in a DML statement, the CTE marking answers done (``_marked_done``) too."""
+        alone = self._record.values({name: bindparam("e_" + name) for name in _EVENT_COLUMNS})
         users = postgresql.insert(_USERS).values(
             line_user_id=bindparam("visitor"),
             following=True,
-            first_seen_at=bindparam("updated_at"),
-            last_seen_at=bindparam("updated_at"),
+            first_seen_at=bindparam("e_updated_at"),
+            last_seen_at=bindparam("e_updated_at"),
         )
         visit = (
             users.on_conflict_do_update(
@@ -405,22 +460,82 @@ class EventLogStore:
         )
         return alone, with_visit
 
+    def _marked_done(self) -> tuple[Any, Any]:
+        """CTEs that mark answers done and count them per way (``:done``, a JSON list of
+        ``{event_id, delivery}``), to ride in another autocommitted statement (PostgreSQL).
+        The counters are locked in key order, like ``_mark_sent``'s."""
+        rows = (
+            func.json_to_recordset(cast(bindparam("done", type_=String), JSON))
+            .table_valued(column("event_id", String), column("delivery", String))
+            .render_derived(name="d", with_types=True)
+        )
+        marked = (
+            update(_LOG)
+            .where(_LOG.c.webhook_event_id == rows.c.event_id, _LOG.c.status == "sending")
+            .values(
+                status="done",
+                outbox=None,
+                delivery=rows.c.delivery,
+                updated_at=bindparam("e_updated_at"),
+            )
+            .returning(_LOG.c.delivery)
+            .cte("marked")
+        )
+        counted = (
+            select(
+                bindparam("day", type_=_DAILY.c.day.type),
+                literal(DELIVERY, type_=String),
+                marked.c.delivery,
+                func.count(),
+            )
+            .select_from(marked)
+            .group_by(marked.c.delivery)
+            .order_by(marked.c.delivery)
+        )
+        ins = postgresql.insert(_DAILY).from_select(
+            [_DAILY.c.day, _DAILY.c.kind, _DAILY.c.key, _DAILY.c.count], counted
+        )
+        upsert = ins.on_conflict_do_update(
+            index_elements=[_DAILY.c.day, _DAILY.c.kind, _DAILY.c.key],
+            set_={"count": _DAILY.c.count + ins.excluded.count},
+        )
+        return marked, upsert.cte("counted")
+
     async def _record_alone(self, item: _Recording) -> bool:
         """Record one event in one round trip when it is an ordinary one (no follow or
         unfollow): True when done, False to take the general way.
 
         Each round trip (BEGIN, a statement, COMMIT) costs a worker ~0.1–0.2 ms of CPU
-        (``benchmarks/event_log_bench.py``); this is 1 where the general way takes 4."""
+        (``benchmarks/event_log_bench.py``); this is 1 where the general way takes 4. The
+        statement also carries the "done" marks of answers that finished meanwhile
+        (``DONE_LINGER_SECONDS``): below full load those then take no transaction of their
+        own. If it fails they are handed back and committed on their own."""
         event = item.event
         if self._record_alone_stmt is None or event.type in ("follow", "unfollow"):
             return False
         visitor = _visitor(event)
-        params = _event_row(item, utcnow())
+        now = utcnow()
+        params = {
+            ("e_" + k if k in _EVENT_COLUMNS else k): v for k, v in _event_row(item, now).items()
+        }
         if visitor:
             params["visitor"] = visitor
-        stmt = self._record_visit_stmt if visitor else self._record_alone_stmt
-        async with self._autocommit.connect() as conn:
-            row = (await conn.execute(stmt, params)).one()
+        riders = self._done.take()
+        if riders:
+            params["done"] = json.dumps(
+                [{"event_id": i, "delivery": d} for (i, d), _ in riders], ensure_ascii=False
+            )
+            params["day"] = local_day(now)
+            stmt = self._record_visit_carrying if visitor else self._record_carrying
+        else:
+            stmt = self._record_visit_stmt if visitor else self._record_alone_stmt
+        try:
+            async with self._autocommit.connect() as conn:
+                row = (await conn.execute(stmt, params)).one()
+        except BaseException:
+            self._done.give_back(riders)
+            raise
+        self._done.settle(riders)
         user_pk = row.user_pk if visitor else None
         handed = bool(row.handed_off) and event.type in ("message", "postback")
         item.result = Recorded(row.status, row.delivery, row.outbox, user_pk, handed)
