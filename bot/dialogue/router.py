@@ -136,8 +136,10 @@ class Turn:
         self.next_state = DialogueState()
 
     async def read(self, query: Callable[[AsyncSession], Awaitable[T]]) -> T:
-        """Run a read-only ``query`` (``bot.storage.queries``) in a short session of its own."""
-        async with self.services.db.session() as session:
+        """Run a read-only ``query`` (``bot.storage.queries``) in a short session of its own
+        (``Database.reading``: no transaction around it; a write there would commit at once,
+        so changes go through ``write``)."""
+        async with self.services.db.reading() as session:
             return await query(session)
 
     def write(self, change: Write) -> None:

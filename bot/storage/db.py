@@ -312,6 +312,12 @@ class Database:
                 url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800
             )
         self.session = async_sessionmaker(self.engine, expire_on_commit=False)
+        #: Sessions for reads only: each statement commits on its own, so a read costs no
+        #: BEGIN and ROLLBACK round trips. On PostgreSQL (READ COMMITTED) every statement
+        #: takes its own snapshot anyway: the reads see what they saw inside a transaction.
+        self.reading = async_sessionmaker(
+            self.engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False
+        )
 
     async def ping(self) -> None:
         """Raise if the database cannot answer a trivial query."""
