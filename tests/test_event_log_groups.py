@@ -605,3 +605,44 @@ def test_done_marks_commit_on_their_own_when_no_event_comes_or_the_carrier_fails
     assert failed is not None and "event refused" in str(failed)
     assert all(statuses[f"ev-{i}"] == "done" for i in range(N))
     assert counts == {"reply": N}
+
+
+def test_events_recorded_together_carry_the_done_marks_in_their_transaction(
+    make_settings: Callable[..., Settings], pg_url: str
+) -> None:
+    """PostgreSQL under load: events recorded in one shared transaction carry the answers
+    finished meanwhile (no wait, no transaction of their own); each answer is done and
+    counted once, and each event still gets its own row."""
+    settings = make_settings(database_url=pg_url)
+    events = [InboundEvent.from_dict(text_event("สวัสดี", user_id(f"busy-{i}"))) for i in range(N)]
+
+    async def scenario() -> tuple[list[str], dict[str, str], dict[str, int], list[Recorded]]:
+        db = Database(settings.sqlalchemy_url)
+        store = EventLogStore(db)
+        statements: list[str] = []
+        try:
+            await seed_rows(db, lambda i: "sending", with_outbox=True)
+            sqlalchemy.event.listen(
+                db.engine.sync_engine, "before_cursor_execute", lambda *a: statements.append(a[2])
+            )
+            finishing = [
+                asyncio.ensure_future(store.finish(f"ev-{i}", delivery="reply")) for i in range(N)
+            ]
+            await asyncio.sleep(0)
+            recorded = await asyncio.gather(*(store.record(e, 1) for e in events))
+            await asyncio.gather(*finishing)
+            async with db.session() as s:
+                statuses = {r.webhook_event_id: r.status for r in await s.scalars(select(EventLog))}
+                counts = _delivery_counts(list(await s.scalars(select(daily.DailyCount))))
+            return statements, statuses, counts, list(recorded)
+        finally:
+            await db.close()
+
+    statements, statuses, counts, recorded = run(scenario())
+    written = [s for s in statements if not s.startswith("SELECT")]  # (not the check's reads)
+    assert len(written) == 3, written  # the events, their users, the marks
+    assert "marked AS" in written[2]
+    assert all(statuses[f"ev-{i}"] == "done" for i in range(N))
+    assert sum(1 for k in statuses if not k.startswith("ev-")) == N
+    assert [r.status for r in recorded] == ["processing"] * N
+    assert counts == {"reply": N}

@@ -65,9 +65,10 @@ Outcomes = Sequence[BaseException | None] | None
 #: Most rows one group commit marks done, and the longest one may take.
 MAX_GROUP = 500
 COMMIT_SECONDS = 10.0
-#: PostgreSQL: how long an answer's "done" mark waits for the next event's record statement
-#: to carry it (``EventLogStore._record_alone``) before it is committed on its own. At 50
-#: events/s per worker nine in ten ride along; the chat's next event waits at most this long.
+#: PostgreSQL: the longest an answer's "done" mark waits for the next event's recording to
+#: carry it (``EventLogStore._record_alone``, or ``_record_together`` under load) before it
+#: is committed on its own. At 50 events/s per worker nine in ten ride along; the chat's
+#: next event waits at most this long.
 DONE_LINGER_SECONDS = 0.05
 
 
@@ -278,6 +279,17 @@ def _event_row(item: _Recording, now: dt.datetime) -> dict[str, Any]:
     }
 
 
+def _riding(riders: Sequence[tuple[tuple[str, str], Any]], now: dt.datetime) -> dict[str, Any]:
+    """The parameters of the CTEs marking ``riders`` (event id, way) done and counting them
+    (``EventLogStore._marked_done``)."""
+    done = [{"event_id": event_id, "delivery": way} for (event_id, way), _ in riders]
+    return {
+        "done": json.dumps(done, ensure_ascii=False),
+        "e_updated_at": now,
+        "day": local_day(now),
+    }
+
+
 def _visitor(event: InboundEvent) -> str | None:
     """The user whose visit an event records: a user's own event, not a standby one."""
     if event.source_type == "user" and event.mode != "standby":
@@ -332,10 +344,13 @@ class EventLogStore:
         # ``_record_alone``).
         alone: tuple[Any, Any] = (None, None)
         carrying: tuple[Any, Any] = (None, None)
+        self._mark_riders: Any = None
         if self._postgres:
             alone = self._recording_alone()
             marked = self._marked_done()
             carrying = (alone[0].add_cte(*marked), alone[1].add_cte(*marked))
+            # the marks alone, for a transaction recording several events
+            self._mark_riders = select(literal(1)).add_cte(*marked)
         self._record_alone_stmt, self._record_visit_stmt = alone
         # The same, also marking done the answers finished meanwhile (see ``_record_alone``).
         self._record_carrying, self._record_visit_carrying = carrying
@@ -522,10 +537,7 @@ class EventLogStore:
             params["visitor"] = visitor
         riders = self._done.take()
         if riders:
-            params["done"] = json.dumps(
-                [{"event_id": i, "delivery": d} for (i, d), _ in riders], ensure_ascii=False
-            )
-            params["day"] = local_day(now)
+            params.update(_riding(riders, now))
             stmt = self._record_visit_carrying if visitor else self._record_carrying
         else:
             stmt = self._record_visit_stmt if visitor else self._record_alone_stmt
@@ -598,13 +610,23 @@ class EventLogStore:
         if visits.keys() & follows.keys():
             raise ValueError("a user twice in one batch")  # each is recorded on its own
         user_pks: dict[str, int] = {}
-        async with self.db.engine.begin() as conn:
-            found_rows = await conn.execute(self._record, events)
-            rows = {row.webhook_event_id: row for row in found_rows}
-            for stmt, users in ((self._visit, visits), (self._follow, follows)):
-                if users:
-                    found = await conn.execute(stmt, list(users.values()))
-                    user_pks.update({row[0]: row[1] for row in found})
+        # Under load the done marks ride here (PostgreSQL), in this transaction, instead of
+        # waiting out ``DONE_LINGER_SECONDS`` for an event recorded alone.
+        riders = self._done.take() if self._mark_riders is not None else []
+        try:
+            async with self.db.engine.begin() as conn:
+                found_rows = await conn.execute(self._record, events)
+                rows = {row.webhook_event_id: row for row in found_rows}
+                for stmt, users in ((self._visit, visits), (self._follow, follows)):
+                    if users:
+                        found = await conn.execute(stmt, list(users.values()))
+                        user_pks.update({row[0]: row[1] for row in found})
+                if riders:
+                    await conn.execute(self._mark_riders, _riding(riders, now))
+        except BaseException:
+            self._done.give_back(riders)
+            raise
+        self._done.settle(riders)
         for item in batch:
             event = item.event
             row = rows[event.id]
