@@ -5,9 +5,10 @@ merged counters add up; and one event's bad write or late decision fails only th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, cast
 
 import pytest
@@ -368,46 +369,27 @@ def test_a_way_whose_count_fails_fails_only_its_own_answers_on_postgresql(
     and only the pushes fail (their retry finishes them; no reply is retried into a dead
     letter and an apology)."""
     settings = make_settings(database_url=pg_url)
-    refuse = sqlalchemy.text(
-        "CREATE FUNCTION refuse_push() RETURNS trigger LANGUAGE plpgsql AS "
-        "$$ BEGIN RAISE EXCEPTION 'push counter refused'; END $$"
-    )
-    trigger = sqlalchemy.text(
-        "CREATE TRIGGER refuse_push BEFORE INSERT ON daily_counts FOR EACH ROW "
-        "WHEN (NEW.key = 'push') EXECUTE FUNCTION refuse_push()"
-    )
 
     async def scenario() -> tuple[list[BaseException | None], dict[str, str], dict[str, int]]:
         db = Database(settings.sqlalchemy_url)
         store = EventLogStore(db)
         try:
             await seed_rows(db, lambda i: "sending", with_outbox=True)
-            async with db.engine.begin() as conn:
-                await conn.execute(refuse)
-                await conn.execute(trigger)
             ways = ["push" if i % 2 else "reply" for i in range(N)]
-            results = await asyncio.gather(
-                *(store.finish(f"ev-{i}", delivery=ways[i]) for i in range(N)),
-                return_exceptions=True,
-            )
+            async with _refusing(db, "daily_counts", "NEW.key = 'push'", "push counter refused"):
+                results = await asyncio.gather(
+                    *(store.finish(f"ev-{i}", delivery=ways[i]) for i in range(N)),
+                    return_exceptions=True,
+                )
             async with db.session() as s:
                 statuses = {r.webhook_event_id: r.status for r in await s.scalars(select(EventLog))}
-                counts = {
-                    c.key: c.count
-                    for c in await s.scalars(select(daily.DailyCount))
-                    if c.kind == daily.DELIVERY
-                }
+                counts = _delivery_counts(list(await s.scalars(select(daily.DailyCount))))
             return list(results), statuses, counts
         finally:
-            async with db.engine.begin() as conn:
-                await conn.execute(
-                    sqlalchemy.text("DROP TRIGGER IF EXISTS refuse_push ON daily_counts")
-                )
-                await conn.execute(sqlalchemy.text("DROP FUNCTION IF EXISTS refuse_push()"))
             await db.close()
 
     results, statuses, counts = run(scenario())
-    # (the first answer is finished alone, before the others gather into one statement per way)
+    # (all twelve wait for a carrier, then commit together: one statement per way)
     assert [r is None for r in results] == [i % 2 == 0 for i in range(N)]
     assert all("push counter refused" in str(r) for r in results[1::2])
     assert [statuses[f"ev-{i}"] for i in range(N)] == [
@@ -494,8 +476,51 @@ def test_two_tries_of_one_event_decided_at_once_store_one_answer(settings: Setti
     assert outbox["messages"][0]["text"] == f"try {stored}"
 
 
+@contextlib.asynccontextmanager
+async def _refusing(db: Database, table: str, when: str, message: str) -> AsyncIterator[None]:
+    """PostgreSQL refuses to insert the rows of ``table`` matching ``when`` (a trigger that
+    raises ``message``) until the block ends."""
+    name = f"refuse_{table}"
+    async with db.engine.begin() as conn:
+        await conn.execute(
+            sqlalchemy.text(
+                f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS "
+                f"$$ BEGIN RAISE EXCEPTION '{message}'; END $$"
+            )
+        )
+        await conn.execute(
+            sqlalchemy.text(
+                f"CREATE TRIGGER {name} BEFORE INSERT ON {table} FOR EACH ROW "
+                f"WHEN ({when}) EXECUTE FUNCTION {name}()"
+            )
+        )
+    try:
+        yield
+    finally:
+        async with db.engine.begin() as conn:
+            await conn.execute(sqlalchemy.text(f"DROP TRIGGER IF EXISTS {name} ON {table}"))
+            await conn.execute(sqlalchemy.text(f"DROP FUNCTION IF EXISTS {name}()"))
+
+
 def _delivery_counts(rows: Sequence[daily.DailyCount]) -> dict[str, int]:
     return {c.key: c.count for c in rows if c.kind == daily.DELIVERY}
+
+
+async def _finishing(
+    db: Database, store: EventLogStore, ways: Sequence[str]
+) -> tuple[list[str], list[asyncio.Future[None]]]:
+    """Rows ``ev-*`` in ``sending``, the statements sent from now on (a list that fills),
+    and their answers' finishes under way: waiting for a statement to carry them."""
+    await seed_rows(db, lambda i: "sending", with_outbox=True)
+    statements: list[str] = []
+    sqlalchemy.event.listen(
+        db.engine.sync_engine, "before_cursor_execute", lambda *a: statements.append(a[2])
+    )
+    finishing = [
+        asyncio.ensure_future(store.finish(f"ev-{i}", delivery=way)) for i, way in enumerate(ways)
+    ]
+    await asyncio.sleep(0)
+    return statements, finishing
 
 
 def test_answers_finished_meanwhile_are_marked_done_by_the_next_events_record(
@@ -511,17 +536,9 @@ def test_answers_finished_meanwhile_are_marked_done_by_the_next_events_record(
     async def scenario() -> tuple[list[str], dict[str, EventLog], dict[str, int], Recorded]:
         db = Database(settings.sqlalchemy_url)
         store = EventLogStore(db)
-        statements: list[str] = []
         try:
-            await seed_rows(db, lambda i: "sending", with_outbox=True)
-            sqlalchemy.event.listen(
-                db.engine.sync_engine, "before_cursor_execute", lambda *a: statements.append(a[2])
-            )
             ways = ["push" if i % 4 == 0 else "reply" for i in range(N)]
-            finishing = [
-                asyncio.ensure_future(store.finish(f"ev-{i}", delivery=ways[i])) for i in range(N)
-            ]
-            await asyncio.sleep(0)  # they wait for a carrier
+            statements, finishing = await _finishing(db, store, ways)
             recorded = await store.record(newcomer, 1)
             await asyncio.gather(*finishing)
             await asyncio.gather(*(store.finish(f"ev-{i}", delivery=ways[i]) for i in range(N)))
@@ -556,14 +573,6 @@ def test_done_marks_commit_on_their_own_when_no_event_comes_or_the_carrier_fails
     event's recording fails."""
     settings = make_settings(database_url=pg_url)
     refused_chat = user_id("refused")
-    refuse = sqlalchemy.text(
-        "CREATE FUNCTION refuse_event() RETURNS trigger LANGUAGE plpgsql AS "
-        "$$ BEGIN RAISE EXCEPTION 'event refused'; END $$"
-    )
-    trigger = sqlalchemy.text(
-        "CREATE TRIGGER refuse_event BEFORE INSERT ON event_log FOR EACH ROW "
-        f"WHEN (NEW.chat_id = '{refused_chat}') EXECUTE FUNCTION refuse_event()"
-    )
     refused = InboundEvent.from_dict(text_event("สวัสดี", refused_chat))
 
     async def scenario() -> tuple[str, BaseException | None, dict[str, str], dict[str, int]]:
@@ -571,38 +580,31 @@ def test_done_marks_commit_on_their_own_when_no_event_comes_or_the_carrier_fails
         store = EventLogStore(db)
         try:
             await seed_rows(db, lambda i: "sending", with_outbox=True)
-            async with db.engine.begin() as conn:
-                await conn.execute(refuse)
-                await conn.execute(trigger)
             await store.finish("ev-0", delivery="reply")  # nobody carries it: it commits alone
             async with db.session() as s:
                 alone = (await s.get(EventLog, "ev-0") or EventLog()).status
-            finishing = [
-                asyncio.ensure_future(store.finish(f"ev-{i}", delivery="reply"))
-                for i in range(1, N)
-            ]
-            await asyncio.sleep(0)
             failed: BaseException | None = None
-            try:
-                await store.record(refused, 1)
-            except Exception as exc:
-                failed = exc
-            await asyncio.gather(*finishing)
+            async with _refusing(db, "event_log", f"NEW.chat_id = '{refused_chat}'", "refused"):
+                finishing = [
+                    asyncio.ensure_future(store.finish(f"ev-{i}", delivery="reply"))
+                    for i in range(1, N)
+                ]
+                await asyncio.sleep(0)
+                try:
+                    await store.record(refused, 1)
+                except Exception as exc:
+                    failed = exc
+                await asyncio.gather(*finishing)
             async with db.session() as s:
                 statuses = {r.webhook_event_id: r.status for r in await s.scalars(select(EventLog))}
                 counts = _delivery_counts(list(await s.scalars(select(daily.DailyCount))))
             return alone, failed, statuses, counts
         finally:
-            async with db.engine.begin() as conn:
-                await conn.execute(
-                    sqlalchemy.text("DROP TRIGGER IF EXISTS refuse_event ON event_log")
-                )
-                await conn.execute(sqlalchemy.text("DROP FUNCTION IF EXISTS refuse_event()"))
             await db.close()
 
     alone, failed, statuses, counts = run(scenario())
     assert alone == "done"
-    assert failed is not None and "event refused" in str(failed)
+    assert failed is not None and "refused" in str(failed)
     assert all(statuses[f"ev-{i}"] == "done" for i in range(N))
     assert counts == {"reply": N}
 
@@ -619,16 +621,8 @@ def test_events_recorded_together_carry_the_done_marks_in_their_transaction(
     async def scenario() -> tuple[list[str], dict[str, str], dict[str, int], list[Recorded]]:
         db = Database(settings.sqlalchemy_url)
         store = EventLogStore(db)
-        statements: list[str] = []
         try:
-            await seed_rows(db, lambda i: "sending", with_outbox=True)
-            sqlalchemy.event.listen(
-                db.engine.sync_engine, "before_cursor_execute", lambda *a: statements.append(a[2])
-            )
-            finishing = [
-                asyncio.ensure_future(store.finish(f"ev-{i}", delivery="reply")) for i in range(N)
-            ]
-            await asyncio.sleep(0)
+            statements, finishing = await _finishing(db, store, ["reply"] * N)
             recorded = await asyncio.gather(*(store.record(e, 1) for e in events))
             await asyncio.gather(*finishing)
             async with db.session() as s:
