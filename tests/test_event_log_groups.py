@@ -20,6 +20,7 @@ from bot.insights import capture, records
 from bot.insights.records import InsightEvent
 from bot.line.events import InboundEvent
 from bot.line.messages import Text
+from bot.pipeline import event_log
 from bot.pipeline.event_log import AlreadyDecided, EventLogStore, Recorded
 from bot.settings import Settings
 from bot.storage import daily
@@ -507,17 +508,21 @@ def _delivery_counts(rows: Sequence[daily.DailyCount]) -> dict[str, int]:
 
 
 async def _finishing(
-    db: Database, store: EventLogStore, ways: Sequence[str]
+    db: Database, store: EventLogStore, ways: Sequence[str], first: int = 0
 ) -> tuple[list[str], list[asyncio.Future[None]]]:
-    """Rows ``ev-*`` in ``sending``, the statements sent from now on (a list that fills),
-    and their answers' finishes under way: waiting for a statement to carry them."""
-    await seed_rows(db, lambda i: "sending", with_outbox=True)
+    """Rows ``ev-*`` in ``sending`` (seeded unless ``first``), the statements sent from now on
+    (a list that fills), and the finishes of answers ``first``… under way: waiting for a
+    statement to carry them."""
+    if not first:
+        await seed_rows(db, lambda i: "sending", with_outbox=True)
     statements: list[str] = []
     sqlalchemy.event.listen(
         db.engine.sync_engine, "before_cursor_execute", lambda *a: statements.append(a[2])
     )
     finishing = [
-        asyncio.ensure_future(store.finish(f"ev-{i}", delivery=way)) for i, way in enumerate(ways)
+        asyncio.ensure_future(store.finish(f"ev-{i}", delivery=way))
+        for i, way in enumerate(ways)
+        if i >= first
     ]
     await asyncio.sleep(0)
     return statements, finishing
@@ -575,7 +580,9 @@ def test_done_marks_commit_on_their_own_when_no_event_comes_or_the_carrier_fails
     refused_chat = user_id("refused")
     refused = InboundEvent.from_dict(text_event("สวัสดี", refused_chat))
 
-    async def scenario() -> tuple[str, BaseException | None, dict[str, str], dict[str, int]]:
+    async def scenario() -> tuple[
+        str, list[str], BaseException | None, dict[str, str], dict[str, int]
+    ]:
         db = Database(settings.sqlalchemy_url)
         store = EventLogStore(db)
         try:
@@ -585,25 +592,23 @@ def test_done_marks_commit_on_their_own_when_no_event_comes_or_the_carrier_fails
                 alone = (await s.get(EventLog, "ev-0") or EventLog()).status
             failed: BaseException | None = None
             async with _refusing(db, "event_log", f"NEW.chat_id = '{refused_chat}'", "refused"):
-                finishing = [
-                    asyncio.ensure_future(store.finish(f"ev-{i}", delivery="reply"))
-                    for i in range(1, N)
-                ]
-                await asyncio.sleep(0)
+                statements, finishing = await _finishing(db, store, ["reply"] * N, first=1)
                 try:
                     await store.record(refused, 1)
                 except Exception as exc:
                     failed = exc
-                await asyncio.gather(*finishing)
+                await asyncio.wait_for(asyncio.gather(*finishing), 10)  # (not hang if lost)
             async with db.session() as s:
                 statuses = {r.webhook_event_id: r.status for r in await s.scalars(select(EventLog))}
                 counts = _delivery_counts(list(await s.scalars(select(daily.DailyCount))))
-            return alone, failed, statuses, counts
+            return alone, statements, failed, statuses, counts
         finally:
             await db.close()
 
-    alone, failed, statuses, counts = run(scenario())
+    alone, statements, failed, statuses, counts = run(scenario())
     assert alone == "done"
+    # the refused event's statement did carry the marks, and failed
+    assert any("marked AS" in s and "INSERT INTO event_log" in s for s in statements)
     assert failed is not None and "refused" in str(failed)
     assert all(statuses[f"ev-{i}"] == "done" for i in range(N))
     assert counts == {"reply": N}
@@ -640,3 +645,118 @@ def test_events_recorded_together_carry_the_done_marks_in_their_transaction(
     assert sum(1 for k in statuses if not k.startswith("ev-")) == N
     assert [r.status for r in recorded] == ["processing"] * N
     assert counts == {"reply": N}
+
+
+def test_a_carrier_cut_off_by_the_commit_time_limit_hands_the_marks_back(
+    make_settings: Callable[..., Settings], pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL: the statement carrying done marks hangs (here a slow trigger) until the
+    group commit's time limit cancels it: only that event's recording fails; the marks it
+    took commit on their own, each counted once."""
+    monkeypatch.setattr(event_log, "COMMIT_SECONDS", 0.5)
+    settings = make_settings(database_url=pg_url)
+    slow_chat = user_id("slow")
+    slow = InboundEvent.from_dict(text_event("สวัสดี", slow_chat))
+
+    async def scenario() -> tuple[BaseException | None, dict[str, str], dict[str, int]]:
+        db = Database(settings.sqlalchemy_url)
+        store = EventLogStore(db)
+        try:
+            async with db.engine.begin() as conn:
+                await conn.execute(
+                    sqlalchemy.text(
+                        "CREATE FUNCTION slow_event() RETURNS trigger LANGUAGE plpgsql AS "
+                        "$$ BEGIN PERFORM pg_sleep(3); RETURN NEW; END $$"
+                    )
+                )
+                await conn.execute(
+                    sqlalchemy.text(
+                        "CREATE TRIGGER slow_event BEFORE INSERT ON event_log FOR EACH ROW "
+                        f"WHEN (NEW.chat_id = '{slow_chat}') EXECUTE FUNCTION slow_event()"
+                    )
+                )
+            _, finishing = await _finishing(db, store, ["reply"] * N)
+            failed: BaseException | None = None
+            try:
+                await store.record(slow, 1)
+            except BaseException as exc:  # (the time limit: TimeoutError)
+                failed = exc
+            await asyncio.wait_for(asyncio.gather(*finishing), 10)
+            async with db.session() as s:
+                statuses = {r.webhook_event_id: r.status for r in await s.scalars(select(EventLog))}
+                counts = _delivery_counts(list(await s.scalars(select(daily.DailyCount))))
+            return failed, statuses, counts
+        finally:
+            async with db.engine.begin() as conn:
+                await conn.execute(
+                    sqlalchemy.text("DROP TRIGGER IF EXISTS slow_event ON event_log")
+                )
+                await conn.execute(sqlalchemy.text("DROP FUNCTION IF EXISTS slow_event()"))
+            await db.close()
+
+    failed, statuses, counts = run(scenario())
+    assert isinstance(failed, TimeoutError)
+    assert all(statuses[f"ev-{i}"] == "done" for i in range(N))
+    assert slow.id not in statuses  # its recording was cut off: the retry records it
+    assert counts == {"reply": N}
+
+
+def test_an_events_own_done_mark_never_rides_in_its_own_recording(
+    make_settings: Callable[..., Settings], pg_url: str
+) -> None:
+    """PostgreSQL: a second try of an event recorded while the first try's done mark waits
+    (a chat lock lost under load) must not carry that mark: PostgreSQL would silently skip
+    one of two changes to the same row in one statement, leaving the answer ``sending`` and
+    uncounted while its finish reported done."""
+    settings = make_settings(database_url=pg_url)
+    again = InboundEvent.from_dict(text_event("สวัสดี", user_id(0), event_id="ev-0"))
+
+    async def scenario() -> tuple[Recorded, dict[str, str], dict[str, int]]:
+        db = Database(settings.sqlalchemy_url)
+        store = EventLogStore(db)
+        try:
+            _, finishing = await _finishing(db, store, ["reply"] * N)
+            recorded = await store.record(again, 2)
+            await asyncio.wait_for(asyncio.gather(*finishing), 10)
+            async with db.session() as s:
+                statuses = {r.webhook_event_id: r.status for r in await s.scalars(select(EventLog))}
+                counts = _delivery_counts(list(await s.scalars(select(daily.DailyCount))))
+            return recorded, statuses, counts
+        finally:
+            await db.close()
+
+    recorded, statuses, counts = run(scenario())
+    assert recorded.status == "sending"  # the second try resends the stored answer
+    assert all(statuses[f"ev-{i}"] == "done" for i in range(N))
+    assert counts == {"reply": N}
+
+
+def test_a_mark_that_fails_fails_only_its_own_finish_not_the_event_carrying_it(
+    make_settings: Callable[..., Settings], pg_url: str
+) -> None:
+    """PostgreSQL: when the carried marks are what fails (here their count is refused),
+    the event carrying them is recorded all the same, and only those finishes fail (their
+    retries finish them)."""
+    settings = make_settings(database_url=pg_url)
+    newcomer = InboundEvent.from_dict(text_event("สวัสดี", user_id("carrier")))
+
+    async def scenario() -> tuple[Recorded, list[BaseException | None], dict[str, str]]:
+        db = Database(settings.sqlalchemy_url)
+        store = EventLogStore(db)
+        try:
+            async with _refusing(db, "daily_counts", "NEW.key = 'reply'", "count refused"):
+                _, finishing = await _finishing(db, store, ["reply"] * N)
+                recorded = await store.record(newcomer, 1)
+                results = await asyncio.wait_for(
+                    asyncio.gather(*finishing, return_exceptions=True), 10
+                )
+            async with db.session() as s:
+                statuses = {r.webhook_event_id: r.status for r in await s.scalars(select(EventLog))}
+            return recorded, list(results), statuses
+        finally:
+            await db.close()
+
+    recorded, results, statuses = run(scenario())
+    assert recorded.status == "processing" and statuses[newcomer.id] == "processing"
+    assert all("count refused" in str(r) for r in results)
+    assert all(statuses[f"ev-{i}"] == "sending" for i in range(N))

@@ -114,14 +114,20 @@ class GroupCommit(Generic[T]):
         self._waiting: collections.deque[tuple[T, asyncio.Future[None]]] = collections.deque()
         self._task: asyncio.Task[None] | None = None
 
-    def take(self, limit: int = MAX_GROUP) -> list[tuple[T, asyncio.Future[None]]]:
-        """Hand up to ``limit`` waiting items to a statement that carries them: its caller
-        settles their futures (``settle``), or gives them back (``give_back``) if it fails."""
+    def take(
+        self, limit: int = MAX_GROUP, may: Callable[[T], bool] | None = None
+    ) -> list[tuple[T, asyncio.Future[None]]]:
+        """Hand up to ``limit`` waiting items (those ``may`` allows) to a statement that
+        carries them: its caller settles their futures (``settle``), or gives them back
+        (``give_back``) if it fails. The items not allowed keep their place."""
         taken: list[tuple[T, asyncio.Future[None]]] = []
+        kept: list[tuple[T, asyncio.Future[None]]] = []
         while self._waiting and len(taken) < limit:
             item, future = self._waiting.popleft()
-            if not (self.drop_cancelled and future.done()):
-                taken.append((item, future))
+            if self.drop_cancelled and future.done():
+                continue
+            (taken if may is None or may(item) else kept).append((item, future))
+        self._waiting.extendleft(reversed(kept))
         return taken
 
     def give_back(self, items: list[tuple[T, asyncio.Future[None]]]) -> None:
@@ -130,7 +136,10 @@ class GroupCommit(Generic[T]):
         if not items:
             return
         self._waiting.extendleft(reversed(items))
-        loop = asyncio.get_running_loop()
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # shutting down: the rows stay as they were; a retry finishes them
+            return
         if self._task is None or self._task.done() or self._task.get_loop() is not loop:
             self._task = loop.create_task(self._flush(linger=False))
 
@@ -524,7 +533,10 @@ class EventLogStore:
         (``benchmarks/event_log_bench.py``); this is 1 where the general way takes 4. The
         statement also carries the "done" marks of answers that finished meanwhile
         (``DONE_LINGER_SECONDS``): below full load those then take no transaction of their
-        own. If it fails they are handed back and committed on their own."""
+        own. If it fails they are handed back (they commit on their own) and the event is
+        recorded again without them, so a bad mark never fails another event. An event's
+        own mark never rides in its recording: PostgreSQL would make only one of two changes
+        to one row in a statement."""
         event = item.event
         if self._record_alone_stmt is None or event.type in ("follow", "unfollow"):
             return False
@@ -535,15 +547,15 @@ class EventLogStore:
         }
         if visitor:
             params["visitor"] = visitor
-        riders = self._done.take()
-        if riders:
-            params.update(_riding(riders, now))
-            stmt = self._record_visit_carrying if visitor else self._record_carrying
-        else:
-            stmt = self._record_visit_stmt if visitor else self._record_alone_stmt
+        riders = self._done.take(may=lambda mark: mark[0] != event.id)
         try:
-            async with self._autocommit.connect() as conn:
-                row = (await conn.execute(stmt, params)).one()
+            row = await self._record_row(params, bool(visitor), riders, now)
+        except Exception:
+            if not riders:
+                raise
+            self._done.give_back(riders)
+            riders = []
+            row = await self._record_row(params, bool(visitor), riders, now)
         except BaseException:
             self._done.give_back(riders)
             raise
@@ -552,6 +564,18 @@ class EventLogStore:
         handed = bool(row.handed_off) and event.type in ("message", "postback")
         item.result = Recorded(row.status, row.delivery, row.outbox, user_pk, handed)
         return True
+
+    async def _record_row(
+        self, params: dict[str, Any], visit: bool, riders: Sequence[Any], now: dt.datetime
+    ) -> Any:
+        """``_record_alone``'s statement, carrying ``riders``' marks if any: the event's row."""
+        if riders:
+            params = {**params, **_riding(riders, now)}
+            stmt = self._record_visit_carrying if visit else self._record_carrying
+        else:
+            stmt = self._record_visit_stmt if visit else self._record_alone_stmt
+        async with self._autocommit.connect() as conn:
+            return (await conn.execute(stmt, params)).one()
 
     def _sent_and_counted(self) -> Any:
         """``_finish_sent`` as a CTE whose rows the day's delivery counter adds up."""
@@ -609,20 +633,24 @@ class EventLogStore:
                 }
         if visits.keys() & follows.keys():
             raise ValueError("a user twice in one batch")  # each is recorded on its own
-        user_pks: dict[str, int] = {}
         # Under load the done marks ride here (PostgreSQL), in this transaction, instead of
-        # waiting out ``DONE_LINGER_SECONDS`` for an event recorded alone.
-        riders = self._done.take() if self._mark_riders is not None else []
+        # waiting out ``DONE_LINGER_SECONDS`` for an event recorded alone (as there: never
+        # an event's own mark; on a failure the marks go back and the events go again).
+        ids = {item.event.id for item in batch}
+        riders = (
+            self._done.take(may=lambda mark: mark[0] not in ids)
+            if self._mark_riders is not None
+            else []
+        )
+        recording = (events, list(visits.values()), list(follows.values()), now)
         try:
-            async with self.db.engine.begin() as conn:
-                found_rows = await conn.execute(self._record, events)
-                rows = {row.webhook_event_id: row for row in found_rows}
-                for stmt, users in ((self._visit, visits), (self._follow, follows)):
-                    if users:
-                        found = await conn.execute(stmt, list(users.values()))
-                        user_pks.update({row[0]: row[1] for row in found})
-                if riders:
-                    await conn.execute(self._mark_riders, _riding(riders, now))
+            rows, user_pks = await self._record_rows(*recording, riders)
+        except Exception:
+            if not riders:
+                raise
+            self._done.give_back(riders)
+            riders = []
+            rows, user_pks = await self._record_rows(*recording, riders)
         except BaseException:
             self._done.give_back(riders)
             raise
@@ -634,6 +662,28 @@ class EventLogStore:
             user_pk = user_pks.get(event.user_id or "") if event.source_type == "user" else None
             item.result = Recorded(row.status, row.delivery, row.outbox, user_pk, handed)
         return None
+
+    async def _record_rows(
+        self,
+        events: list[dict[str, Any]],
+        visits: list[dict[str, Any]],
+        follows: list[dict[str, Any]],
+        now: dt.datetime,
+        riders: Sequence[Any],
+    ) -> tuple[dict[str, Any], dict[str, int]]:
+        """``_record_together``'s transaction: the events' rows by id and their users' ids,
+        carrying ``riders``' marks if any."""
+        user_pks: dict[str, int] = {}
+        async with self.db.engine.begin() as conn:
+            found_rows = await conn.execute(self._record, events)
+            rows = {row.webhook_event_id: row for row in found_rows}
+            for stmt, users in ((self._visit, visits), (self._follow, follows)):
+                if users:
+                    found = await conn.execute(stmt, users)
+                    user_pks.update({row[0]: row[1] for row in found})
+            if riders:
+                await conn.execute(self._mark_riders, _riding(riders, now))
+        return rows, user_pks
 
     async def _run(self, stmt: Any, writes: Sequence[Write] = (), **params: Any) -> int:
         """One statement on its own, or with the handler's writes in one transaction;
