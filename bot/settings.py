@@ -86,6 +86,8 @@ class Settings(BaseSettings):
     event_lock_seconds: float = Field(default=15.0, gt=0)
     handler_timeout_seconds: float = Field(default=25.0, gt=0)
     worker_concurrency: int = Field(default=32, ge=1)
+    #: ``bot serve`` and ``bot worker`` run under ``python -OO`` (no docstrings, no asserts).
+    lean_bytecode: bool = True
     reply_token_max_age_seconds: float = Field(default=50.0, gt=0)
     loading_after_seconds: float = Field(default=0.8, ge=0)
     #: An answer still not ready when the reply token is this old is offered by a

@@ -121,6 +121,31 @@ def test_worker_killed_mid_event_is_handled_after_restart_once(
             _kill(worker)
 
 
+def test_a_worker_process_runs_lean_and_still_answers(
+    shared: Settings, fake_line: FakeLine
+) -> None:
+    """``bot worker`` starts itself again under ``python -OO`` in the same process (about
+    7 MB less memory) and answers as before; ``LEAN_BYTECODE=false`` keeps it as started."""
+    with ServerThread(shared) as server:
+        for lean, extra in ((True, {}), (False, {"LEAN_BYTECODE": "false"})):
+            worker = spawn_worker(shared, extra)
+            try:
+                event = text_event("สวัสดี", user_id(f"lean-{lean}"))
+                post_signed(server.base_url, SECRET, envelope(event))
+                wait_until(
+                    lambda e=event: any(
+                        c.body["replyToken"] == e["replyToken"]
+                        for c in fake_line.calls("reply", status=None)
+                    ),
+                    WORKER_START,
+                )
+                argv = Path(f"/proc/{worker.pid}/cmdline").read_bytes().split(b"\0")
+                assert (b"-OO" in argv) is lean, argv
+                assert b"bot.cli" in argv and b"worker" in argv
+            finally:
+                _kill(worker)
+
+
 def test_worker_killed_while_line_answers_does_not_answer_twice(
     shared: Settings, fake_line: FakeLine
 ) -> None:
