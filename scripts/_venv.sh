@@ -12,6 +12,9 @@ if [ "$(cat .venv/.installed-lock 2>/dev/null)" != "$_stamp" ]; then
   .venv/bin/python -m pip install -q --require-hashes -r "$_lock"
   if [ -z "$_deps_only" ]; then
     .venv/bin/python -m pip install -q --no-deps --no-build-isolation -e .
+    # `bot serve` and `bot worker` run under python -OO (LEAN_BYTECODE): their bytecode is
+    # compiled here once, not at every start (where PYTHONDONTWRITEBYTECODE is set, always).
+    .venv/bin/python -OO -m compileall -q -j0 .venv/lib bot handlers >/dev/null 2>&1 || true
     echo "$_stamp" > .venv/.installed-lock
   fi
 fi
