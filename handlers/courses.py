@@ -38,7 +38,6 @@ from bot.kb.queries import CourseHit, course_alternatives, find_courses, online_
 from bot.line.messages import Action, PostbackAction, Text, postback_data
 from bot.nlu.text import normalise
 from bot.storage.db import Assessment
-from bot.storage.queries import latest_assessment
 
 if TYPE_CHECKING:
     from bot.kb.loader import Knowledge
@@ -66,7 +65,7 @@ TRIES = "tries"
 async def assessment_of(turn: Turn) -> Assessment | None:
     """The latest finished assessment of the person writing (in a group: the sender)."""
     user = turn.event.user_id or turn.user_id
-    return await turn.read(lambda s: latest_assessment(s, user))
+    return await turn.latest_assessment(user)
 
 
 def province_in(turn: Turn) -> str | None:

@@ -24,7 +24,6 @@ from bot.kb.loader import Knowledge
 from bot.kb.queries import agency_contact_lines
 from bot.nlu import Parse
 from bot.storage import handoff
-from bot.storage.queries import latest_assessment
 
 router = Router("staff")
 
@@ -119,7 +118,7 @@ def contact_codes(kb: Knowledge, code: str) -> list[str]:
 async def _latest_needs(turn: Turn) -> list[str]:
     """Topics the user's latest assessment says they need next (empty: none taken)."""
     user = turn.user_id
-    latest = await turn.read(lambda s: latest_assessment(s, user))
+    latest = await turn.latest_assessment(user)
     return [str(t) for t in (latest.topics if latest is not None else None) or ()]
 
 

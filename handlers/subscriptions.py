@@ -174,7 +174,7 @@ async def ask_area(turn: Turn, topics: Sequence[str]) -> None:
     """Province (optional): the assessment's, nationwide, or a typed one."""
     buttons: list[Action] = []
     user = turn.user_id
-    latest = await turn.read(lambda s: latest_assessment(s, user))
+    latest = await turn.latest_assessment(user)
     places = turn.services.knowledge.places.provinces
     mine = latest.province_code if latest is not None else None
     if mine and mine in places:

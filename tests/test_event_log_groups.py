@@ -9,6 +9,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 from collections.abc import AsyncIterator, Callable, Sequence
+from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
@@ -16,15 +17,27 @@ import sqlalchemy
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.dialogue.router import Turn
+from bot.dialogue.state import DialogueState
 from bot.insights import capture, records
 from bot.insights.records import InsightEvent
 from bot.line.events import InboundEvent
 from bot.line.messages import Text
 from bot.pipeline import event_log
 from bot.pipeline.event_log import AlreadyDecided, EventLogStore, Recorded
+from bot.services import Services
 from bot.settings import Settings
 from bot.storage import daily
-from bot.storage.db import Database, EventLog, GuideStat, Handoff, Unanswered, User, utcnow
+from bot.storage.db import (
+    Assessment,
+    Database,
+    EventLog,
+    GuideStat,
+    Handoff,
+    Unanswered,
+    User,
+    utcnow,
+)
 from bot.storage.merged import MergedWrite, run_together
 from bot.storage.migrate import upgrade
 from bot.storage.queries import GuideCount, record_unanswered
@@ -760,3 +773,68 @@ def test_a_mark_that_fails_fails_only_its_own_finish_not_the_event_carrying_it(
     assert recorded.status == "processing" and statuses[newcomer.id] == "processing"
     assert all("count refused" in str(r) for r in results)
     assert all(statuses[f"ev-{i}"] == "sending" for i in range(N))
+
+
+def test_an_events_record_brings_the_chats_latest_assessment(settings: Settings) -> None:
+    """A handler asking for the writer's latest assessment (courses, a subscription's
+    province, staff) gets the newest one with its answers and topics, or None for a user
+    never assessed. On PostgreSQL it came with the event's record, so the turn sends no
+    read of its own; SQLite (and a group's sender) read it then."""
+    alice, bob, dave = user_id("assessed"), user_id("never-assessed"), user_id("in-a-group")
+    now = utcnow()
+    older = {"answers": {"q": "a"}, "stage": 1, "topics": ["start"], "province_code": "10"}
+    newer = {"answers": {"q": "b", "n": 2}, "stage": 3, "topics": ["online", "export"]}
+    group = {"type": "group", "groupId": "C" + "b" * 32, "userId": dave}
+    events = [
+        InboundEvent.from_dict(text_event("ดูคอร์ส", alice)),
+        InboundEvent.from_dict(text_event("ดูคอร์ส", bob)),
+        InboundEvent.from_dict(dict(text_event("ดูคอร์ส", dave), source=group)),
+    ]
+
+    async def scenario() -> tuple[list[Assessment | None], list[str]]:
+        db = Database(settings.sqlalchemy_url)
+        store = EventLogStore(db)
+        try:
+            async with db.session() as s, s.begin():
+                s.add(
+                    Assessment(line_user_id=alice, created_at=now - dt.timedelta(days=1), **older)
+                )
+                s.add(Assessment(line_user_id=alice, province_code="50", created_at=now, **newer))
+                s.add(Assessment(line_user_id=dave, created_at=now, **older))
+            reads: list[str] = []
+            sqlalchemy.event.listen(
+                db.engine.sync_engine,
+                "before_cursor_execute",
+                lambda *a: reads.append(a[2]) if a[2].lstrip().startswith("SELECT") else None,
+            )
+            found = []
+            for event in events:
+                row = await store.record(event, 1)
+                turn = Turn(
+                    event=event,
+                    services=cast(Services, SimpleNamespace(db=db)),
+                    state=DialogueState(),
+                    assessments=row.known_assessments(event),
+                )
+                found.append(await turn.latest_assessment(event.user_id or ""))
+                found.append(await turn.latest_assessment(event.user_id or ""))  # asked twice
+            return found, reads
+        finally:
+            await db.close()
+
+    found, reads = run(scenario())
+    mine, again, none, none_again, daves, _ = found
+    assert mine is not None and again is mine
+    assert (mine.stage, mine.topics, mine.answers, mine.province_code) == (
+        3,
+        ["online", "export"],
+        {"q": "b", "n": 2},
+        "50",
+    )
+    made = mine.created_at.replace(tzinfo=dt.UTC)  # (SQLite keeps no time zone: UTC)
+    assert mine.line_user_id == alice and abs((made - now).total_seconds()) < 1
+    assert none is None and none_again is None
+    assert daves is not None and daves.stage == 1  # the sender's, not the group's
+    on_postgres = settings.sqlalchemy_url.startswith("postgresql")
+    # one read per user at most; none for a one-to-one chat on PostgreSQL
+    assert len(reads) == (1 if on_postgres else 3), reads

@@ -39,6 +39,8 @@ from bot.kb.guides import GUIDE_PREFIX
 from bot.line.calls import LineError, Messenger
 from bot.line.events import InboundEvent
 from bot.line.messages import Action, Message, Text, parse_postback
+from bot.storage.db import Assessment
+from bot.storage.queries import latest_assessment
 
 if TYPE_CHECKING:
     from bot.nlu import Parse
@@ -86,6 +88,9 @@ class Turn:
     menu: str | None = None
     #: The answer was late: the user was offered ``help.button_result`` and it waits for that tap.
     held: bool = False
+    #: Users' latest finished assessments known already (the pipeline's record of the event
+    #: brings the chat's): ``latest_assessment`` reads the others.
+    assessments: dict[str, Assessment | None] = field(default_factory=dict)
 
     @property
     def user_id(self) -> str:
@@ -141,6 +146,14 @@ class Turn:
         so changes go through ``write``)."""
         async with self.services.db.reading() as session:
             return await query(session)
+
+    async def latest_assessment(self, user: str) -> Assessment | None:
+        """``user``'s most recent finished assessment: the one the event's record brought
+        when it is this chat's (no read of its own), else read now. Like every read in a
+        turn, it does not see this turn's writes."""
+        if user not in self.assessments:
+            self.assessments[user] = await self.read(lambda s: latest_assessment(s, user))
+        return self.assessments[user]
 
     def write(self, change: Write) -> None:
         """Change the database with this turn's answer, not now.

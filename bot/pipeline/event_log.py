@@ -54,7 +54,7 @@ from bot.dialogue.router import Write
 from bot.line.events import InboundEvent
 from bot.pipeline import answer_statement
 from bot.storage.daily import DELIVERY, DailyCount, add, local_day
-from bot.storage.db import Database, DeadLetter, EventLog, Handoff, User, utcnow
+from bot.storage.db import Assessment, Database, DeadLetter, EventLog, Handoff, User, utcnow
 from bot.storage.merged import run_together
 
 log = logging.getLogger(__name__)
@@ -223,6 +223,9 @@ _USERS: Table = User.__table__  # type: ignore[assignment]
 _DEAD: Table = DeadLetter.__table__  # type: ignore[assignment]
 _HANDOFFS: Table = Handoff.__table__  # type: ignore[assignment]
 _DAILY: Table = DailyCount.__table__  # type: ignore[assignment]
+_ASSESSMENTS: Table = Assessment.__table__  # type: ignore[assignment]
+#: The columns of the latest assessment an event's record brings back (``Recorded.assessment``).
+_ASSESSMENT_COLUMNS = ("id", "answers", "stage", "topics", "province_code", "created_at")
 FINAL = ("done", "standby", "held")
 
 
@@ -257,6 +260,17 @@ class Recorded:
     user_pk: int | None = None
     #: The chat is with staff right now (``contact_staff``): the bot stays quiet for it.
     handed_off: bool = False
+    #: The chat's latest finished assessment as of this recording, when the recording
+    #: read it (``assessment_known``): a handler asking for it then needs no read of its own.
+    assessment: Assessment | None = None
+    assessment_known: bool = False
+
+    def known_assessments(self, event: InboundEvent) -> dict[str, Assessment | None]:
+        """What a ``Turn`` of ``event`` knows already (``Turn.assessments``): the chat's
+        latest assessment, when this recording read it and the chat is one user's."""
+        if self.assessment_known and event.one_to_one:
+            return {event.chat_id: self.assessment}
+        return {}
 
 
 #: The columns an event's row is recorded with (``_event_row``, less ``handoff_now``).
@@ -297,6 +311,32 @@ def _riding(riders: Sequence[tuple[tuple[str, str], Any]], now: dt.datetime) -> 
         "e_updated_at": now,
         "day": local_day(now),
     }
+
+
+def _latest_assessment_json() -> Any:
+    """The returned row's chat's latest finished assessment as one JSON object, or NULL
+    (PostgreSQL): a handler about courses, a subscription or staff would otherwise read it in
+    a statement and a transaction of its own (one event in five in ``end_to_end.py``)."""
+    a = _ASSESSMENTS.c
+    latest = (
+        select(func.json_build_object(*(x for n in _ASSESSMENT_COLUMNS for x in (n, a[n]))))
+        # the returned row's chat, by column name (see ``handed_off``)
+        .where(a.line_user_id == literal_column(f"{_LOG.name}.chat_id"))
+        .order_by(a.created_at.desc(), a.id.desc())
+        .limit(1)
+    )
+    return latest.scalar_subquery().label("latest_assessment")
+
+
+def _assessment_of(chat_id: str, found: Any) -> Assessment | None:
+    """``_latest_assessment_json``'s object as a (detached) ``Assessment``."""
+    if found is None:
+        return None
+    if isinstance(found, str):
+        found = json.loads(found)
+    created = dt.datetime.fromisoformat(found["created_at"])
+    values = {n: found[n] for n in _ASSESSMENT_COLUMNS if n != "created_at"}
+    return Assessment(line_user_id=chat_id, created_at=created, **values)
 
 
 def _visitor(event: InboundEvent) -> str | None:
@@ -479,6 +519,7 @@ class EventLogStore:
             .returning(_USERS.c.id)
             .cte("visit")
         )
+        alone = alone.returning(_latest_assessment_json())
         with_visit = alone.add_cte(visit).returning(
             select(visit.c.id).scalar_subquery().label("user_pk")
         )
@@ -562,7 +603,8 @@ class EventLogStore:
         self._done.settle(riders)
         user_pk = row.user_pk if visitor else None
         handed = bool(row.handed_off) and event.type in ("message", "postback")
-        item.result = Recorded(row.status, row.delivery, row.outbox, user_pk, handed)
+        latest = _assessment_of(event.chat_id, row.latest_assessment)
+        item.result = Recorded(row.status, row.delivery, row.outbox, user_pk, handed, latest, True)
         return True
 
     async def _record_row(

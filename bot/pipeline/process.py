@@ -60,7 +60,7 @@ from bot.line.calls import (
 from bot.line.events import InboundEvent
 from bot.line.messages import MAX_MESSAGES, Text, from_line
 from bot.logs import user_ref
-from bot.pipeline.event_log import FINAL, EventLogStore
+from bot.pipeline.event_log import FINAL, EventLogStore, Recorded
 from bot.pipeline.held import later_offer
 from bot.queue.base import QueuedEvent
 from bot.richmenu.users import UserMenus
@@ -138,7 +138,7 @@ class Pipeline:
         if row.user_pk is not None and self.s.settings.public_base_url and capture.recorded(event):
             linking = links.current.set(self._link_context(row.user_pk, event.chat_id))
         try:
-            turn = await self._decide(event, row.handed_off, item.dialogue)
+            turn = await self._decide(event, row, item.dialogue)
         finally:
             if linking is not None:
                 links.current.reset(linking)
@@ -188,17 +188,25 @@ class Pipeline:
         return "reply" if event.reply_token and fresh else "push"
 
     async def _decide(
-        self, event: InboundEvent, handed_off: bool, prefetched: Prefetched | None = None
+        self, event: InboundEvent, row: Recorded, prefetched: Prefetched | None = None
     ) -> Turn | None:
         """Run the router; the loading animation starts if the answer takes a while.
+        ``row``: the event as recorded (hand-off, the chat's latest assessment);
         ``prefetched``: the chat's dialogue keys as the queue read them with the event."""
-        if handed_off:
+        if row.handed_off:
             log.info("user is with staff; bot stays quiet", extra={"event_id": event.id})
             await handoff_messages.keep(self.s.db, event)  # for staff (the console's inbox)
             return None
         state = await self.s.dialogue.load(event.chat_id, prefetched)
         nlu = self.s.nlu.parse(event.text) if event.text else None
-        turn = Turn(event=event, services=self.s, state=state, nlu=nlu, messenger=self.messenger)
+        turn = Turn(
+            event=event,
+            services=self.s,
+            state=state,
+            nlu=nlu,
+            messenger=self.messenger,
+            assessments=row.known_assessments(event),
+        )
         route, handler = self.s.dispatcher.choose(turn)
         if handler is None:
             log.info("event left unanswered", extra={"event_id": event.id, "type": event.type})
