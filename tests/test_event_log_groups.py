@@ -838,3 +838,40 @@ def test_an_events_record_brings_the_chats_latest_assessment(settings: Settings)
     on_postgres = settings.sqlalchemy_url.startswith("postgresql")
     # one read per user at most; none for a one-to-one chat on PostgreSQL
     assert len(reads) == (1 if on_postgres else 3), reads
+
+
+def test_a_done_mark_added_late_in_the_wait_still_rides_with_a_later_record(
+    make_settings: Callable[..., Settings], pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL: answers finishing one after another while events keep coming are all
+    carried by records, also one that finishes just before the first one's wait ends (it
+    waits about as long since the last record took the others), and none commits alone."""
+    linger = 0.4
+    monkeypatch.setattr(event_log, "DONE_LINGER_SECONDS", linger)
+    settings = make_settings(database_url=pg_url)
+    comers = [InboundEvent.from_dict(text_event("สวัสดี", user_id(f"late-{i}"))) for i in (1, 2)]
+
+    async def scenario() -> tuple[list[str], dict[str, str], dict[str, int]]:
+        db = Database(settings.sqlalchemy_url)
+        store = EventLogStore(db)
+        try:
+            statements, first = await _finishing(db, store, ["reply"], first=0)
+            await asyncio.sleep(linger / 2)
+            await store.record(comers[0], 1)  # carries ev-0
+            await asyncio.sleep(linger * 0.4)  # just before ev-0's wait would have ended
+            late = asyncio.ensure_future(store.finish("ev-1", delivery="push"))
+            await asyncio.sleep(linger * 0.35)  # ev-0's wait is over; ev-1's is not
+            await store.record(comers[1], 1)  # carries ev-1
+            await asyncio.wait_for(asyncio.gather(*first, late), 5)
+            async with db.session() as s:
+                statuses = {r.webhook_event_id: r.status for r in await s.scalars(select(EventLog))}
+                counts = _delivery_counts(list(await s.scalars(select(daily.DailyCount))))
+            return statements, statuses, counts
+        finally:
+            await db.close()
+
+    statements, statuses, counts = run(scenario())
+    writes = [s for s in statements if "event_log" in s and not s.startswith("SELECT")]
+    assert len(writes) == 2 and all("marked AS" in s for s in writes), writes
+    assert (statuses["ev-0"], statuses["ev-1"]) == ("done", "done")
+    assert counts == {"reply": 1, "push": 1}
