@@ -7,6 +7,7 @@ file, as production Redis must have) that the test kills and restarts.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -30,6 +31,7 @@ from bot.line.messages import postback_data
 from bot.pipeline.process import TEST_CRASH_AFTER_HANDLER
 from bot.settings import Settings
 from bot.storage.db import Assessment, Subscription
+from bot.storage.migrate import upgrade
 from tests.conftest import SECRET
 from tests.conversation import Chat, find_action
 from tests.fakeline import FakeLine, Recorded
@@ -44,6 +46,7 @@ from tests.helpers import (
     post_signed,
     run_bot,
     settings_env,
+    spawn_bot,
     spawn_worker,
     text_event,
     user_id,
@@ -144,6 +147,50 @@ def test_a_worker_process_runs_lean_and_still_answers(
                 assert b"bot.cli" in argv and b"worker" in argv
             finally:
                 _kill(worker)
+
+
+def _training_children(parent: int) -> list[int]:
+    """Processes ``parent`` started with multiprocessing's spawn (the intent engine's training)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            stat = (proc / "stat").read_text()
+            cmdline = (proc / "cmdline").read_bytes()
+        except (OSError, ValueError):
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if ppid == parent and b"spawn_main" in cmdline:
+            found.append(int(proc.name))
+    return found
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def test_a_process_killed_while_training_leaves_no_child_behind(
+    make_settings: Callable[..., Settings],
+) -> None:
+    """With no trained intent engine yet (new phrases, a fresh machine) a bot process trains
+    it in a child process, so it never loads scikit-learn itself. Killed meanwhile (a
+    restart during a deploy, the OOM killer), it leaves no child behind: the child, about
+    200 MB, would otherwise wait for work for ever."""
+    settings = make_settings()  # its own data folder: no engine trained yet
+    upgrade(settings)
+    serve = spawn_bot(settings, "serve", "--port", str(free_port()), stderr=subprocess.DEVNULL)
+    children: list[int] = []
+    try:
+        children = wait_until(lambda: _training_children(serve.pid), WORKER_START, 0.02)
+        _kill(serve)
+        wait_until(lambda: all(_gone(c) for c in children), 10)
+    finally:
+        serve.kill()
+        for child in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signal.SIGKILL)
 
 
 def test_worker_killed_while_line_answers_does_not_answer_twice(

@@ -15,6 +15,7 @@ import os
 import re
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -386,6 +387,25 @@ def _store_cached(folder: Path, path: Path, model: LinearModel) -> None:
         log.warning("nlu cache not written", extra={"error": str(exc)[:200]})
 
 
+#: How often a training child checks that the process it trains for is still there.
+PARENT_CHECK_SECONDS = 0.5
+
+
+def _end_with(parent: int) -> None:
+    """In a training child: exit as soon as ``parent`` (the bot process) is gone.
+
+    A bot process killed while its child trains (a restart during a deploy, the OOM killer)
+    would otherwise leave the child behind for good, about 200 MB: it waits for its next
+    task on a pipe whose write end it holds itself, so it never reads an end of file."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_SECONDS)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="end-with-parent", daemon=True).start()
+
+
 def train_apart(
     docs: Sequence[Sequence[str]], labels: Sequence[str], settings: ModelSettings = SETTINGS
 ) -> LinearModel:
@@ -401,7 +421,9 @@ def train_apart(
         return train(docs, labels, settings)
     try:
         context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        with ProcessPoolExecutor(
+            max_workers=1, mp_context=context, initializer=_end_with, initargs=(os.getpid(),)
+        ) as pool:
             return pool.submit(train, list(docs), list(labels), settings).result()
     except (BrokenProcessPool, OSError) as exc:
         log.warning(
