@@ -156,11 +156,14 @@ def run_lean(settings: Settings) -> None:
     worker's peak went from 154 to 147 MB (``benchmarks/README.md``). The bot's own asserts
     only narrow types for mypy. ``execv`` keeps the process id, so a process manager, a
     benchmark or a signal still meets the same process; nothing has been started yet.
+    A level the caller chose (``-O``, ``PYTHONOPTIMIZE``) is kept: adding ``-OO`` to it
+    would make a level no installed bytecode is compiled for.
     """
-    if not settings.lean_bytecode or sys.flags.optimize >= 2 or not sys.executable:
+    if not settings.lean_bytecode or sys.flags.optimize or not sys.executable:
         return
-    sys.stdout.flush()
-    sys.stderr.flush()
+    for stream in (sys.stdout, sys.stderr):
+        if stream is not None:
+            stream.flush()
     os.execv(sys.executable, [sys.executable, "-OO", *sys.orig_argv[1:]])
 
 

@@ -1,13 +1,13 @@
 # Sourced by scripts/start, scripts/test and scripts/lock: make .venv hold exactly the versions
 # in the given lock file (hashes checked), then the project itself, editable, without touching
-# the network again. Reinstalls only when the lock file or pyproject.toml changed.
+# the network again. Reinstalls only when the lock file, pyproject.toml or this script changed.
 # usage: . scripts/_venv.sh requirements/dev.txt [--deps-only]
 _lock=$1
 _deps_only=${2:-}
 _py=${PYTHON:-python3.11}
 command -v "$_py" >/dev/null 2>&1 || _py=python3
 [ -x .venv/bin/python ] || "$_py" -m venv .venv
-_stamp=$(cat "$_lock" pyproject.toml | sha256sum | cut -c1-16)
+_stamp=$(cat "$_lock" pyproject.toml scripts/_venv.sh | sha256sum | cut -c1-16)
 if [ "$(cat .venv/.installed-lock 2>/dev/null)" != "$_stamp" ]; then
   .venv/bin/python -m pip install -q --require-hashes -r "$_lock"
   if [ -z "$_deps_only" ]; then

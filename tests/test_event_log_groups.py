@@ -831,7 +831,8 @@ def test_an_events_record_brings_the_chats_latest_assessment(settings: Settings)
         {"q": "b", "n": 2},
         "50",
     )
-    made = mine.created_at.replace(tzinfo=dt.UTC)  # (SQLite keeps no time zone: UTC)
+    made = mine.created_at
+    made = made if made.tzinfo else made.replace(tzinfo=dt.UTC)  # (SQLite keeps UTC, no zone)
     assert mine.line_user_id == alice and abs((made - now).total_seconds()) < 1
     assert none is None and none_again is None
     assert daves is not None and daves.stage == 1  # the sender's, not the group's
