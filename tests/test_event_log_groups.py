@@ -395,9 +395,7 @@ def test_a_way_whose_count_fails_fails_only_its_own_answers_on_postgresql(
                     *(store.finish(f"ev-{i}", delivery=ways[i]) for i in range(N)),
                     return_exceptions=True,
                 )
-            async with db.session() as s:
-                statuses = {r.webhook_event_id: r.status for r in await s.scalars(select(EventLog))}
-                counts = _delivery_counts(list(await s.scalars(select(daily.DailyCount))))
+            statuses, counts = await _statuses_and_counts(db)
             return list(results), statuses, counts
         finally:
             await db.close()
@@ -520,6 +518,14 @@ def _delivery_counts(rows: Sequence[daily.DailyCount]) -> dict[str, int]:
     return {c.key: c.count for c in rows if c.kind == daily.DELIVERY}
 
 
+async def _statuses_and_counts(db: Database) -> tuple[dict[str, str], dict[str, int]]:
+    """Each event-log row's status, and the day's answers counted per way."""
+    async with db.session() as s:
+        statuses = {r.webhook_event_id: r.status for r in await s.scalars(select(EventLog))}
+        counts = _delivery_counts(list(await s.scalars(select(daily.DailyCount))))
+    return statuses, counts
+
+
 async def _finishing(
     db: Database, store: EventLogStore, ways: Sequence[str], first: int = 0
 ) -> tuple[list[str], list[asyncio.Future[None]]]:
@@ -611,9 +617,7 @@ def test_done_marks_commit_on_their_own_when_no_event_comes_or_the_carrier_fails
                 except Exception as exc:
                     failed = exc
                 await asyncio.wait_for(asyncio.gather(*finishing), 10)  # (not hang if lost)
-            async with db.session() as s:
-                statuses = {r.webhook_event_id: r.status for r in await s.scalars(select(EventLog))}
-                counts = _delivery_counts(list(await s.scalars(select(daily.DailyCount))))
+            statuses, counts = await _statuses_and_counts(db)
             return alone, statements, failed, statuses, counts
         finally:
             await db.close()
@@ -643,9 +647,7 @@ def test_events_recorded_together_carry_the_done_marks_in_their_transaction(
             statements, finishing = await _finishing(db, store, ["reply"] * N)
             recorded = await asyncio.gather(*(store.record(e, 1) for e in events))
             await asyncio.gather(*finishing)
-            async with db.session() as s:
-                statuses = {r.webhook_event_id: r.status for r in await s.scalars(select(EventLog))}
-                counts = _delivery_counts(list(await s.scalars(select(daily.DailyCount))))
+            statuses, counts = await _statuses_and_counts(db)
             return statements, statuses, counts, list(recorded)
         finally:
             await db.close()
@@ -695,9 +697,7 @@ def test_a_carrier_cut_off_by_the_commit_time_limit_hands_the_marks_back(
             except BaseException as exc:  # (the time limit: TimeoutError)
                 failed = exc
             await asyncio.wait_for(asyncio.gather(*finishing), 10)
-            async with db.session() as s:
-                statuses = {r.webhook_event_id: r.status for r in await s.scalars(select(EventLog))}
-                counts = _delivery_counts(list(await s.scalars(select(daily.DailyCount))))
+            statuses, counts = await _statuses_and_counts(db)
             return failed, statuses, counts
         finally:
             async with db.engine.begin() as conn:
@@ -731,9 +731,7 @@ def test_an_events_own_done_mark_never_rides_in_its_own_recording(
             _, finishing = await _finishing(db, store, ["reply"] * N)
             recorded = await store.record(again, 2)
             await asyncio.wait_for(asyncio.gather(*finishing), 10)
-            async with db.session() as s:
-                statuses = {r.webhook_event_id: r.status for r in await s.scalars(select(EventLog))}
-                counts = _delivery_counts(list(await s.scalars(select(daily.DailyCount))))
+            statuses, counts = await _statuses_and_counts(db)
             return recorded, statuses, counts
         finally:
             await db.close()
@@ -864,9 +862,7 @@ def test_a_done_mark_added_late_in_the_wait_still_rides_with_a_later_record(
             await asyncio.sleep(linger * 0.35)  # ev-0's wait is over; ev-1's is not
             await store.record(comers[1], 1)  # carries ev-1
             await asyncio.wait_for(asyncio.gather(*first, late), 5)
-            async with db.session() as s:
-                statuses = {r.webhook_event_id: r.status for r in await s.scalars(select(EventLog))}
-                counts = _delivery_counts(list(await s.scalars(select(daily.DailyCount))))
+            statuses, counts = await _statuses_and_counts(db)
             return statements, statuses, counts
         finally:
             await db.close()

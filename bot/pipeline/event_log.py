@@ -379,7 +379,7 @@ class EventLogStore:
         self._postgres = db.engine.dialect.name == "postgresql"
         self._insert = postgresql.insert if self._postgres else sqlite.insert
         # Single-statement writes need no BEGIN/COMMIT round trips of their own.
-        self._autocommit = db.engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._autocommit = db.autocommit
         # Statements are built once with bound parameters: building SQLAlchemy constructs
         # per event cost more CPU than running them.
         ins = self._insert(_LOG)

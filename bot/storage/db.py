@@ -312,12 +312,13 @@ class Database:
                 url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800
             )
         self.session = async_sessionmaker(self.engine, expire_on_commit=False)
-        #: Sessions for reads only: each statement commits on its own, so a read costs no
-        #: BEGIN and ROLLBACK round trips. On PostgreSQL (READ COMMITTED) every statement
-        #: takes its own snapshot anyway: the reads see what they saw inside a transaction.
-        self.reading = async_sessionmaker(
-            self.engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False
-        )
+        #: The engine with every statement committing on its own: no BEGIN and COMMIT (or
+        #: ROLLBACK) round trips for a single-statement write or a read.
+        self.autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        #: Sessions for reads only, on ``autocommit``. On PostgreSQL (READ COMMITTED) every
+        #: statement takes its own snapshot anyway: the reads see what they saw inside a
+        #: transaction.
+        self.reading = async_sessionmaker(self.autocommit, expire_on_commit=False)
 
     async def ping(self) -> None:
         """Raise if the database cannot answer a trivial query."""
