@@ -812,7 +812,7 @@ def test_an_events_record_brings_the_chats_latest_assessment(settings: Settings)
                     event=event,
                     services=cast(Services, SimpleNamespace(db=db)),
                     state=DialogueState(),
-                    assessments=row.known_assessments(event),
+                    assessments=dict(row.assessments),
                 )
                 found.append(await turn.latest_assessment(event.user_id or ""))
                 found.append(await turn.latest_assessment(event.user_id or ""))  # asked twice

@@ -32,7 +32,7 @@ import logging
 import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import (
@@ -61,6 +61,7 @@ from bot.storage.merged import run_together
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+R = TypeVar("R")
 #: What a group commit reports: None when every item committed, else each item's
 #: exception (None for an item that committed).
 Outcomes = Sequence[BaseException | None] | None
@@ -249,7 +250,7 @@ _DEAD: Table = DeadLetter.__table__  # type: ignore[assignment]
 _HANDOFFS: Table = Handoff.__table__  # type: ignore[assignment]
 _DAILY: Table = DailyCount.__table__  # type: ignore[assignment]
 _ASSESSMENTS: Table = Assessment.__table__  # type: ignore[assignment]
-#: The columns of the latest assessment an event's record brings back (``Recorded.assessment``).
+#: The columns of the latest assessment an event's record brings back (``Recorded.assessments``).
 _ASSESSMENT_COLUMNS = ("id", "answers", "stage", "topics", "province_code", "created_at")
 FINAL = ("done", "standby", "held")
 
@@ -285,17 +286,9 @@ class Recorded:
     user_pk: int | None = None
     #: The chat is with staff right now (``contact_staff``): the bot stays quiet for it.
     handed_off: bool = False
-    #: The chat's latest finished assessment as of this recording, when the recording
-    #: read it (``assessment_known``): a handler asking for it then needs no read of its own.
-    assessment: Assessment | None = None
-    assessment_known: bool = False
-
-    def known_assessments(self, event: InboundEvent) -> dict[str, Assessment | None]:
-        """What a ``Turn`` of ``event`` knows already (``Turn.assessments``): the chat's
-        latest assessment, when this recording read it and the chat is one user's."""
-        if self.assessment_known and event.one_to_one:
-            return {event.chat_id: self.assessment}
-        return {}
+    #: The one-to-one chat's latest finished assessment (None: never assessed) by user id,
+    #: when this recording read it: a turn then needs no read of its own (``Turn.assessments``).
+    assessments: dict[str, Assessment | None] = field(default_factory=dict)
 
 
 #: The columns an event's row is recorded with (``_event_row``, less ``handoff_now``).
@@ -357,8 +350,6 @@ def _assessment_of(chat_id: str, found: Any) -> Assessment | None:
     """``_latest_assessment_json``'s object as a (detached) ``Assessment``."""
     if found is None:
         return None
-    if isinstance(found, str):
-        found = json.loads(found)
     created = dt.datetime.fromisoformat(found["created_at"])
     values = {n: found[n] for n in _ASSESSMENT_COLUMNS if n != "created_at"}
     return Assessment(line_user_id=chat_id, created_at=created, **values)
@@ -614,23 +605,40 @@ class EventLogStore:
         if visitor:
             params["visitor"] = visitor
         riders = self._done.take(may=lambda mark: mark[0] != event.id)
+        row = await self._carrying(
+            riders, lambda marks: self._record_row(params, bool(visitor), marks, now)
+        )
+        user_pk = row.user_pk if visitor else None
+        handed = bool(row.handed_off) and event.type in ("message", "postback")
+        known = (
+            {event.chat_id: _assessment_of(event.chat_id, row.latest_assessment)}
+            if event.one_to_one
+            else {}
+        )
+        item.result = Recorded(row.status, row.delivery, row.outbox, user_pk, handed, known)
+        return True
+
+    async def _carrying(
+        self,
+        riders: list[tuple[tuple[str, str], asyncio.Future[None]]],
+        record: Callable[[Sequence[Any]], Awaitable[R]],
+    ) -> R:
+        """``record`` with ``riders``' done marks: they are settled when it commits. If it
+        fails they are handed back (they commit on their own) and it runs again without them,
+        so a bad mark never fails an event."""
         try:
-            row = await self._record_row(params, bool(visitor), riders, now)
+            result = await record(riders)
         except Exception:
             if not riders:
                 raise
             self._done.give_back(riders)
             riders = []
-            row = await self._record_row(params, bool(visitor), riders, now)
+            result = await record(riders)
         except BaseException:
             self._done.give_back(riders)
             raise
         self._done.settle(riders)
-        user_pk = row.user_pk if visitor else None
-        handed = bool(row.handed_off) and event.type in ("message", "postback")
-        latest = _assessment_of(event.chat_id, row.latest_assessment)
-        item.result = Recorded(row.status, row.delivery, row.outbox, user_pk, handed, latest, True)
-        return True
+        return result
 
     async def _record_row(
         self, params: dict[str, Any], visit: bool, riders: Sequence[Any], now: dt.datetime
@@ -710,18 +718,9 @@ class EventLogStore:
             else []
         )
         recording = (events, list(visits.values()), list(follows.values()), now)
-        try:
-            rows, user_pks = await self._record_rows(*recording, riders)
-        except Exception:
-            if not riders:
-                raise
-            self._done.give_back(riders)
-            riders = []
-            rows, user_pks = await self._record_rows(*recording, riders)
-        except BaseException:
-            self._done.give_back(riders)
-            raise
-        self._done.settle(riders)
+        rows, user_pks = await self._carrying(
+            riders, lambda marks: self._record_rows(*recording, marks)
+        )
         for item in batch:
             event = item.event
             row = rows[event.id]

@@ -205,7 +205,7 @@ class Pipeline:
             state=state,
             nlu=nlu,
             messenger=self.messenger,
-            assessments=row.known_assessments(event),
+            assessments=dict(row.assessments),
         )
         route, handler = self.s.dispatcher.choose(turn)
         if handler is None:
