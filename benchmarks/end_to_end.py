@@ -181,7 +181,31 @@ def peak_search(
     return peak
 
 
-def storage_figures(prefix: str, redis_url: str, db_name: str | None, answered: int) -> None:
+def _history(db_name: str, count: int) -> None:
+    """``count`` answered events of 5,000 users over the last 30 days in the event log, then
+    ANALYZE: the planner then sees a table of the size it has in service, not an empty one
+    (which it reads whole rather than by its keys)."""
+    import psycopg
+
+    started = time.monotonic()
+    with psycopg.connect(
+        f"host=127.0.0.1 port=5432 user=postgres dbname={db_name}", autocommit=True
+    ) as conn:
+        conn.execute(
+            "INSERT INTO event_log (webhook_event_id, chat_id, event_type, event_ts, status,"
+            " delivery, attempts, created_at, updated_at)"
+            " SELECT 'history-' || g, 'Uhistory' || (g %% 5000), 'message', 0, 'done', 'reply',"
+            " 1, t, t FROM generate_series(1, %s) AS g,"
+            " LATERAL (SELECT now() - (g %% 2592000) * interval '1 second' AS t) AS at",
+            (count,),
+        )
+        conn.execute("VACUUM ANALYZE")
+    c.note(f"{count} answered events in the event log first ({time.monotonic() - started:.1f} s)")
+
+
+def storage_figures(
+    prefix: str, redis_url: str, db_name: str | None, answered: int, history: int = 0
+) -> None:
     """What the run left in Redis and PostgreSQL, per key and per answered event: the
     inputs of docs/capacity.md (de-duplication markers, dialogue states, table growth)."""
     import psycopg
@@ -202,7 +226,19 @@ def storage_figures(prefix: str, redis_url: str, db_name: str | None, answered: 
     with psycopg.connect(
         f"host=127.0.0.1 port=5432 user=postgres dbname={db_name}", autocommit=True
     ) as conn:
+        conn.execute("SELECT pg_stat_clear_snapshot()")
+        stats = conn.execute(
+            "SELECT n_tup_upd, n_tup_hot_upd, seq_tup_read FROM pg_stat_user_tables"
+            " WHERE relname = 'event_log'"
+        ).fetchone()
+        if stats is not None:
+            # Updates PostgreSQL made in place (no index written), and rows read by whole-table
+            # scans (an empty, never analysed table is scanned rather than looked up by id).
+            c.emit("e2e.pg_event_log_hot_update_share", stats[1] / max(1, stats[0]))
+            c.emit("e2e.pg_event_log_rows_scanned_per_event", stats[2] / answered)
         for table in ("event_log", "insight_events", "users", "daily_counts"):
+            if history and table == "event_log":
+                continue  # mostly the history's rows
             row = conn.execute(
                 "SELECT count(*), pg_total_relation_size(%s) FROM " + table,
                 (table,),
@@ -244,6 +280,12 @@ def main() -> int:
     parser.add_argument("--step-seconds", type=float, default=4.0)
     parser.add_argument(
         "--step-users", type=int, default=500, help="rotating senders in the peak search"
+    )
+    parser.add_argument(
+        "--history",
+        type=int,
+        default=0,
+        help="answered events already in the event log (PostgreSQL), analysed before the run",
     )
     parser.add_argument("--no-peak", action="store_true", help="skip the peak search")
     parser.add_argument("--workers", type=int, default=2, help="bot worker processes")
@@ -290,6 +332,8 @@ def main() -> int:
             try:
                 if args.db == "postgres":
                     c.bot_db_upgrade(env)
+                    if args.history:
+                        _history(db_name, args.history)
                 serve = c.start_bot_serve(env, wd)
                 procs.append(serve)
                 workers = [
@@ -458,7 +502,7 @@ def main() -> int:
                         f"e2e.{worker.name}_peak_rss_mb",
                         (c.proc_status_kb(worker.pid, "VmHWM") or 0) / 1024,
                     )
-                storage_figures(prefix, redis_url, db_name, bot_answered)
+                storage_figures(prefix, redis_url, db_name, bot_answered, args.history)
             finally:
                 c.stop_all("e2e", procs)
                 c.emit("e2e.redis_keys_deleted", c.redis_cleanup(prefix, redis_url))

@@ -872,3 +872,50 @@ def test_a_done_mark_added_late_in_the_wait_still_rides_with_a_later_record(
     assert len(writes) == 2 and all("marked AS" in s for s in writes), writes
     assert (statuses["ev-0"], statuses["ev-1"]) == ("done", "done")
     assert counts == {"reply": 1, "push": 1}
+
+
+def test_a_held_answer_is_stamped_and_forgotten_a_day_later(settings: Settings) -> None:
+    """``hold`` keeps a late answer for its tap and stamps when (``held_at``, the column the
+    hourly prune finds held answers by, without an index on ``status``): a day later the
+    prune forgets it and its texts; an answer held an hour ago stays."""
+    from bot.pipeline.process import HELD_KEEP_SECONDS, Pipeline
+
+    async def scenario() -> tuple[dict[str, EventLog], set[str]]:
+        db = Database(settings.sqlalchemy_url)
+        store = EventLogStore(db)
+        try:
+            await seed_rows(db, lambda i: "sending" if i < 2 else "done", with_outbox=True)
+            before = utcnow()
+            await store.hold("ev-0")
+            await store.hold("ev-1")
+            await store.hold("ev-2")  # already done: not held
+            async with db.session() as s:
+                rows = {r.webhook_event_id: r for r in await s.scalars(select(EventLog))}
+            async with db.session() as s, s.begin():
+                row = await s.get(EventLog, "ev-0")
+                assert row is not None
+                row.held_at = before - dt.timedelta(seconds=HELD_KEEP_SECONDS + 60)
+            services = Services.build(settings)
+            try:
+                await Pipeline(services, messenger=None).prune()  # type: ignore[arg-type]
+            finally:
+                await services.close()
+            async with db.session() as s:
+                left = set((await s.scalars(select(EventLog.webhook_event_id))).all())
+            return rows, left
+        finally:
+            await db.close()
+
+    rows, left = run(scenario())
+    for held in ("ev-0", "ev-1"):
+        assert rows[held].status == "held" and rows[held].outbox is not None
+        stamp = rows[held].held_at
+        assert stamp is not None and abs((utcnow() - _aware(stamp)).total_seconds()) < 60
+    assert rows["ev-2"].status == "done" and rows["ev-2"].held_at is None
+    assert "ev-0" not in left  # held over a day: forgotten with its texts
+    assert {"ev-1", "ev-2"} <= left
+
+
+def _aware(moment: dt.datetime) -> dt.datetime:
+    """SQLite hands back naive UTC times."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)

@@ -52,3 +52,39 @@ def test_models_and_migrations_agree(tmp_path: Path) -> None:
     finally:
         engine.dispose()
     assert diff == []
+
+
+def test_an_events_updates_touch_no_index_on_postgres(pg_url: str) -> None:
+    """An answered event's row is written three times (recorded, answer stored, done): the
+    two updates change only unindexed columns, so PostgreSQL makes them heap-only (HOT) and
+    writes no index entry (migration 0010)."""
+    import psycopg
+
+    def counts(conn: psycopg.Connection) -> tuple[int, int]:
+        conn.execute("SELECT pg_stat_force_next_flush()")
+        conn.execute("SELECT pg_stat_clear_snapshot()")
+        row = conn.execute(
+            "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables WHERE relid = 'event_log'::regclass"
+        ).fetchone()
+        assert row is not None
+        return int(row[0]), int(row[1])
+
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        before = counts(conn)
+        conn.execute(
+            "INSERT INTO event_log (webhook_event_id, chat_id, event_type, event_ts, status,"
+            " attempts, created_at, updated_at)"
+            " VALUES ('e-hot', 'U1', 'message', 1, 'processing', 1, now(), now())"
+        )
+        conn.execute(
+            "UPDATE event_log SET status = 'sending', delivery = 'reply', retry_key = 'k',"
+            ' outbox = \'{"messages": [{"type": "text", "text": "สวัสดีครับ"}]}\','
+            " updated_at = now() WHERE webhook_event_id = 'e-hot' AND status = 'processing'"
+        )
+        conn.execute(
+            "UPDATE event_log SET status = 'done', outbox = NULL, updated_at = now()"
+            " WHERE webhook_event_id = 'e-hot' AND status = 'sending'"
+        )
+        after = counts(conn)
+    assert after[0] - before[0] == 2
+    assert after[1] - before[1] == 2  # both heap-only: no index written

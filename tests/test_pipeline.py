@@ -313,7 +313,10 @@ def test_prune_keeps_recent_and_pending_records(make_settings: Callable[..., Set
     old = utcnow() - dt.timedelta(days=8)
     ancient = utcnow() - dt.timedelta(days=31)
 
-    def row(event_id: str, status: str, updated: dt.datetime) -> EventLog:
+    def row(
+        event_id: str, status: str, updated: dt.datetime, created: dt.datetime | None = None
+    ) -> EventLog:
+        held = updated if status == "held" else None
         return EventLog(
             webhook_event_id=event_id,
             chat_id="U1",
@@ -321,8 +324,9 @@ def test_prune_keeps_recent_and_pending_records(make_settings: Callable[..., Set
             event_ts=1,
             status=status,
             attempts=1,
-            created_at=updated,
+            created_at=created or updated,
             updated_at=updated,
+            held_at=held,
         )
 
     def dead_letter(event_id: str, died: dt.datetime) -> DeadLetter:
@@ -342,6 +346,11 @@ def test_prune_keeps_recent_and_pending_records(make_settings: Callable[..., Set
                     row("old-done", "done", old),
                     row("old-sending", "sending", old),  # still in flight: must survive
                     row("new-done", "done", utcnow()),
+                    # first seen long ago, answered only now (replayed): kept like any new one
+                    row("old-replayed", "done", utcnow(), created=old),
+                    # a late answer nobody tapped for: kept a day, then forgotten
+                    row("held-2-days", "held", utcnow() - dt.timedelta(days=2)),
+                    row("held-an-hour", "held", utcnow() - dt.timedelta(hours=1), created=old),
                 ]
             )
             s.add_all(
@@ -358,5 +367,5 @@ def test_prune_keeps_recent_and_pending_records(make_settings: Callable[..., Set
         return logs, dead
 
     logs, dead = run(scenario())
-    assert logs == {"old-sending", "new-done"}
+    assert logs == {"old-sending", "new-done", "old-replayed", "held-an-hour"}
     assert dead == {"dead-new"}

@@ -478,7 +478,12 @@ class EventLogStore:
         self._hold = (
             update(_LOG)
             .where(where, _LOG.c.status == "sending")
-            .values(status="held", delivery="held", updated_at=bindparam("now"))
+            .values(
+                status="held",
+                delivery="held",
+                updated_at=bindparam("now"),
+                held_at=bindparam("now"),
+            )
         )
         self._finish_sent = (
             update(_LOG)

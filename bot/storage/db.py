@@ -20,10 +20,12 @@ from sqlalchemy import (
     Date,
     DateTime,
     Float,
+    Index,
     Integer,
     LargeBinary,
     String,
     event,
+    text,
 )
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -67,7 +69,9 @@ class EventLog(Base):
     chat_id: Mapped[str] = mapped_column(String(64), index=True)
     event_type: Mapped[str] = mapped_column(String(32))
     event_ts: Mapped[int] = mapped_column(BigInteger)
-    status: Mapped[str] = mapped_column(String(16), index=True)
+    #: Not indexed, nor is ``updated_at``: a row's three writes then touch no index
+    #: (PostgreSQL's heap-only updates; migration 0010).
+    status: Mapped[str] = mapped_column(String(16))
     delivery: Mapped[str | None] = mapped_column(String(8))
     retry_key: Mapped[str | None] = mapped_column(String(36))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -75,9 +79,24 @@ class EventLog(Base):
     #: The decided answer (messages and dialogue-state change) while it is being sent, so a
     #: retry resends exactly it instead of running the handler twice; cleared when done.
     outbox: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    #: Retention looks rows up by this (never later than ``updated_at``, never updated).
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, index=True
+    )
     updated_at: Mapped[dt.datetime] = mapped_column(
-        DateTime(timezone=True), default=utcnow, onupdate=utcnow, index=True
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+    #: When the answer was held (``bot.pipeline.held``): its own partial index finds the held
+    #: answers to forget after a day without indexing ``status``.
+    held_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        Index(
+            "ix_event_log_held_at",
+            "held_at",
+            postgresql_where=text("held_at IS NOT NULL"),
+            sqlite_where=text("held_at IS NOT NULL"),
+        ),
     )
 
 
