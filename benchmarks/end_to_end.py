@@ -284,8 +284,9 @@ def main() -> int:
     parser.add_argument(
         "--history",
         type=int,
-        default=0,
-        help="answered events already in the event log (PostgreSQL), analysed before the run",
+        default=200_000,
+        help="answered events already in the event log (PostgreSQL), analysed before the run "
+        "(0: an empty table, which PostgreSQL scans whole instead of looking rows up by id)",
     )
     parser.add_argument("--no-peak", action="store_true", help="skip the peak search")
     parser.add_argument("--workers", type=int, default=2, help="bot worker processes")

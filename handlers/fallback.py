@@ -14,21 +14,16 @@ files get a friendly reply that steers back to the menu.
 
 from __future__ import annotations
 
-import logging
-
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from bot.content.menu import answer_button, intent_buttons, main_menu
 from bot.dialogue.router import Router, Turn
 from bot.insights import capture, records
 from bot.kb.guides import GUIDE_PREFIX
 from bot.line.messages import PostbackAction
 from bot.nlu import Parse
-from bot.storage.queries import record_unanswered
+from bot.storage.queries import UnansweredText
 from handlers.guides import count
 
 router = Router("fallback")
-log = logging.getLogger(__name__)
 
 #: How many guesses "did you mean ...?" offers.
 MAX_SUGGESTIONS = 3
@@ -77,14 +72,7 @@ def remember(turn: Turn) -> None:
     if parse is not None:
         confidence = parse.candidates[0].confidence if parse.candidates else parse.confidence
 
-    async def keep(s: AsyncSession) -> None:
-        try:
-            async with s.begin_nested():  # a savepoint: the answer's transaction survives
-                await record_unanswered(s, text, best, confidence, guide)
-        except Exception as exc:  # the user's answer matters more than the operators' log
-            log.warning("unanswered message not kept", extra={"error": type(exc).__name__})
-
-    turn.write(keep)
+    turn.write(UnansweredText.of(text, best, confidence, guide))
     capture.note(turn, records.UNANSWERED, theme(parse))
 
 

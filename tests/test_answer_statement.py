@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -24,7 +25,7 @@ from bot.pipeline.event_log import AlreadyDecided, EventLogStore
 from bot.settings import Settings
 from bot.storage import daily
 from bot.storage.db import Assessment, Database, EventLog, GuideStat, Unanswered, utcnow
-from bot.storage.queries import GuideCount, record_unanswered
+from bot.storage.queries import GuideCount, UnansweredText, record_unanswered
 from tests.conftest import run
 from tests.helpers import user_id
 
@@ -79,6 +80,19 @@ def counted_only(user: str, i: int) -> list[Any]:
     return [daily.TurnCount(DAY, "step:ask", daily.DID_YOU_MEAN)]
 
 
+def not_understood(user: str, i: int) -> list[Any]:
+    """A text the bot could not place: counted, a moment, and the text kept for operators
+    (the first one longer than its column, with a confidence that is not a number)."""
+    text = "ร้านกาแฟ" * 100 if i == 0 else f"ถามเรื่องที่ {i}"
+    return [
+        daily.TurnCount(DAY, "fallback", daily.UNANSWERED),
+        capture.moments(user, [capture.Moment(records.UNANSWERED, "greeting")], DAY),
+        UnansweredText.of(
+            text, "greeting" if i else "x" * 80, math.nan if i == 0 else 0.25 * i, "open-shop"
+        ),
+    ]
+
+
 def no_writes(user: str, i: int) -> list[Any]:
     return []
 
@@ -87,6 +101,7 @@ SHAPES: dict[str, Callable[[str, int], list[Any]]] = {
     "full": turn_writes,
     "plain": plain_writes,
     "counted": counted_only,
+    "not_understood": not_understood,
     "none": no_writes,
 }
 
@@ -141,9 +156,22 @@ async def written(db: Database) -> tuple[list[tuple[Any, ...]], dict[str, int], 
     return rows, counts, guides
 
 
+async def kept_texts(db: Database) -> list[tuple[Any, ...]]:
+    """Every unanswered text kept (without id), then empties them for the next round."""
+    async with db.session() as s, s.begin():
+        found = sorted(
+            (u.text, u.best_intent, u.confidence, u.best_guide)
+            for u in await s.scalars(select(Unanswered))
+        )
+        await s.execute(delete(Unanswered))
+    return found
+
+
 def test_one_statement_writes_what_the_general_way_writes(settings: Settings) -> None:
     """Every shape of turn, for people with every kind of profile: the same rows both ways,
     in one statement per answer."""
+
+    texts: dict[str, list[tuple[Any, ...]]] = {}
 
     async def scenario() -> tuple[dict[str, Any], dict[str, Any], list[int], list[int]]:
         db = Database(settings.sqlalchemy_url)
@@ -173,6 +201,8 @@ def test_one_statement_writes_what_the_general_way_writes(settings: Settings) ->
                         )
                         per_answer[way].append(len(statements) - before)
                     results[way][shape] = await written(db)
+                    if shape == "not_understood":
+                        texts[way] = await kept_texts(db)
             async with db.session() as s:
                 stored = {r.webhook_event_id: r for r in await s.scalars(select(EventLog))}
             assert all(r.status == "sending" for r in stored.values())
@@ -215,6 +245,14 @@ def test_one_statement_writes_what_the_general_way_writes(settings: Settings) ->
     assert plain_counts == {"route:greeting": 4, "outcome:answered": 4} and plain_guides == {}
     assert one["counted"] == ([], {"route:step:ask": 4, "outcome:did_you_mean": 4}, {})
     assert one["none"] == ([], {}, {})
+    # texts the bot could not place: kept alike both ways, each field cut to its column
+    assert texts["one"] == texts["general"]
+    assert sorted(t[0] for t in texts["one"]) == sorted(
+        [("ร้านกาแฟ" * 100)[:500], "ถามเรื่องที่ 1", "ถามเรื่องที่ 2", "ถามเรื่องที่ 3"]
+    )
+    cut = next(t for t in texts["one"] if t[0].startswith("ร้าน"))
+    assert cut[1:] == ("x" * 64, None, "open-shop")  # NaN kept as no confidence
+    assert one["not_understood"][1] == {"route:fallback": 4, "outcome:unanswered": 4}
 
 
 def test_answers_decided_at_once_share_one_statement_and_write_the_same(
@@ -406,3 +444,47 @@ def test_a_handlers_own_write_goes_the_general_way_in_the_answers_transaction(
     assert counts["outcome:answered"] == 1
     assert notice_statements > 1  # the last notice is read the general way
     assert insight_rows == 4 + 1
+
+
+def test_an_unanswered_text_the_database_refuses_costs_no_answer(settings: Settings) -> None:
+    """The one statement fails as a whole when the database refuses a write in it (here a
+    trigger refuses one unanswered text): those answers are then stored the general way,
+    where the text's savepoint lets every answer through and keeps every other text."""
+    from tests.test_event_log_groups import _refusing
+
+    async def scenario() -> tuple[list[Any], list[str], dict[str, str]]:
+        db = Database(settings.sqlalchemy_url)
+        store = EventLogStore(db)
+        ids = [f"refused-{i}" for i in range(4)]
+        try:
+            await seed(db, ids)
+            ok = {"messages": [Text("ok").to_line()], "state": None}
+            async with _refusing(db, "unanswered", "NEW.text = 'refused'", "no room"):
+                outcomes = await asyncio.gather(
+                    *(
+                        store.sending(
+                            event_id,
+                            ok,
+                            "reply",
+                            "k",
+                            [
+                                *not_understood(USERS[i], i + 1),
+                                UnansweredText.of("refused" if i == 1 else f"kept {i}", None, None),
+                            ],
+                        )
+                        for i, event_id in enumerate(ids)
+                    ),
+                    return_exceptions=True,
+                )
+            async with db.session() as s:
+                texts = sorted(await s.scalars(select(Unanswered.text)))
+                statuses = {r.webhook_event_id: r.status for r in await s.scalars(select(EventLog))}
+            return list(outcomes), texts, statuses
+        finally:
+            await db.close()
+
+    outcomes, texts, statuses = run(scenario())
+    assert outcomes == [None] * 4
+    assert statuses == {f"refused-{i}": "sending" for i in range(4)}
+    assert "refused" not in texts
+    assert {"kept 0", "kept 2", "kept 3"} <= set(texts)

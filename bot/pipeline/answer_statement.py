@@ -1,11 +1,12 @@
 """PostgreSQL: decided answers and their turns' counted writes in one statement.
 
 Most answers write only rows that add up: the turn's counters (``TurnCount``), a guide's
-counters (``GuideCount``) and the insight moments (``Moments``, which take the person's
-latest assessment as their profile). The general way stores them as BEGIN, the event
-rows' move to ``sending`` (and, for several answers, their outboxes), the profile read,
-one statement per kind, COMMIT: six to eight round trips, about 1.7 ms of a worker's CPU
-for one answer and 0.5–0.7 ms each for eight decided at once
+counters (``GuideCount``), the insight moments (``Moments``, which take the person's
+latest assessment as their profile) and a text the bot could not answer
+(``UnansweredText``, cut to its columns when it was made). The general way stores them as
+BEGIN, the event rows' move to ``sending`` (and, for several answers, their outboxes), the
+profile read, one statement per kind, COMMIT: six to eight round trips, about 1.7 ms of a
+worker's CPU for one answer and 0.5–0.7 ms each for eight decided at once
 (``benchmarks/event_log_bench.py``). Here the move to ``sending`` is a CTE every other
 write joins (an answer another try stored first writes nothing), each person's profile is
 a lateral join into their insight rows, and each kind's rows arrive as one JSON document
@@ -37,7 +38,7 @@ from sqlalchemy import TextClause, text
 from bot.insights.capture import SECTOR_CHARS, Moments
 from bot.insights.records import KEY_CHARS
 from bot.storage.daily import ROUTE, TurnCount
-from bot.storage.queries import GUIDE_COUNTERS, GuideCount
+from bot.storage.queries import GUIDE_COUNTERS, GuideCount, UnansweredText
 
 if TYPE_CHECKING:
     from bot.pipeline.event_log import Decided
@@ -100,6 +101,13 @@ WITH sent AS (
     GROUP BY g.guide_id, g.day
     ORDER BY g.guide_id COLLATE "C", g.day
     ON CONFLICT (guide_id, day) DO UPDATE SET {_ADDED}
+), kept AS (
+    INSERT INTO unanswered (text, best_intent, confidence, best_guide, created_at)
+    SELECT u.text, u.best_intent, u.confidence, u.best_guide, :now
+    FROM json_to_recordset(CAST(:unanswered AS json))
+         AS u(event_id text, text text, best_intent text, confidence double precision,
+              best_guide text)
+    JOIN sent ON sent.event_id = u.event_id
 )
 SELECT event_id FROM sent
 """
@@ -114,14 +122,17 @@ def params(answers: Sequence[Decided]) -> dict[str, str] | None:
     moments: list[dict[str, Any]] = []
     turns: list[dict[str, Any]] = []
     guides: list[dict[str, Any]] = []
+    unanswered: list[dict[str, Any]] = []
     for answer in answers:
         event_id = answer.event_id
         counted: list[TurnCount] = []
         guided: list[GuideCount] = []
         for change in answer.writes:
-            if type(change) not in (Moments, TurnCount, GuideCount):
+            if type(change) not in (Moments, TurnCount, GuideCount, UnansweredText):
                 return None  # (exactly these kinds: a subclass may write something else)
-            if isinstance(change, TurnCount):
+            if isinstance(change, UnansweredText):
+                unanswered.append({**change.row(), "event_id": event_id})
+            elif isinstance(change, TurnCount):
                 counted.append(change)
             elif isinstance(change, GuideCount):
                 guided.append(change)
@@ -167,6 +178,7 @@ def params(answers: Sequence[Decided]) -> dict[str, str] | None:
             ("moments", moments),
             ("turns", turns),
             ("guides", guides),
+            ("unanswered", unanswered),
         )
     }
     if any(NUL_ESCAPE in document for document in documents.values()):

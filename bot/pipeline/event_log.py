@@ -50,6 +50,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.types import JSON
 
 from bot.dialogue.router import Write
@@ -813,9 +814,18 @@ class EventLogStore:
         values = answer_statement.params(batch)
         if values is None:
             return None
-        async with self._autocommit.connect() as conn:
-            rows = await conn.execute(answer_statement.STATEMENT, {**values, "now": utcnow()})
-            stored = {row.event_id for row in rows}
+        try:
+            async with self._autocommit.connect() as conn:
+                rows = await conn.execute(answer_statement.STATEMENT, {**values, "now": utcnow()})
+                stored = {row.event_id for row in rows}
+        except DBAPIError as exc:
+            if exc.connection_invalidated or isinstance(exc, OperationalError):
+                raise  # the database, not the writes (a lost connection, a deadlock, a time-out)
+            # A write the database refused (nothing was stored: one statement): the general
+            # way, where a write that may fail without costing the answer (an unanswered
+            # text) has a savepoint of its own, and any other fails only its own answer.
+            log.warning("answers stored the general way", extra={"error": type(exc).__name__})
+            return None
         return [None if a.event_id in stored else AlreadyDecided(a.event_id) for a in batch]
 
     async def _store_together(self, batch: list[Decided]) -> Outcomes:

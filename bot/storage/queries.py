@@ -11,12 +11,14 @@ twice). Not to be confused with ``bot.kb.queries``, which searches the knowledge
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import Table, func, select, update
+from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -24,8 +26,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from bot.storage.db import Assessment, GuideStat, Handoff, Subscription, Unanswered, utcnow
 from bot.storage.merged import MergedWrite
 
+log = logging.getLogger(__name__)
+
 #: Characters of an unanswered text that are kept (the column's size).
 UNANSWERED_CHARS = 500
+#: Characters of an intent or guide name an unanswered text keeps (the columns' size).
+NAME_CHARS = 64
 
 
 # -- assessments ------------------------------------------------------------------------------
@@ -137,14 +143,70 @@ async def record_unanswered(
     best_guide: str | None = None,
 ) -> None:
     """Keep a text the bot could not answer for operators: no user id (PDPA), cut to size."""
-    s.add(
-        Unanswered(
-            text=text[:UNANSWERED_CHARS],
-            best_intent=best_intent,
-            confidence=confidence,
-            best_guide=best_guide,
+    s.add(Unanswered(**UnansweredText.of(text, best_intent, confidence, best_guide).row()))
+
+
+@dataclass(frozen=True)
+class UnansweredText(MergedWrite):
+    """The ``Turn.write`` change keeping a text the bot could not answer (``of`` cuts each
+    field to its column). The texts of answers stored together go in one insert, and on
+    PostgreSQL in the answer's own statement (``bot.pipeline.answer_statement``). A
+    failure to keep them never costs the users their answers: the general way runs the
+    insert in a savepoint and logs what went wrong."""
+
+    text: str
+    best_intent: str | None
+    confidence: float | None
+    best_guide: str | None = None
+
+    @classmethod
+    def of(
+        cls,
+        text: str,
+        best_intent: str | None,
+        confidence: float | None,
+        best_guide: str | None = None,
+    ) -> UnansweredText:
+        finite = confidence is not None and math.isfinite(confidence)
+        return cls(
+            text[:UNANSWERED_CHARS],
+            best_intent[:NAME_CHARS] if best_intent else None,
+            float(confidence) if finite and confidence is not None else None,
+            best_guide[:NAME_CHARS] if best_guide else None,
         )
-    )
+
+    def row(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "best_intent": self.best_intent,
+            "confidence": self.confidence,
+            "best_guide": self.best_guide,
+        }
+
+    @classmethod
+    async def run_all(cls, s: AsyncSession, changes: Sequence[UnansweredText]) -> None:
+        """One insert; if the database refuses it, each text on its own, so one bad text
+        loses only itself."""
+        now = utcnow()
+        rows = [{**change.row(), "created_at": now} for change in changes]
+        if await _keep_texts(s, rows) or len(rows) == 1:
+            return
+        for row in rows:
+            await _keep_texts(s, [row])
+
+
+async def _keep_texts(s: AsyncSession, rows: list[dict[str, Any]]) -> bool:
+    """Insert unanswered texts in a savepoint (the answers' transaction survives a refusal,
+    which is logged): True when kept."""
+    try:
+        async with s.begin_nested():
+            await s.execute(insert(Unanswered), rows)
+    except Exception as exc:  # the users' answers matter more than the operators' log
+        log.warning(
+            "unanswered message not kept", extra={"error": type(exc).__name__, "count": len(rows)}
+        )
+        return False
+    return True
 
 
 # -- guides -----------------------------------------------------------------------------------
