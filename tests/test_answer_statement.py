@@ -156,6 +156,20 @@ async def written(db: Database) -> tuple[list[tuple[Any, ...]], dict[str, int], 
     return rows, counts, guides
 
 
+async def stored_at_once(
+    store: EventLogStore, ids: list[str], writes: Callable[[int], list[Any]]
+) -> list[BaseException | None]:
+    """Store an answer for each id at once (they share the commits), the i-th with
+    ``writes(i)``: each answer's outcome."""
+    ok = {"messages": [Text("ok").to_line()], "state": None}
+    return list(
+        await asyncio.gather(
+            *(store.sending(e, ok, "reply", "k", writes(i)) for i, e in enumerate(ids)),
+            return_exceptions=True,
+        )
+    )
+
+
 async def kept_texts(db: Database) -> list[tuple[Any, ...]]:
     """Every unanswered text kept (without id), then empties them for the next round."""
     async with db.session() as s, s.begin():
@@ -346,22 +360,13 @@ def test_an_answer_the_one_statement_cannot_take_sends_its_batch_the_general_way
         ids = [f"mixed-{i}" for i in range(6)]
         try:
             await seed(db, [*ids, "nul"])
-            ok = {"messages": [Text("ok").to_line()], "state": None}
-            outcomes = await asyncio.gather(
-                *(
-                    store.sending(
-                        event_id,
-                        ok,
-                        "reply",
-                        "k",
-                        [
-                            *plain_writes(USERS[i % len(USERS)], i),
-                            *([unanswered] if i == 2 else []),
-                        ],
-                    )
-                    for i, event_id in enumerate(ids)
-                ),
-                return_exceptions=True,
+            outcomes = await stored_at_once(
+                store,
+                ids,
+                lambda i: [
+                    *plain_writes(USERS[i % len(USERS)], i),
+                    *([unanswered] if i == 2 else []),
+                ],
             )
             odd = {"messages": [Text("before\x00after").to_line()], "state": None}
             await store.sending("nul", odd, "reply", "k", plain_writes(WITH_SECTOR, 0))
@@ -458,23 +463,14 @@ def test_an_unanswered_text_the_database_refuses_costs_no_answer(settings: Setti
         ids = [f"refused-{i}" for i in range(4)]
         try:
             await seed(db, ids)
-            ok = {"messages": [Text("ok").to_line()], "state": None}
             async with _refusing(db, "unanswered", "NEW.text = 'refused'", "no room"):
-                outcomes = await asyncio.gather(
-                    *(
-                        store.sending(
-                            event_id,
-                            ok,
-                            "reply",
-                            "k",
-                            [
-                                *not_understood(USERS[i], i + 1),
-                                UnansweredText.of("refused" if i == 1 else f"kept {i}", None, None),
-                            ],
-                        )
-                        for i, event_id in enumerate(ids)
-                    ),
-                    return_exceptions=True,
+                outcomes = await stored_at_once(
+                    store,
+                    ids,
+                    lambda i: [
+                        *not_understood(USERS[i], i + 1),
+                        UnansweredText.of("refused" if i == 1 else f"kept {i}", None, None),
+                    ],
                 )
             async with db.session() as s:
                 texts = sorted(await s.scalars(select(Unanswered.text)))
