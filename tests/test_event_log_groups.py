@@ -878,6 +878,7 @@ def test_a_held_answer_is_stamped_and_forgotten_a_day_later(settings: Settings) 
     """``hold`` keeps a late answer for its tap and stamps when (``held_at``, the column the
     hourly prune finds held answers by, without an index on ``status``): a day later the
     prune forgets it and its texts; an answer held an hour ago stays."""
+    from bot.pipeline import held
     from bot.pipeline.process import HELD_KEEP_SECONDS, Pipeline
 
     async def scenario() -> tuple[dict[str, EventLog], set[str]]:
@@ -891,6 +892,16 @@ def test_a_held_answer_is_stamped_and_forgotten_a_day_later(settings: Settings) 
             await store.hold("ev-2")  # already done: not held
             async with db.session() as s:
                 rows = {r.webhook_event_id: r for r in await s.scalars(select(EventLog))}
+            await store.hold("ev-3")  # (ev-3 was done: not held either)
+            async with db.session() as s, s.begin():
+                row = await s.get(EventLog, "ev-3")
+                assert row is not None
+                row.status, row.held_at = "held", utcnow()
+            async with db.session() as s, s.begin():
+                await held.taken("ev-3")(s)  # tapped for: done, out of the held answers
+            async with db.session() as s:
+                tapped = await s.get(EventLog, "ev-3")
+                assert tapped is not None and tapped.status == "done" and tapped.held_at is None
             async with db.session() as s, s.begin():
                 row = await s.get(EventLog, "ev-0")
                 assert row is not None
@@ -907,9 +918,9 @@ def test_a_held_answer_is_stamped_and_forgotten_a_day_later(settings: Settings) 
             await db.close()
 
     rows, left = run(scenario())
-    for held in ("ev-0", "ev-1"):
-        assert rows[held].status == "held" and rows[held].outbox is not None
-        stamp = rows[held].held_at
+    for event_id in ("ev-0", "ev-1"):
+        assert rows[event_id].status == "held" and rows[event_id].outbox is not None
+        stamp = rows[event_id].held_at
         assert stamp is not None and abs((utcnow() - _aware(stamp)).total_seconds()) < 60
     assert rows["ev-2"].status == "done" and rows["ev-2"].held_at is None
     assert "ev-0" not in left  # held over a day: forgotten with its texts

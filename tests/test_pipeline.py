@@ -314,9 +314,13 @@ def test_prune_keeps_recent_and_pending_records(make_settings: Callable[..., Set
     ancient = utcnow() - dt.timedelta(days=31)
 
     def row(
-        event_id: str, status: str, updated: dt.datetime, created: dt.datetime | None = None
+        event_id: str,
+        status: str,
+        updated: dt.datetime,
+        created: dt.datetime | None = None,
+        stamped: bool = True,
     ) -> EventLog:
-        held = updated if status == "held" else None
+        held = updated if status == "held" and stamped else None
         return EventLog(
             webhook_event_id=event_id,
             chat_id="U1",
@@ -351,6 +355,10 @@ def test_prune_keeps_recent_and_pending_records(make_settings: Callable[..., Set
                     # a late answer nobody tapped for: kept a day, then forgotten
                     row("held-2-days", "held", utcnow() - dt.timedelta(days=2)),
                     row("held-an-hour", "held", utcnow() - dt.timedelta(hours=1), created=old),
+                    # held by a worker of the version before ``held_at`` (during an upgrade):
+                    # forgotten with the old rows
+                    row("held-unstamped-old", "held", old, stamped=False),
+                    row("held-unstamped-new", "held", utcnow(), stamped=False),
                 ]
             )
             s.add_all(
@@ -367,5 +375,11 @@ def test_prune_keeps_recent_and_pending_records(make_settings: Callable[..., Set
         return logs, dead
 
     logs, dead = run(scenario())
-    assert logs == {"old-sending", "new-done", "old-replayed", "held-an-hour"}
+    assert logs == {
+        "old-sending",
+        "new-done",
+        "old-replayed",
+        "held-an-hour",
+        "held-unstamped-new",
+    }
     assert dead == {"dead-new"}

@@ -62,7 +62,7 @@ def taken(event_id: str) -> Callable[[AsyncSession], Awaitable[object]]:
         await s.execute(
             update(EventLog)
             .where(EventLog.webhook_event_id == event_id, EventLog.status == HELD)
-            .values(status="done", delivery=TAKEN, outbox=None)
+            .values(status="done", delivery=TAKEN, outbox=None, held_at=None)
         )
 
     return write

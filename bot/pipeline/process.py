@@ -41,7 +41,7 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete
+from sqlalchemy import and_, delete, or_
 
 from bot import logs
 from bot.content.menu import offer_also
@@ -452,7 +452,12 @@ class Pipeline:
                 delete(EventLog).where(
                     EventLog.created_at < old,
                     EventLog.updated_at < old,
-                    EventLog.status.in_(("done", "standby", "failed", "dead")),
+                    or_(
+                        EventLog.status.in_(("done", "standby", "failed", "dead")),
+                        # held by a worker older than ``held_at`` (during an upgrade): the
+                        # hold below cannot find it, so it goes with the old rows
+                        and_(EventLog.status == "held", EventLog.held_at.is_(None)),
+                    ),
                 )
             )
             # A late answer nobody tapped for is not kept past a day (its texts are personal).

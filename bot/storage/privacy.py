@@ -260,7 +260,7 @@ async def _erase_table(
                 await s.execute(
                     update(table)
                     .where(mine, table.c.status == "held")
-                    .values(outbox=None, status="done")
+                    .values(outbox=None, status="done", held_at=None)
                 )
             stmt: Any = update(table).where(mine).values({c.name: ANONYMOUS for c in owned})
         elif table.name == QUEUE_TABLE:
