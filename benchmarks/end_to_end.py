@@ -35,6 +35,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import _common as c
 
@@ -181,17 +182,22 @@ def peak_search(
     return peak
 
 
+def _connect(db_name: str) -> Any:
+    """An autocommitted psycopg connection to the run's database."""
+    import psycopg
+
+    return psycopg.connect(
+        f"host=127.0.0.1 port=5432 user=postgres dbname={db_name}", autocommit=True
+    )
+
+
 def _history(db_name: str, count: int) -> None:
     """``count`` answered events of 5,000 users in the event log, one a second back from now
     (200,000: the last 2.3 days; never older than 6, so the workers' prune, at 7 days by
     default, deletes none during the run), then ANALYZE: the planner sees a table of the
     size it has in service, not an empty one (which it reads whole rather than by id)."""
-    import psycopg
-
     started = time.monotonic()
-    with psycopg.connect(
-        f"host=127.0.0.1 port=5432 user=postgres dbname={db_name}", autocommit=True
-    ) as conn:
+    with _connect(db_name) as conn:
         conn.execute(
             "INSERT INTO event_log (webhook_event_id, chat_id, event_type, event_ts, status,"
             " delivery, attempts, created_at, updated_at)"
@@ -209,7 +215,6 @@ def storage_figures(
 ) -> None:
     """What the run left in Redis and PostgreSQL, per key and per answered event: the
     inputs of docs/capacity.md (de-duplication markers, dialogue states, table growth)."""
-    import psycopg
     import redis
 
     client = redis.Redis.from_url(redis_url)
@@ -224,9 +229,7 @@ def storage_figures(
         client.close()
     if db_name is None or not answered:
         return
-    with psycopg.connect(
-        f"host=127.0.0.1 port=5432 user=postgres dbname={db_name}", autocommit=True
-    ) as conn:
+    with _connect(db_name) as conn:
         conn.execute("SELECT pg_stat_clear_snapshot()")
         stats = conn.execute(
             "SELECT n_tup_upd, n_tup_hot_upd, seq_tup_read FROM pg_stat_user_tables"

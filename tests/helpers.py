@@ -26,13 +26,20 @@ import httpx
 import uvicorn
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.services import Services
 from bot.settings import Settings, to_sync_url
+from bot.storage.db import Unanswered
 from bot.web.app import create_app, sign
 from bot.workers import run_worker_process
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+async def add_unanswered(s: AsyncSession, text: str) -> None:
+    """A handler's own write (a plain function, not a merged kind): an unanswered text row."""
+    s.add(Unanswered(text=text))
 
 
 def user_id(n: int | str) -> str:

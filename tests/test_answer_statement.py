@@ -25,9 +25,9 @@ from bot.pipeline.event_log import AlreadyDecided, EventLogStore
 from bot.settings import Settings
 from bot.storage import daily
 from bot.storage.db import Assessment, Database, EventLog, GuideStat, Unanswered, utcnow
-from bot.storage.queries import GuideCount, UnansweredText, record_unanswered
+from bot.storage.queries import GuideCount, UnansweredText
 from tests.conftest import run
-from tests.helpers import user_id
+from tests.helpers import add_unanswered, user_id
 
 DAY = dt.date(2026, 12, 7)
 WITH_SECTOR, ODD_SECTOR, NO_ASSESSMENT = user_id("fused-a"), user_id("fused-b"), user_id("fused-c")
@@ -352,7 +352,7 @@ def test_an_answer_the_one_statement_cannot_take_sends_its_batch_the_general_way
     one) sends that answer: every answer and write is stored all the same."""
 
     async def unanswered(s: AsyncSession) -> None:
-        await record_unanswered(s, "คำถามใหม่", None, None)
+        await add_unanswered(s, "คำถามใหม่")
 
     async def scenario() -> tuple[list[Any], list[str], dict[str, int], str]:
         db = Database(settings.sqlalchemy_url)
@@ -417,7 +417,7 @@ def test_a_handlers_own_write_goes_the_general_way_in_the_answers_transaction(
     the last notice) is stored with the counters in one transaction, as before."""
 
     async def unanswered(s: AsyncSession) -> None:
-        await record_unanswered(s, "คำถามใหม่", None, None)
+        await add_unanswered(s, "คำถามใหม่")
 
     async def scenario() -> tuple[list[str], Any, int, int]:
         db = Database(settings.sqlalchemy_url)

@@ -40,9 +40,9 @@ from bot.storage.db import (
 )
 from bot.storage.merged import MergedWrite, run_together
 from bot.storage.migrate import upgrade
-from bot.storage.queries import GuideCount, record_unanswered
+from bot.storage.queries import GuideCount
 from tests.conftest import run
-from tests.helpers import event_of, text_event, user_id
+from tests.helpers import add_unanswered, event_of, text_event, user_id
 
 N = 12
 DAY = dt.date(2026, 12, 6)
@@ -295,12 +295,12 @@ def test_answers_stored_together_keep_their_own_outbox_and_merged_counts_add_up(
 def test_a_bad_write_fails_only_its_own_answer_when_stored_together(settings: Settings) -> None:
 
     async def broken(s: AsyncSession) -> None:
-        await record_unanswered(s, "lost", None, None)
+        await add_unanswered(s, "lost")
         raise RuntimeError("the database refused the handler's change")
 
     def kept(n: int) -> Callable[[AsyncSession], Any]:
         async def write(s: AsyncSession) -> None:
-            await record_unanswered(s, f"kept {n}", None, None)
+            await add_unanswered(s, f"kept {n}")
 
         return write
 

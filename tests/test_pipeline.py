@@ -23,9 +23,8 @@ from bot.services import Services
 from bot.settings import Settings
 from bot.storage.db import Database, DeadLetter, EventLog, Handoff, Unanswered, utcnow
 from bot.storage.migrate import upgrade
-from bot.storage.queries import record_unanswered
 from tests.conftest import REDIS_URL, run
-from tests.helpers import text_event, user_id
+from tests.helpers import add_unanswered, text_event, user_id
 
 
 class Recorder:
@@ -83,10 +82,10 @@ def test_a_handlers_writes_commit_only_with_its_answer(
     outbox = {"messages": [Text("ok").to_line()], "state": None}
 
     async def kept(s: AsyncSession) -> None:
-        await record_unanswered(s, "kept", None, None)
+        await add_unanswered(s, "kept")
 
     async def broken(s: AsyncSession) -> None:
-        await record_unanswered(s, "lost", None, None)
+        await add_unanswered(s, "lost")
         raise RuntimeError("the database refused the handler's change")
 
     async def scenario() -> tuple[EventLog | None, EventLog | None, list[str]]:
@@ -283,7 +282,7 @@ def test_a_second_try_that_decides_late_stores_nothing(
     second = {"messages": [Text("second").to_line()], "state": None}
 
     async def write(s: AsyncSession) -> None:
-        await record_unanswered(s, "written twice", None, None)
+        await add_unanswered(s, "written twice")
 
     async def scenario() -> tuple[Any, list[str]]:
         db = Database(settings.sqlalchemy_url)

@@ -24,11 +24,11 @@ from bot.storage.db import Assessment, Database, Handoff, Subscription, Unanswer
 from bot.storage.migrate import upgrade
 from bot.storage.queries import (
     Merge,
+    UnansweredText,
     deactivate,
     handed_off,
     latest_assessment,
     load_subscription,
-    record_unanswered,
     save_subscription,
     set_topics,
 )
@@ -181,7 +181,7 @@ def test_the_bot_is_quiet_only_while_a_handoff_lasts(database: Database) -> None
 
 def test_an_unanswered_message_is_cut_and_kept_without_its_sender(database: Database) -> None:
     long = "ฝนตกไหม " * 100
-    write(database, lambda s: record_unanswered(s, long, "out_of_scope", 0.91))
+    write(database, UnansweredText.of(long, "out_of_scope", 0.91))
 
     async def rows(s: AsyncSession) -> list[Unanswered]:
         return list((await s.scalars(select(Unanswered))).all())

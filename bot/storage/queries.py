@@ -135,24 +135,13 @@ async def handed_off(s: AsyncSession | AsyncConnection, user_id: str) -> bool:
 # -- unanswered messages ----------------------------------------------------------------------
 
 
-async def record_unanswered(
-    s: AsyncSession,
-    text: str,
-    best_intent: str | None,
-    confidence: float | None,
-    best_guide: str | None = None,
-) -> None:
-    """Keep a text the bot could not answer for operators: no user id (PDPA), cut to size."""
-    s.add(Unanswered(**UnansweredText.of(text, best_intent, confidence, best_guide).row()))
-
-
 @dataclass(frozen=True)
 class UnansweredText(MergedWrite):
-    """The ``Turn.write`` change keeping a text the bot could not answer (``of`` cuts each
-    field to its column). The texts of answers stored together go in one insert, and on
-    PostgreSQL in the answer's own statement (``bot.pipeline.answer_statement``). A
-    failure to keep them never costs the users their answers: the general way runs the
-    insert in a savepoint and logs what went wrong."""
+    """The ``Turn.write`` change keeping a text the bot could not answer for operators, with
+    no user id (PDPA; ``of`` cuts each field to its column). The texts of answers stored
+    together go in one insert, and on PostgreSQL in the answer's own statement
+    (``bot.pipeline.answer_statement``). A failure to keep them never costs the users their
+    answers: the general way runs the insert in a savepoint and logs what went wrong."""
 
     text: str
     best_intent: str | None
