@@ -36,6 +36,7 @@ from bot.insights import records
 from bot.insights.records import KEY_CHARS, InsightDirty, InsightEvent
 from bot.storage.daily import local_day
 from bot.storage.db import Assessment, NoticeDelivery, utcnow
+from bot.storage.json_values import among
 from bot.storage.merged import MergedWrite
 
 if TYPE_CHECKING:
@@ -304,7 +305,7 @@ async def profiles_of(s: Executor, user_ids: Sequence[str]) -> dict[str, Profile
                 Assessment.answers,
                 Assessment.stage,
             )
-            .where(Assessment.line_user_id.in_(list(user_ids)))
+            .where(among(Assessment.line_user_id, user_ids, _dialect(s)))
             .order_by(Assessment.created_at, Assessment.id)
         )
     ).all()

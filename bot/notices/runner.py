@@ -637,7 +637,8 @@ class NoticeRunner:
                 _DELIVERIES,
                 [
                     Product(
-                        [{"line_user_id": user} for user in d.batch.recipients],
+                        "line_user_id",
+                        d.batch.recipients,
                         "course_id",
                         d.batch.course_ids,
                         {"retry_key": d.batch.key, "status": d.status, "at": now},
@@ -661,12 +662,17 @@ class NoticeRunner:
         moment = capture.Moment(records.NOTICE_DELIVERED)
         parts = []
         for batch in batches:
-            rows = []
+            # the batch's users by profile: most share one (or have none), so a part per
+            # profile sends each user id once and each profile once
+            alike: dict[tuple[str, str, int], list[str]] = {}
             for user in batch.recipients:
                 row = capture.row(user, day, now, moment, profiles.get(user, unknown))
-                rows.append({k: row[k] for k in ("line_user_id", "province", "sector", "stage")})
+                alike.setdefault((row["province"], row["sector"], row["stage"]), []).append(user)
             keys = [course[: records.KEY_CHARS] for course in batch.course_ids]
-            parts.append(Product(rows, "key", keys, {"day": day, "kind": moment.kind, "at": now}))
+            for (province, sector, stage), users in alike.items():
+                same = {"province": province, "sector": sector, "stage": stage}
+                same |= {"day": day, "kind": moment.kind, "at": now}
+                parts.append(Product("line_user_id", users, "key", keys, same))
         await insert_products(conn, _EVENTS, parts)
 
     async def _mark_done(self, matches: dict[str, CourseMatch], report: RunReport) -> None:

@@ -264,7 +264,8 @@ class NoticeDelivery(Base):
 
     line_user_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     course_id: Mapped[str] = mapped_column(String(100), primary_key=True)
-    retry_key: Mapped[str] = mapped_column(String(36), index=True)
+    #: The batch's key (no index: nothing looks a delivery up by it; migration 0011).
+    retry_key: Mapped[str] = mapped_column(String(36))
     status: Mapped[str] = mapped_column(String(8))
     at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
 
