@@ -51,7 +51,7 @@ import _common as c
 import yaml
 
 c.ensure_root_on_path()
-from sqlalchemy import create_engine, insert  # noqa: E402
+from sqlalchemy import create_engine, insert, text  # noqa: E402
 
 from bot.line.calls import RetryPolicy  # noqa: E402
 from bot.line.client import LineClient  # noqa: E402
@@ -101,6 +101,23 @@ def make_courses(kb: Any, n: int, rnd: random.Random) -> list[Any]:
             )
         )
     return out
+
+
+def add_history(conn: Any, course_ids: list[str], users: int, rows: int) -> None:
+    """``rows`` deliveries of earlier notices (the shipped courses, done long ago), spread
+    over the last 180 days: the table keeps every notice ever sent."""
+    rows = min(rows, users * len(course_ids))
+    conn.execute(
+        text(
+            "INSERT INTO notice_deliveries (line_user_id, course_id, retry_key, status, at)"
+            " SELECT 'U' || lpad(to_hex(g % :users), 32, '0'),"
+            " (CAST(:courses AS text[]))[1 + (g / :users) % cardinality(CAST(:courses AS text[]))],"
+            " gen_random_uuid()::text, 'sent',"
+            " now() - interval '180 days' + (g::float / :rows) * interval '179 days'"
+            " FROM generate_series(0, :rows - 1) AS g"
+        ),
+        {"users": users, "courses": course_ids, "rows": rows},
+    )
 
 
 def naive(
@@ -183,10 +200,15 @@ async def run(args: argparse.Namespace, url: str, fake: FakeLine, folder: Path) 
                     for s in part
                 ],
             )
+        if args.history:
+            add_history(conn, [x.id for x in kb.courses], len(subs), args.history)
+    if args.history:
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("VACUUM ANALYZE notice_deliveries"))
     engine.dispose()
     c.note(
         f"{len(subs)} subscribers, {len(new)} new courses, rate limit {args.rate}/s, "
-        f"{args.concurrency} calls in flight"
+        f"{args.concurrency} calls in flight, {args.history} past deliveries"
     )
 
     t0 = time.perf_counter()
@@ -198,11 +220,12 @@ async def run(args: argparse.Namespace, url: str, fake: FakeLine, folder: Path) 
     runner = NoticeRunner(services, services.line_client())
     # The parts of the selection, timed alone first (the run below times them together).
     now = runner.clock()
+    _, since = await runner._candidates(now, record=False)
     t = time.perf_counter()
     found = await runner._subscribers()
     c.emit("notices.part.read_subscribers_s", time.perf_counter() - t)
     t = time.perf_counter()
-    await runner._delivered([x.id for x in new])
+    await runner._delivered([x.id for x in new], since)
     await runner._capped(now)
     c.emit("notices.part.read_deliveries_s", time.perf_counter() - t)
     t = time.perf_counter()
@@ -436,6 +459,12 @@ def main() -> None:
     parser.add_argument("--courses", type=int, default=20)
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument(
+        "--history",
+        type=int,
+        default=2_000_000,
+        help="delivery rows of earlier notices already in the table (0: an empty table)",
+    )
     args = parser.parse_args()
     c.note(f"machine busy cores before start: {c.background_load():.2f}")
     with (

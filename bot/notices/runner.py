@@ -84,6 +84,9 @@ _EVENTS: Table = InsightEvent.__table__  # type: ignore[assignment]
 SETTLE_GROUP = 16
 #: The lease lapses this long after its holder stops renewing it (a crashed process).
 LEASE_SECONDS = 120.0
+#: How far before a course was first seen its delivery rows are looked for: the rows' and
+#: the course's times come from the clocks of different machines.
+DELIVERIES_MARGIN = dt.timedelta(days=1)
 #: Availability states a course can still be announced in.
 ANNOUNCEABLE = ("open", "upcoming", "unknown")
 
@@ -282,14 +285,14 @@ class NoticeRunner:
             report.skipped = "earlier notices are still pending; they are retried first"
             return
         started = time.perf_counter()
-        courses = await self._candidates(now, record=not dry_run)
+        courses, since = await self._candidates(now, record=not dry_run)
         report.courses = [c.id for c in courses]
         if not courses:
             report.selection_seconds = time.perf_counter() - started
             return
         subscribers = await self._subscribers()
         ids = [c.id for c in courses]
-        delivered = await self._delivered(ids)
+        delivered = await self._delivered(ids, since)
         capped = await self._capped(now)
         outcome = plan(
             (Offer.of(c) for c in courses),
@@ -336,17 +339,23 @@ class NoticeRunner:
                     )
         await self._store(batches, report.run_id)
         await self._send_all(batches, report)
-        await self._mark_done(outcome.matches, report)
+        await self._mark_done(outcome.matches, report, since)
 
     # -- reading ---------------------------------------------------------------------------
 
-    async def _candidates(self, now: dt.datetime, record: bool) -> list[Course]:
-        """Courses to announce: new or not yet done, and still possible to join."""
+    async def _candidates(self, now: dt.datetime, record: bool) -> tuple[list[Course], dt.datetime]:
+        """Courses to announce: new or not yet done, and still possible to join; and a time
+        before which none of them has a delivery row (see :meth:`_delivered`)."""
         kb = self.s.knowledge
         today = now.astimezone(self.quiet.zone).date()
         async with self.s.db.engine.begin() as conn:
-            rows = (await conn.execute(select(NoticeCourse.course_id, NoticeCourse.done_at))).all()
+            rows = (
+                await conn.execute(
+                    select(NoticeCourse.course_id, NoticeCourse.done_at, NoticeCourse.first_seen_at)
+                )
+            ).all()
             known = {r.course_id: r.done_at for r in rows}
+            seen = {r.course_id: r.first_seen_at for r in rows}
             fresh = [c.id for c in kb.courses if c.id not in known]
             if record and fresh:
                 await conn.execute(
@@ -359,7 +368,8 @@ class NoticeRunner:
             if availability(course.schedule, today) not in ANNOUNCEABLE:
                 continue
             out.append(course)
-        return out
+        since = min((seen.get(c.id) or now for c in out), default=now) - DELIVERIES_MARGIN
+        return out, since
 
     async def _subscribers(self) -> list[Group]:
         """Active subscriptions of users who still follow the account, grouped.
@@ -406,9 +416,13 @@ class NoticeRunner:
             Subscriber(r[0], frozenset(r[1] or ()), frozenset(r[2] or ()), r[3]) for r in rows
         )
 
-    async def _delivered(self, course_ids: list[str]) -> set[tuple[str, str]]:
+    async def _delivered(self, course_ids: list[str], since: dt.datetime) -> set[tuple[str, str]]:
+        """Who already has a row for these courses. A course's rows are all newer than its
+        ``notice_courses`` row (written before any run selects it), so the ``at`` index
+        finds them among recent rows: the table keeps every notice ever sent, and the
+        primary key (user first) cannot find a course's rows without reading all of it."""
         stmt = select(NoticeDelivery.line_user_id, NoticeDelivery.course_id).where(
-            NoticeDelivery.course_id.in_(course_ids)
+            NoticeDelivery.course_id.in_(course_ids), NoticeDelivery.at >= since
         )
         async with self.s.db.engine.connect() as conn:
             return {(r[0], r[1]) for r in (await conn.execute(stmt)).all()}
@@ -675,7 +689,9 @@ class NoticeRunner:
                 parts.append(Product("line_user_id", users, "key", keys, same))
         await insert_products(conn, _EVENTS, parts)
 
-    async def _mark_done(self, matches: dict[str, CourseMatch], report: RunReport) -> None:
+    async def _mark_done(
+        self, matches: dict[str, CourseMatch], report: RunReport, since: dt.datetime
+    ) -> None:
         """A course is done when everyone it matched has a delivery row (sent or failed)."""
         if report.deferred_quiet or not matches:
             return
@@ -684,7 +700,7 @@ class NoticeRunner:
             rows = (
                 await conn.execute(
                     select(NoticeDelivery.course_id, func.count())
-                    .where(NoticeDelivery.course_id.in_(ids))
+                    .where(NoticeDelivery.course_id.in_(ids), NoticeDelivery.at >= since)
                     .group_by(NoticeDelivery.course_id)
                 )
             ).all()
