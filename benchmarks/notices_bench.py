@@ -23,8 +23,12 @@ process) and a fresh PostgreSQL schema:
 - ``notices.delivery_rows`` and ``notices.delivery_inserts``: rows logged per statement;
 - every subscriber that matched got exactly one delivery (checked on the fake's records).
 
+The table of deliveries starts with ``--history`` rows of earlier notices (2,000,000 by
+default, over the last 180 days): a running service keeps every notice it ever sent, and a
+run's reads of it must not grow with that.
+
 Usage: ``.venv/bin/python benchmarks/notices_bench.py [--subscribers N] [--courses N]
-[--rate R] [--concurrency N]``
+[--rate R] [--concurrency N] [--history N]``
 """
 
 from __future__ import annotations
