@@ -579,3 +579,78 @@ def test_on_sqlite_too_everyone_gets_one_digest_and_every_row_is_logged(
     got = recipients(fake_line)
     assert set(got) == set(users) and set(got.values()) == {1}
     assert sorted(logged) == sorted((u, course.id) for u in users)
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_a_course_still_open_from_yesterday_and_a_new_one_reach_only_who_lacks_them(
+    make_settings: Callable[..., Settings],
+    tmp_path: Path,
+    fake_line: FakeLine,
+    request: pytest.FixtureRequest,
+    database: str,
+) -> None:
+    """A course seen yesterday and not done (someone was capped), and a course new today.
+    Who had yesterday's course gets only the new one, even with their row stamped a few
+    hours before the course was first seen (another machine's clock); the others get both.
+    A preview and the run work alike on both databases (SQLite gives times back without
+    their zone)."""
+    url = f"sqlite:///{tmp_path / 'bot.db'}" if database == "sqlite" else None
+    settings = make_settings(
+        database_url=url or request.getfixturevalue("pg_url"),
+        notify_quiet_hours="",
+        notify_interval_seconds=0,
+    )
+    if database == "sqlite":
+        upgrade(settings)
+    a, c = OPEN[0], next(x for x in OPEN[1:] if x.places.nationwide or x.format == "online")
+    had, lacks, skewed = user_id("had-a"), user_id("lacks-a"), user_id("skewed-a")
+    now = dt.datetime.now(dt.UTC)
+    seen = now - dt.timedelta(hours=31)
+    with bot_database(settings) as engine:
+        only_new(engine, a.id, c.id)
+        subscribe(engine, [had, lacks, skewed], sorted({a.topics[0], c.topics[0]}))
+        with engine.begin() as conn:
+            conn.execute(insert(NoticeCourse).values(course_id=a.id, first_seen_at=seen))
+            conn.execute(
+                insert(NoticeDelivery),
+                [
+                    {
+                        "line_user_id": u,
+                        "course_id": a.id,
+                        "retry_key": k,
+                        "status": "sent",
+                        "at": t,
+                    }
+                    for u, k, t in (
+                        (had, "k-had", seen + dt.timedelta(hours=1)),
+                        (skewed, "k-skewed", seen - dt.timedelta(hours=3)),
+                    )
+                ],
+            )
+
+        preview = run_notices(settings, dry_run=True)
+        report = run_notices(settings)
+
+        with engine.connect() as conn:
+            logged = conn.execute(
+                select(
+                    NoticeDelivery.line_user_id, NoticeDelivery.course_id, NoticeDelivery.retry_key
+                )
+            ).all()
+            done = dict(conn.execute(select(NoticeCourse.course_id, NoticeCourse.done_at)).all())
+    assert preview.matched == report.sent == 3
+    # each person one call (one digest; a digest for one person is a push), and what each
+    # call carried by its retry key
+    calls = fake_line.calls("multicast") + fake_line.calls("push")
+    to: list[str] = []
+    for call in calls:
+        to += call.body["to"] if isinstance(call.body["to"], list) else [call.body["to"]]
+    assert sorted(to) == sorted([had, lacks, skewed])
+    sent = {call.headers["x-line-retry-key"] for call in calls}
+    got: dict[str, set[str]] = {}
+    for user, course, key in logged:
+        if key in sent:
+            got.setdefault(user, set()).add(course)
+    assert got == {had: {c.id}, skewed: {c.id}, lacks: {a.id, c.id}}
+    assert len(logged) == 6  # the two earlier rows kept, four new
+    assert done[a.id] is not None and done[c.id] is not None

@@ -12,6 +12,7 @@ in-process and without JSON record sets, takes an executemany of the products.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +23,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.storage.json_values import json_param
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -80,14 +83,16 @@ async def insert_products(
     if not skip_existing:
         await conn.execute(stmt)
         return offered
-    # A conflict is rare (a batch resent after a crash); the check for one is a third of
-    # the insert's cost on PostgreSQL. So first without it, in a savepoint, and only on a
-    # taken key again with it.
+    # A taken key is not expected (a batch's rows and its status commit together, and a run
+    # with batches pending only resends those), and the check for one is a third of the
+    # insert's cost on PostgreSQL. So first without it, in a savepoint, and only on a taken
+    # key again with it, saying so: the run's reads missed a row they should have found.
     try:
         async with conn.begin_nested():
             await conn.execute(stmt)
     except IntegrityError:
         await conn.execute(stmt.on_conflict_do_nothing())
+        log.warning("rows logged already were offered again", extra={"table": table.name})
     return offered
 
 

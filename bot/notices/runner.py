@@ -84,9 +84,11 @@ _EVENTS: Table = InsightEvent.__table__  # type: ignore[assignment]
 SETTLE_GROUP = 16
 #: The lease lapses this long after its holder stops renewing it (a crashed process).
 LEASE_SECONDS = 120.0
-#: How far before a course was first seen its delivery rows are looked for: the rows' and
-#: the course's times come from the clocks of different machines.
-DELIVERIES_MARGIN = dt.timedelta(days=1)
+#: How far before a course was first seen its delivery rows are looked for. A course's
+#: ``notice_courses`` row is written before any run selects it and is never deleted, so its
+#: deliveries are all later, give or take the skew between the clocks of the machines that
+#: wrote them; a week covers any clock that NTP keeps.
+DELIVERIES_MARGIN = dt.timedelta(days=7)
 #: Availability states a course can still be announced in.
 ANNOUNCEABLE = ("open", "upcoming", "unknown")
 
@@ -355,7 +357,8 @@ class NoticeRunner:
                 )
             ).all()
             known = {r.course_id: r.done_at for r in rows}
-            seen = {r.course_id: r.first_seen_at for r in rows}
+            # SQLite gives the stored UTC times back without their zone
+            seen = {r.course_id: _aware(r.first_seen_at) for r in rows}
             fresh = [c.id for c in kb.courses if c.id not in known]
             if record and fresh:
                 await conn.execute(
@@ -714,6 +717,10 @@ class NoticeRunner:
                     .where(NoticeCourse.course_id.in_(done), NoticeCourse.done_at.is_(None))
                     .values(done_at=self.clock())
                 )
+
+
+def _aware(at: dt.datetime) -> dt.datetime:
+    return at if at.tzinfo is not None else at.replace(tzinfo=dt.UTC)
 
 
 def _dead_here(holder: str) -> bool:
