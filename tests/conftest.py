@@ -161,6 +161,18 @@ def make_shared_settings(
     return build
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def each_db_settings(
+    make_settings: Callable[..., Settings], request: pytest.FixtureRequest
+) -> Settings:
+    """The bot's settings on each database: a migrated SQLite file, an emptied PostgreSQL."""
+    if request.param == "sqlite":
+        built = make_settings()
+        upgrade(built)
+        return built
+    return make_settings(database_url=request.getfixturevalue("pg_url"))
+
+
 @pytest.fixture(params=["embedded", "shared"])
 def mode_settings(
     request: pytest.FixtureRequest, make_settings: Callable[..., Settings]

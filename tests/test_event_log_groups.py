@@ -39,7 +39,6 @@ from bot.storage.db import (
     utcnow,
 )
 from bot.storage.merged import MergedWrite, run_together
-from bot.storage.migrate import upgrade
 from bot.storage.queries import GuideCount
 from tests.conftest import run
 from tests.helpers import add_unanswered, event_of, text_event, user_id
@@ -66,14 +65,9 @@ async def seed_rows(db: Database, status: Callable[[int], str], with_outbox: boo
             )
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def settings(make_settings: Callable[..., Settings], request: pytest.FixtureRequest) -> Settings:
-    """The bot's settings on each database: a migrated SQLite file, an emptied PostgreSQL."""
-    if request.param == "sqlite":
-        built = make_settings()
-        upgrade(built)
-        return built
-    return make_settings(database_url=request.getfixturevalue("pg_url"))
+@pytest.fixture
+def settings(each_db_settings: Settings) -> Settings:
+    return each_db_settings
 
 
 def test_events_recorded_together_each_get_their_own_row_user_and_handoff(

@@ -8,7 +8,7 @@ import asyncio
 import datetime as dt
 import random
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -31,7 +31,6 @@ from bot.insights.suppress import recoverable, value_at
 from bot.kb.loader import Knowledge
 from bot.settings import Settings
 from bot.storage.db import Database, NoticeLease
-from bot.storage.migrate import upgrade
 from bot.storage.privacy import erase_user
 
 TODAY = dt.date(2025, 6, 11)
@@ -109,14 +108,9 @@ async def add_events(db: Database, events: list[Event]) -> None:
         await s.execute(insert(InsightEvent), events)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def settings(request: pytest.FixtureRequest, make_settings: Callable[..., Settings]) -> Settings:
-    if request.param == "sqlite":
-        built = make_settings()
-        upgrade(built)
-        return built
-    built = make_settings(database_url=request.getfixturevalue("pg_url"))
-    return built
+@pytest.fixture
+def settings(each_db_settings: Settings) -> Settings:
+    return each_db_settings
 
 
 @pytest.fixture

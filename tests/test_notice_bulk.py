@@ -4,7 +4,6 @@ was, and the rest of the statement's rows are still logged, on both databases.""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 
 import pytest
 from sqlalchemy import Table, insert, select
@@ -12,20 +11,15 @@ from sqlalchemy import Table, insert, select
 from bot.notices.bulk import Product, insert_products
 from bot.settings import Settings
 from bot.storage.db import Database, NoticeDelivery
-from bot.storage.migrate import upgrade
 from tests.conftest import run
 from tests.helpers import user_id
 
 DELIVERIES: Table = NoticeDelivery.__table__  # type: ignore[assignment]
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def settings(make_settings: Callable[..., Settings], request: pytest.FixtureRequest) -> Settings:
-    if request.param == "sqlite":
-        built = make_settings()
-        upgrade(built)
-        return built
-    return make_settings(database_url=request.getfixturevalue("pg_url"))
+@pytest.fixture
+def settings(each_db_settings: Settings) -> Settings:
+    return each_db_settings
 
 
 def test_a_delivery_logged_before_is_kept_and_the_others_are_logged(
