@@ -20,7 +20,7 @@ from bot.kb.queries import agency_contact_lines
 from bot.nlu import Entity, Parse
 from bot.settings import Settings
 from bot.storage import handoff
-from bot.storage.db import Assessment, Base, Database, Handoff, utcnow
+from bot.storage.db import Assessment, Base, Database, Handoff, aware, utcnow
 from handlers.staff import (
     GENERAL_AGENCY,
     agency_for_topic,
@@ -104,7 +104,7 @@ def test_contact_staff_then_silence_until_staff_end_it_with_the_cli(
         chat_bot, select(Handoff.agency, Handoff.until).where(Handoff.line_user_id == c.user)
     )
     assert agency == "DITP"
-    until = handoff.aware(until)
+    until = aware(until)
     expected = utcnow() + dt.timedelta(seconds=chat_bot.settings.handoff_seconds)
     assert abs((until - expected).total_seconds()) < 60
 

@@ -67,6 +67,7 @@ from bot.storage.db import (
     NoticeRun,
     Subscription,
     User,
+    aware,
     utcnow,
 )
 
@@ -358,7 +359,7 @@ class NoticeRunner:
             ).all()
             known = {r.course_id: r.done_at for r in rows}
             # SQLite gives the stored UTC times back without their zone
-            seen = {r.course_id: _aware(r.first_seen_at) for r in rows}
+            seen = {r.course_id: aware(r.first_seen_at) for r in rows}
             fresh = [c.id for c in kb.courses if c.id not in known]
             if record and fresh:
                 await conn.execute(
@@ -717,10 +718,6 @@ class NoticeRunner:
                     .where(NoticeCourse.course_id.in_(done), NoticeCourse.done_at.is_(None))
                     .values(done_at=self.clock())
                 )
-
-
-def _aware(at: dt.datetime) -> dt.datetime:
-    return at if at.tzinfo is not None else at.replace(tzinfo=dt.UTC)
 
 
 def _dead_here(holder: str) -> bool:

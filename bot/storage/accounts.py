@@ -48,7 +48,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from bot.storage.db import Base, Database, utcnow
+from bot.storage.db import Base, Database, aware, utcnow
 
 #: Every role an account may have. ``analyst`` is reserved for the insights pages (issue 13).
 ROLES: Final = ("viewer", "editor", "staff", "admin", "analyst")
@@ -164,11 +164,6 @@ class Refusal:
 
 
 INVALID = Refusal("invalid", "wrong name or password")
-
-
-def aware(moment: dt.datetime) -> dt.datetime:
-    """A stored time as aware UTC (SQLite hands times back without their zone)."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
 
 
 def normalise_name(name: str) -> str:

@@ -36,6 +36,11 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def aware(moment: dt.datetime) -> dt.datetime:
+    """A stored time as aware UTC (SQLite hands times back without their zone)."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
+
+
 class Base(DeclarativeBase):
     """Declarative base shared by all tables (and Alembic's autogenerate)."""
 

@@ -17,13 +17,8 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.storage.db import Database, Handoff, utcnow
+from bot.storage.db import Database, Handoff, aware, utcnow
 from bot.storage.queries import handed_off
-
-
-def aware(moment: dt.datetime) -> dt.datetime:
-    """A stored time as aware UTC (SQLite hands times back without their zone)."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
 
 
 @dataclass(frozen=True)

@@ -34,8 +34,8 @@ from bot.line.calls import LineError, PermanentLineError
 from bot.line.events import InboundEvent
 from bot.line.messages import Message, Text
 from bot.logs import user_ref
-from bot.storage.db import Base, Database, Handoff, utcnow
-from bot.storage.handoff import OpenHandoff, aware
+from bot.storage.db import Base, Database, Handoff, aware, utcnow
+from bot.storage.handoff import OpenHandoff
 
 log = logging.getLogger(__name__)
 
